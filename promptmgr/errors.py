@@ -1,0 +1,60 @@
+"""Errors the core raises. Each carries a message key in locales/ and its parameters;
+interfaces translate them (CLI, UI, API) in one place each."""
+from __future__ import annotations
+
+
+class PromptMgrError(Exception):
+    code = "error"
+    message_key = "errors.generic"
+
+    def __init__(self, message_key: str | None = None, **params):
+        self.message_key = message_key or self.message_key
+        self.params = params
+        super().__init__(f"{self.message_key} {params}" if params else self.message_key)
+
+    def translate(self, locale: str = "en") -> str:
+        from .i18n import t
+
+        return t(self.message_key, locale, **self.params)
+
+
+class NotFoundError(PromptMgrError):
+    code = "not_found"
+    message_key = "errors.not_found"
+
+
+class DuplicateError(PromptMgrError):
+    code = "duplicate"
+    message_key = "errors.duplicate"
+
+
+class ConflictError(PromptMgrError):
+    code = "conflict"
+    message_key = "errors.conflict"
+
+
+class ValidationError(PromptMgrError):
+    code = "invalid"
+    message_key = "errors.invalid"
+
+
+class PermissionDeniedError(PromptMgrError):
+    code = "forbidden"
+    message_key = "errors.forbidden"
+
+
+class TemplateError(ValidationError):
+    code = "template"
+    message_key = "errors.template_syntax"
+
+
+class ProviderError(PromptMgrError):
+    """A model call failed in a way the user can act on (bad key, unknown model, unreachable...)."""
+
+    code = "provider"
+    message_key = "errors.provider"
+
+
+class RateLimitedError(ProviderError):
+    code = "rate_limited"
+    message_key = "errors.rate_limited"

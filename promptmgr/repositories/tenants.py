@@ -1,0 +1,25 @@
+"""Tenants and their users. System-level: finding a tenant is what precedes having a context."""
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from ..models import Tenant, User
+
+
+class TenantRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def by_slug(self, slug: str) -> Tenant | None:
+        return self.session.exec(select(Tenant).where(Tenant.slug == slug)).first()
+
+    def user(self, tenant: Tenant, username: str) -> User | None:
+        return self.session.exec(select(User).where(User.tenant_id == tenant.id, User.username == username)).first()
+
+    def user_by_id(self, tenant_id: int, user_id: int) -> User | None:
+        return self.session.exec(select(User).where(User.tenant_id == tenant_id, User.id == user_id)).first()
+
+    def add(self, row):
+        self.session.add(row)
+        self.session.flush()
+        return row

@@ -1,0 +1,265 @@
+"""The prompt library: prompts, immutable versions, labels, categories, tags and search."""
+from __future__ import annotations
+
+import difflib
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy.exc import IntegrityError
+
+from .. import templating
+from ..context import TenantContext
+from ..db import Database
+from ..errors import ConflictError, DuplicateError, NotFoundError, PermissionDeniedError, ValidationError
+from ..models import Prompt, PromptVersion
+from ..repositories import PromptRepository
+from ..schemas import (LABEL_RE, CountedName, Page, PromptCreate, PromptPublic, PromptQuery,
+                       PromptSummary, PromptUpdate, VersionPublic)
+
+_CATALOGUE_FIELDS = ("title", "description", "category", "is_enhancement", "visibility")
+
+
+def require_writer(ctx: TenantContext) -> None:
+    if not ctx.can_write():
+        raise PermissionDeniedError()
+
+
+def version_text(content: str, messages: list | None) -> str:
+    """A version as plain text: for diffs and for the search index."""
+    if messages is None:
+        return content
+    blocks = []
+    for message in messages:
+        lines = [f"[{message['role']}]"]
+        for part in message.get("content", []):
+            lines.append(part.get("text", "") if part.get("type") == "text" else f"[image: {part.get('url')}]")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def declared_variables(content: str, messages: list | None, declared: list[dict] | None,
+                       previous: list[dict] | None = None) -> list[dict]:
+    """The declarations stored with a version.
+
+    Explicit declarations are kept as given (lint reports mismatches). Without them, every used
+    variable is declared, keeping what an earlier version said about names still in use."""
+    texts = templating.texts_of(content, messages)
+    used = templating.extract_all(texts)  # also rejects syntax errors, with their line
+    if declared is not None:
+        return templating.normalize_declarations(declared)
+    known = {v["name"]: v for v in previous or []}
+    return templating.normalize_declarations([known.get(name, {"name": name}) for name in used])
+
+
+class LibraryService:
+    def __init__(self, db: Database):
+        self.db = db
+
+    @contextmanager
+    def _repo(self, ctx: TenantContext, write: bool = False) -> Iterator[PromptRepository]:
+        if write:
+            require_writer(ctx)
+        with self.db.session(write=write) as session:
+            yield PromptRepository(session, ctx)
+
+    @staticmethod
+    def _require(repo: PromptRepository, name: str) -> Prompt:
+        prompt = repo.get(name)
+        if prompt is None:
+            raise NotFoundError(what="Prompt", name=name)
+        return prompt
+
+    @staticmethod
+    def _require_version(repo: PromptRepository, prompt: Prompt, number: int) -> PromptVersion:
+        version = repo.version(prompt, number)
+        if version is None:
+            raise NotFoundError(what="Version", name=f"{prompt.name}@{number}")
+        return version
+
+    # --- reading -------------------------------------------------------------------------
+    def get(self, ctx: TenantContext, name: str, version: int | None = None,
+            label: str | None = None) -> PromptPublic:
+        """A prompt at its latest version, a given version or a label. Raises NotFoundError."""
+        with self._repo(ctx) as repo:
+            prompt = self._require(repo, name)
+            labels = repo.labels(prompt)
+            if label is not None:
+                if label not in labels:
+                    raise NotFoundError(what="Label", name=f"{name}:{label}")
+                version = labels[label]
+            row = self._require_version(repo, prompt, version or prompt.latest_version)
+            return self._public(prompt, row, labels, repo.username(prompt.owner_id))
+
+    def list(self, ctx: TenantContext, query: PromptQuery | None = None) -> Page[PromptSummary]:
+        """A page of prompts, filtered, full-text searched when query.q is set, and the total."""
+        query = query or PromptQuery()
+        with self._repo(ctx) as repo:
+            rows, total = repo.query(query)
+            items = [PromptSummary.model_validate(row, from_attributes=True) for row in rows]
+        return Page[PromptSummary](items=items, total=total, limit=query.limit, offset=query.offset)
+
+    def history(self, ctx: TenantContext, name: str) -> list[VersionPublic]:
+        """Every version, oldest first, with the labels pointing at it. Raises NotFoundError."""
+        with self._repo(ctx) as repo:
+            prompt = self._require(repo, name)
+            by_version: dict[int, list[str]] = {}
+            for label, number in repo.labels(prompt).items():
+                by_version.setdefault(number, []).append(label)
+            return [VersionPublic(number=v.number, content=v.content, messages=v.messages, variables=v.variables,
+                                  author=v.author, message=v.message, created_at=v.created_at,
+                                  labels=by_version.get(v.number, []))
+                    for v in repo.versions(prompt)]
+
+    def diff(self, ctx: TenantContext, name: str, old: int, new: int) -> str:
+        """Unified diff between two versions. Raises NotFoundError."""
+        with self._repo(ctx) as repo:
+            prompt = self._require(repo, name)
+            a, b = (self._require_version(repo, prompt, n) for n in (old, new))
+        return "\n".join(difflib.unified_diff(
+            version_text(a.content, a.messages).splitlines(), version_text(b.content, b.messages).splitlines(),
+            fromfile=f"{name}@v{old}", tofile=f"{name}@v{new}", lineterm="",
+        ))
+
+    def categories(self, ctx: TenantContext) -> list[CountedName]:
+        with self._repo(ctx) as repo:
+            return [CountedName(name=n, count=c) for n, c in repo.category_counts()]
+
+    def tags(self, ctx: TenantContext) -> list[CountedName]:
+        with self._repo(ctx) as repo:
+            return [CountedName(name=n, count=c) for n, c in repo.tag_counts()]
+
+    def render(self, ctx: TenantContext, name: str, values: dict | None = None, version: int | None = None,
+               label: str | None = None) -> PromptPublic:
+        """The prompt with its variables filled in. Raises NotFoundError, ValidationError, TemplateError."""
+        prompt = self.get(ctx, name, version=version, label=label)
+        content, messages = templating.render(prompt.content, prompt.messages, prompt.variables, values)
+        return prompt.model_copy(update={"content": content if messages is None else version_text("", messages),
+                                         "messages": messages})
+
+    # --- writing -------------------------------------------------------------------------
+    def create(self, ctx: TenantContext, data: PromptCreate) -> PromptPublic:
+        """A new prompt at version 1. Raises DuplicateError, ValidationError, TemplateError."""
+        content, messages = self._content_of(data.kind, data.content, data.messages)
+        variables = declared_variables(content, messages, data.variables)
+        tags = data.tags or []
+        try:
+            with self._repo(ctx, write=True) as repo:
+                if repo.get(data.name) is not None:
+                    raise DuplicateError(what="Prompt", name=data.name)
+                prompt = repo.add(Prompt(
+                    name=data.name, title=data.title or "", description=data.description or "",
+                    category=data.category or "", tags=tags, tags_text=" ".join(tags),
+                    is_enhancement=bool(data.is_enhancement), visibility=data.visibility or "private",
+                    kind=data.kind, owner_id=ctx.user_id, meta=data.metadata or {},
+                    content_text=version_text(content, messages),
+                ))
+                repo.set_tags(prompt, tags)
+                version = repo.add_version(PromptVersion(
+                    prompt_id=prompt.id, number=1, content=content, messages=messages, variables=variables,
+                    author_id=ctx.user_id, author=repo.username(repo.ctx.user_id), message=data.message or "",
+                ))
+                return self._public(prompt, version, {}, version.author)
+        except IntegrityError:  # a concurrent create of the same name won the race
+            raise DuplicateError(what="Prompt", name=data.name) from None
+
+    def update(self, ctx: TenantContext, name: str, data: PromptUpdate) -> PromptPublic:
+        """Change catalogue fields and/or make a new version from data.base_version.
+
+        Raises NotFoundError, ConflictError (stale base_version), ValidationError, TemplateError."""
+        with self._repo(ctx, write=True) as repo:
+            prompt = self._require(repo, name)
+            fields = {f: getattr(data, f) for f in _CATALOGUE_FIELDS if getattr(data, f) is not None}
+            if data.metadata is not None:
+                fields["meta"] = data.metadata
+            if data.tags is not None:
+                fields.update(tags=data.tags, tags_text=" ".join(data.tags))
+                repo.set_tags(prompt, data.tags)
+            if data.changes_content():
+                base = data.base_version or prompt.latest_version
+                current = self._require_version(repo, prompt, prompt.latest_version)
+                content, messages = self._content_of(
+                    prompt.kind,
+                    data.content if data.content is not None else (current.content if data.messages is None else None),
+                    data.messages if data.messages is not None else (current.messages if data.content is None else None),
+                )
+                variables = declared_variables(content, messages, data.variables, current.variables)
+                self._new_version(repo, prompt, base, content, messages, variables, data.message, fields)
+            elif fields:
+                repo.update_fields(prompt, fields)
+            repo.session.refresh(prompt)
+        return self.get(ctx, name)
+
+    def restore(self, ctx: TenantContext, name: str, number: int, base_version: int | None = None) -> PromptPublic:
+        """Make an old version's content the newest version. Raises NotFoundError, ConflictError."""
+        with self._repo(ctx, write=True) as repo:
+            prompt = self._require(repo, name)
+            old = self._require_version(repo, prompt, number)
+            self._new_version(repo, prompt, base_version or prompt.latest_version, old.content, old.messages,
+                              old.variables, f"Restore version {number}", {})
+        return self.get(ctx, name)
+
+    def set_label(self, ctx: TenantContext, name: str, label: str, version: int | None = None) -> dict[str, int]:
+        """Point a label at a version (the latest by default). Raises NotFoundError, ValidationError."""
+        if not LABEL_RE.match(label):
+            raise ValidationError("errors.bad_label", name=label)
+        with self._repo(ctx, write=True) as repo:
+            prompt = self._require(repo, name)
+            number = self._require_version(repo, prompt, version or prompt.latest_version).number
+            repo.set_label(prompt, label, number)
+            return repo.labels(prompt)
+
+    def remove_label(self, ctx: TenantContext, name: str, label: str) -> dict[str, int]:
+        """Raises NotFoundError when the prompt or the label does not exist."""
+        with self._repo(ctx, write=True) as repo:
+            prompt = self._require(repo, name)
+            if not repo.remove_label(prompt, label):
+                raise NotFoundError(what="Label", name=f"{name}:{label}")
+            repo.session.flush()
+            return repo.labels(prompt)
+
+    def delete(self, ctx: TenantContext, name: str) -> None:
+        """Delete a prompt with all its versions and labels. Raises NotFoundError."""
+        with self._repo(ctx, write=True) as repo:
+            repo.delete(self._require(repo, name))
+
+    # --- helpers -------------------------------------------------------------------------
+    def _new_version(self, repo: PromptRepository, prompt: Prompt, base: int, content: str,
+                     messages: list | None, variables: list[dict], message: str, fields: dict) -> None:
+        # Optimistic concurrency: the version counter only moves if it still equals the version
+        # the edit started from, so of two concurrent edits of one base exactly one wins.
+        if base != prompt.latest_version or not repo.advance_version(
+                prompt, base, {**fields, "content_text": version_text(content, messages)}):
+            current = repo.latest_version_number(prompt)
+            raise ConflictError(name=prompt.name, current=current, expected=base)
+        try:
+            with repo.session.begin_nested():
+                repo.add_version(PromptVersion(
+                    prompt_id=prompt.id, number=base + 1, content=content, messages=messages, variables=variables,
+                    author_id=repo.ctx.user_id, author=repo.username(repo.ctx.user_id), message=message or "",
+                ))
+        except IntegrityError:
+            raise ConflictError(name=prompt.name, current=base + 1, expected=base) from None
+
+    @staticmethod
+    def _content_of(kind: str, content: str | None, messages: list | None) -> tuple[str, list | None]:
+        if kind == "chat":
+            if not messages:
+                raise ValidationError("errors.chat_needs_messages")
+            return "", [m.model_dump(exclude_none=True) if hasattr(m, "model_dump") else m for m in messages]
+        if messages:
+            raise ValidationError("errors.text_has_messages")
+        if not (content or "").strip():
+            raise ValidationError("errors.empty_content")
+        return content, None
+
+    @staticmethod
+    def _public(prompt: Prompt, version: PromptVersion, labels: dict[str, int], owner: str) -> PromptPublic:
+        texts = templating.texts_of(version.content, version.messages)
+        return PromptPublic(
+            **PromptSummary.model_validate(prompt, from_attributes=True).model_dump(),
+            version=version.number, content=version_text(version.content, version.messages),
+            messages=version.messages, variables=version.variables,
+            used_variables=templating.extract_all(texts), version_message=version.message,
+            version_author=version.author, version_created_at=version.created_at, labels=labels,
+            metadata=prompt.meta, owner=owner,
+        )

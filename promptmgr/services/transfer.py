@@ -1,0 +1,199 @@
+"""Import and export of a whole library (prompts, every version, labels) as JSON or YAML.
+
+The document format is also the starter library's (data/starter_library.yaml)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from ..context import TenantContext
+from ..db import Database
+from ..errors import ValidationError
+from ..models import utcnow
+from ..repositories import PromptRepository
+from ..schemas import ImportReport, PromptCreate, PromptUpdate, parse
+from .library import LibraryService, declared_variables, require_writer, version_text
+
+FORMAT = "promptmgr-library"
+FORMAT_VERSION = 1
+ConflictPolicy = Literal["skip", "overwrite", "rename"]
+CONFLICT_POLICIES = ("skip", "overwrite", "rename")
+
+
+def _yaml():
+    import yaml
+
+    return yaml, getattr(yaml, "CSafeLoader", yaml.SafeLoader), getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def load_document(text: str, fmt: str | None = None) -> dict:
+    """Parse JSON or YAML (by fmt, else by the first character). Raises ValidationError."""
+    try:
+        if fmt == "json" or (fmt is None and text.lstrip().startswith("{")):
+            data = json.loads(text)
+        else:
+            yaml, loader, _ = _yaml()
+            data = yaml.load(text, Loader=loader)
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise ValidationError("errors.bad_document", detail=str(exc)) from None
+    except Exception as exc:  # yaml.YAMLError and friends
+        raise ValidationError("errors.bad_document", detail=str(exc).splitlines()[0]) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("prompts"), list):
+        raise ValidationError("errors.bad_document", detail=f"expected a '{FORMAT}' document with a 'prompts' list")
+    return data
+
+
+def dump_document(data: dict, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=1, default=str)
+    yaml, _, dumper = _yaml()
+    return yaml.dump(data, Dumper=dumper, allow_unicode=True, sort_keys=False, width=1000)
+
+
+def format_of(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        return "json"
+    if suffix in (".yaml", ".yml"):
+        return "yaml"
+    raise ValidationError("errors.bad_extension", path=str(path))
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def _when(value) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if value:
+        try:
+            return _when(datetime.fromisoformat(str(value)))
+        except ValueError:
+            raise ValidationError("errors.invalid", detail=f"bad date {value!r}") from None
+    return utcnow()
+
+
+class TransferService:
+    def __init__(self, db: Database, library: LibraryService):
+        self.db = db
+        self.library = library
+
+    def export(self, ctx: TenantContext) -> dict:
+        """The whole library as a document."""
+        with self.db.session() as session:
+            repo = PromptRepository(session, ctx)
+            prompts, versions, labels = repo.all_prompts(), repo.all_versions(), repo.all_labels()
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "exported_at": _iso(utcnow()), "prompts": [{
+            "name": p.name, "title": p.title, "description": p.description, "category": p.category,
+            "tags": p.tags, "is_enhancement": p.is_enhancement, "visibility": p.visibility, "kind": p.kind,
+            "metadata": p.meta, "labels": labels.get(p.id, {}),
+            "created_at": _iso(p.created_at), "updated_at": _iso(p.updated_at),
+            "versions": [{
+                "number": v.number,
+                **({"messages": v.messages} if v.messages is not None else {"content": v.content}),
+                "variables": v.variables, "message": v.message, "author": v.author,
+                "created_at": _iso(v.created_at),
+            } for v in versions.get(p.id, [])],
+        } for p in prompts]}
+
+    def import_(self, ctx: TenantContext, document: dict, on_conflict: ConflictPolicy = "skip") -> ImportReport:
+        """Add a document's prompts. The whole document is validated first and written in one
+        transaction: on any error nothing is written. Raises ValidationError."""
+        require_writer(ctx)
+        if on_conflict not in CONFLICT_POLICIES:
+            raise ValidationError("errors.bad_conflict_policy", policy=on_conflict,
+                                  allowed=", ".join(CONFLICT_POLICIES))
+        entries = [self._validated(i, raw) for i, raw in enumerate(document.get("prompts", []))]
+        report = ImportReport()
+        with self.db.session(write=True) as session:
+            repo = PromptRepository(session, ctx)
+            taken = repo.names()
+            new_prompts, new_versions, new_labels, overwrites = [], {}, {}, []
+            for prompt, versions, labels in entries:
+                name = prompt["name"]
+                if name in taken or name in new_versions:
+                    if on_conflict == "skip":
+                        report.skipped.append(name)
+                        continue
+                    if on_conflict == "overwrite":
+                        overwrites.append((prompt, versions))
+                        continue
+                    prompt = {**prompt, "name": self._free_name(name, taken | set(new_versions))}
+                    report.renamed[name] = prompt["name"]
+                else:
+                    report.created.append(name)
+                new_prompts.append({**prompt, "owner_id": ctx.user_id})
+                new_versions[prompt["name"]] = [{**v, "author_id": ctx.user_id} for v in versions]
+                new_labels[prompt["name"]] = labels
+            repo.bulk_insert(new_prompts, new_versions, new_labels)
+        # Overwrites go through the library so they are versioned like any edit.
+        for prompt, versions in overwrites:
+            latest = versions[-1]
+            self.library.update(ctx, prompt["name"], parse(PromptUpdate, {
+                "content": latest["content"] if latest["messages"] is None else None,
+                "messages": latest["messages"], "variables": latest["variables"],
+                "message": latest["message"] or "Imported",
+                **{f: prompt[f] for f in ("title", "description", "category", "tags", "is_enhancement", "visibility")},
+                "metadata": prompt["meta"],
+            }))
+            report.updated.append(prompt["name"])
+        return report
+
+    @staticmethod
+    def _free_name(name: str, taken: set[str]) -> str:
+        n = 2
+        while f"{name[:95]}-{n}" in taken:
+            n += 1
+        return f"{name[:95]}-{n}"
+
+    @staticmethod
+    def _validated(index: int, raw) -> tuple[dict, list[dict], dict[str, int]]:
+        """One document entry as rows to insert; any problem names the entry."""
+        where = raw.get("name") if isinstance(raw, dict) else None
+        try:
+            if not isinstance(raw, dict):
+                raise ValidationError("errors.invalid", detail="each prompt must be a mapping")
+            raw_versions = raw.get("versions") or []
+            if not raw_versions:
+                raise ValidationError("errors.invalid", detail="a prompt needs at least one version")
+            fields = parse(PromptCreate, {
+                "name": raw.get("name", ""), "kind": raw.get("kind", "text"), "title": raw.get("title", ""),
+                "description": raw.get("description", ""), "category": raw.get("category", ""),
+                "tags": raw.get("tags") or [], "is_enhancement": bool(raw.get("is_enhancement", False)),
+                "visibility": raw.get("visibility", "private"), "metadata": raw.get("metadata") or {},
+                "content": "x",
+            })
+            versions = []
+            for expected, v in enumerate(raw_versions, start=1):
+                if not isinstance(v, dict) or v.get("number", expected) != expected:
+                    raise ValidationError("errors.invalid", detail=f"versions must be numbered 1, 2, 3... (at {expected})")
+                checked = parse(PromptCreate, {"name": fields.name, "kind": fields.kind, "content": v.get("content"),
+                                               "messages": v.get("messages"), "variables": v.get("variables")})
+                content, messages = LibraryService._content_of(fields.kind, checked.content, checked.messages)
+                versions.append({
+                    "number": expected, "content": content, "messages": messages,
+                    "variables": declared_variables(content, messages, checked.variables),
+                    "message": str(v.get("message") or ""), "author": str(v.get("author") or ""),
+                    "created_at": _when(v.get("created_at")),
+                })
+            labels = raw.get("labels") or {}
+            if not isinstance(labels, dict) or any(
+                    not isinstance(n, int) or not 1 <= n <= len(versions) for n in labels.values()):
+                raise ValidationError("errors.invalid", detail="labels must map a name to an existing version number")
+        except ValidationError as exc:
+            detail = exc.translate("en") if exc.message_key != "errors.invalid" else exc.params.get("detail")
+            raise ValidationError("errors.bad_import_entry", index=index + 1, name=where or "?", detail=detail) from None
+        latest = versions[-1]
+        created_at = _when(raw.get("created_at") or versions[0]["created_at"])
+        prompt = {
+            "name": fields.name, "title": fields.title, "description": fields.description,
+            "category": fields.category, "tags": fields.tags, "tags_text": " ".join(fields.tags),
+            "is_enhancement": fields.is_enhancement, "visibility": fields.visibility, "kind": fields.kind,
+            "meta": fields.metadata, "latest_version": len(versions),
+            "content_text": version_text(latest["content"], latest["messages"]),
+            "created_at": created_at, "updated_at": _when(raw.get("updated_at") or latest["created_at"]),
+        }
+        return prompt, versions, {str(k): v for k, v in labels.items()}

@@ -1,0 +1,195 @@
+"""Token counting: exact for OpenAI models (tiktoken, offline) and the embedded model, an
+estimate (litellm's counter, then a cl100k heuristic) for everything else."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from . import offline  # noqa: F401  (TIKTOKEN_CACHE_DIR must point at the shipped encodings first)
+
+DEFAULT_ENCODING = "o200k_base"
+# The encodings litellm ships next to its code; any other name would make tiktoken download.
+_SHIPPED_ENCODINGS = frozenset({"o200k_base", "cl100k_base", "p50k_base"})
+_OPENAI_MODEL = re.compile(r"^(?:ft:)?(?:gpt-|o1|o3|o4|chatgpt-|text-embedding-)", re.IGNORECASE)
+# OpenAI chat format: every message is wrapped in <|start|>{role}\n...<|end|>, the reply is
+# primed with <|start|>assistant<|message|> (openai-cookbook "How to count tokens").
+_TOKENS_PER_MESSAGE = 3
+_TOKENS_PER_NAME = 1
+_REPLY_PRIMING = 3
+# A 1024x1024 image at "high" detail; the real figure depends on the size, so counts with
+# images are estimates.
+_IMAGE_TOKENS = 765
+_LOCAL_MODEL = "local/smollm2"
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    tokens: int
+    exact: bool  # False = an estimate
+    method: str  # "tiktoken:o200k_base", "litellm", "llama.cpp", "heuristic"
+
+
+def _strip_openai_prefix(model: str) -> str:
+    return model[len("openai/"):] if model.lower().startswith("openai/") else model
+
+
+def is_openai_model(model: str | None) -> bool:
+    return model is None or bool(_OPENAI_MODEL.match(_strip_openai_prefix(model)))
+
+
+@lru_cache(maxsize=256)
+def _encoding_name_for(model: str | None) -> str:
+    if model is None:
+        return DEFAULT_ENCODING
+    name = _strip_openai_prefix(model)
+    import tiktoken.model
+
+    try:
+        encoding = tiktoken.model.encoding_name_for_model(name)
+    except KeyError:
+        lowered = name.lower()
+        encoding = "cl100k_base" if lowered.startswith(("gpt-4-", "gpt-3.5", "gpt-35", "text-embedding-")) \
+            or lowered == "gpt-4" else DEFAULT_ENCODING
+    if encoding == "o200k_harmony":  # o200k plus chat specials; identical on ordinary text
+        encoding = "o200k_base"
+    return encoding if encoding in _SHIPPED_ENCODINGS else DEFAULT_ENCODING
+
+
+@lru_cache(maxsize=8)
+def _encoding(name: str):
+    import tiktoken
+
+    return tiktoken.get_encoding(name)
+
+
+def _tiktoken_count(text: str, encoding_name: str) -> int | None:
+    try:
+        enc = _encoding(encoding_name)
+    except Exception:  # encodings missing: never fall through to a download
+        return None
+    # encode_ordinary: user text containing "<|endoftext|>" is text, as the provider sees it;
+    # it also skips the special-token scan that makes enc.encode slower.
+    return len(enc.encode_ordinary(text))
+
+
+def _heuristic_text(text: str) -> TokenCount:
+    n = _tiktoken_count(text, "cl100k_base")
+    if n is None:
+        n = (len(text) + 3) // 4
+    return TokenCount(n, False, "heuristic")
+
+
+def _litellm():
+    from .llm import litellm_module
+
+    return litellm_module()
+
+
+def _litellm_knows(model: str) -> bool:
+    from .llm import lookup_price_entry
+
+    return lookup_price_entry(model) is not None
+
+
+def count_text(text: str, model: str | None = None) -> TokenCount:
+    """Tokens in a plain text for `model` (None = the current OpenAI default encoding)."""
+    if is_openai_model(model):
+        name = _encoding_name_for(model)
+        n = _tiktoken_count(text, name)
+        if n is not None:
+            return TokenCount(n, True, f"tiktoken:{name}")
+        return _heuristic_text(text)
+    if model == _LOCAL_MODEL:
+        from . import local_model
+
+        ids = local_model.tokenize(text)
+        return TokenCount(len(ids), True, "llama.cpp") if ids is not None else _heuristic_text(text)
+    try:
+        if _litellm_knows(model):
+            return TokenCount(int(_litellm().token_counter(model=model, text=text)), False, "litellm")
+    except Exception:
+        pass
+    return _heuristic_text(text)
+
+
+# -- messages ---------------------------------------------------------------------------------
+def _parts(content) -> tuple[list[str], int, bool]:
+    """The texts, the number of images and whether every part was plain text or an image."""
+    if content is None:
+        return [], 0, True
+    if isinstance(content, str):
+        return [content], 0, True
+    texts, images, known = [], 0, True
+    for part in content:
+        if isinstance(part, dict) and part.get("type") == "text":
+            texts.append(part.get("text") or "")
+        elif isinstance(part, dict) and part.get("type") in ("image_url", "image", "input_image"):
+            images += 1
+        else:  # audio, files...: counted by their JSON, an estimate
+            texts.append(json.dumps(part, ensure_ascii=False, sort_keys=True))
+            known = False
+    return texts, images, known
+
+
+def flatten_content(content) -> str:
+    """Message content as one text (images dropped)."""
+    return "\n".join(_parts(content)[0])
+
+
+def _count_openai_messages(messages: list[dict], encoding_name: str) -> TokenCount | None:
+    try:
+        enc = _encoding(encoding_name)
+    except Exception:
+        return None
+    total, exact = _REPLY_PRIMING, True
+    for message in messages:
+        total += _TOKENS_PER_MESSAGE
+        for key, value in message.items():
+            if key == "content":
+                texts, images, known = _parts(value)
+                total += sum(len(enc.encode_ordinary(t)) for t in texts) + images * _IMAGE_TOKENS
+                exact = exact and known and images == 0
+            elif isinstance(value, str):
+                total += len(enc.encode_ordinary(value))
+                if key == "name":
+                    total += _TOKENS_PER_NAME
+            elif value is not None:  # tool calls etc.: the wire format is not documented
+                total += len(enc.encode_ordinary(json.dumps(value, ensure_ascii=False)))
+                exact = False
+    return TokenCount(total, exact, f"tiktoken:{encoding_name}")
+
+
+def _chatml(messages: list[dict]) -> str:
+    # SmolLM2's chat template is ChatML.
+    rendered = "".join(f"<|im_start|>{m.get('role', 'user')}\n{flatten_content(m.get('content'))}<|im_end|>\n"
+                       for m in messages)
+    return rendered + "<|im_start|>assistant\n"
+
+
+def _heuristic_messages(messages: list[dict]) -> TokenCount:
+    total = _REPLY_PRIMING
+    for m in messages:
+        texts, images, _ = _parts(m.get("content"))
+        total += _TOKENS_PER_MESSAGE + _heuristic_text("\n".join(texts)).tokens + images * _IMAGE_TOKENS
+    return TokenCount(total, False, "heuristic")
+
+
+def count_messages(messages: list[dict], model: str | None = None) -> TokenCount:
+    """Prompt tokens of an OpenAI-format chat, including the per-message overhead."""
+    if is_openai_model(model):
+        counted = _count_openai_messages(messages, _encoding_name_for(model))
+        return counted if counted is not None else _heuristic_messages(messages)
+    if model == _LOCAL_MODEL:
+        from . import local_model
+
+        ids = local_model.tokenize(_chatml(messages), special=True)
+        return TokenCount(len(ids), True, "llama.cpp") if ids is not None else _heuristic_messages(messages)
+    try:
+        if _litellm_knows(model):
+            n = _litellm().token_counter(model=model, messages=messages, use_default_image_token_count=True)
+            return TokenCount(int(n), False, "litellm")
+    except Exception:
+        pass
+    return _heuristic_messages(messages)

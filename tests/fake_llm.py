@@ -1,0 +1,246 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and benches.
+
+Deterministic: the reply is "echo: <last user text>" unless replies are scripted; usage counts
+are word counts. Failures and delays are injected per test.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+_ERRORS = {
+    400: ("invalid_request_error", None, "Invalid request."),
+    401: ("invalid_request_error", "invalid_api_key",
+          "Incorrect API key provided: sk-tes************3456. You can find your API key in your account."),
+    403: ("permission_denied", None, "You are not allowed to use this model."),
+    404: ("invalid_request_error", "model_not_found",
+          "The model `{model}` does not exist or you do not have access to it."),
+    429: ("rate_limit_exceeded", "rate_limit_exceeded", "Rate limit reached for requests. Please try again."),
+    500: ("server_error", None, "The server had an error while processing your request."),
+    502: ("server_error", None, "Bad gateway."),
+    503: ("server_error", None, "The server is overloaded."),
+}
+
+
+class RecordedRequest(dict):
+    """The JSON body of one received request, with `.path`, `.method` and `.headers` (lower-case keys)."""
+
+    def __init__(self, body: dict, *, path: str, method: str, headers: dict[str, str]):
+        super().__init__(body)
+        self.path = path
+        self.method = method
+        self.headers = headers
+
+
+def _text_of(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+class FakeLLMServer:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.delay: float = 0.0
+        self.requests: list[RecordedRequest] = []
+        self._replies: deque[str] = deque()
+        self._failures: deque[int] = deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False  # a delayed request must not hold up stop()
+        self._thread: threading.Thread | None = None
+
+    # -- control ------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def script(self, replies: list[str]) -> None:
+        """Queue exact replies, used in order before falling back to the echo reply."""
+        with self._lock:
+            self._replies.extend(replies)
+
+    def fail_next(self, status: int, count: int = 1) -> None:
+        """Answer the next `count` chat requests with an OpenAI-style error of this HTTP status."""
+        with self._lock:
+            self._failures.extend([status] * count)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._replies.clear()
+            self._failures.clear()
+            self.requests.clear()
+            self.delay = 0.0
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def start(self) -> "FakeLLMServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-llm", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "FakeLLMServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- behaviour ------------------------------------------------------------------------------
+    def _next_failure(self) -> int | None:
+        with self._lock:
+            return self._failures.popleft() if self._failures else None
+
+    def _next_reply(self, body: dict) -> str:
+        with self._lock:
+            if self._replies:
+                return self._replies.popleft()
+        user_msgs = [m for m in body.get("messages") or [] if m.get("role") == "user"]
+        return "echo: " + (_text_of(user_msgs[-1].get("content")) if user_msgs else "")
+
+    def _wait(self) -> None:
+        if self.delay > 0:
+            self._stopping.wait(self.delay)
+
+
+def _make_handler(server: FakeLLMServer):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real providers do
+        disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
+                pass
+
+        def log_message(self, *args) -> None:  # keep test output quiet
+            pass
+
+        def _record(self, body: dict) -> None:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            with server._lock:
+                server.requests.append(RecordedRequest(body, path=self.path, method=self.command, headers=headers))
+
+        def _send_json(self, status: int, payload: dict) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._record({})
+            if self.path.rstrip("/").endswith("/models"):
+                self._send_json(200, {"object": "list", "data": [
+                    {"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"},
+                ]})
+            else:
+                self._send_json(404, {"error": {"message": "Not found", "type": "invalid_request_error"}})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b"{}"
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {}
+            self._record(body)
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                self._send_json(404, {"error": {"message": "Not found", "type": "invalid_request_error"}})
+                return
+            server._wait()
+            status = server._next_failure()
+            if status is not None:
+                kind, code, message = _ERRORS.get(status, ("server_error", None, f"HTTP {status}"))
+                self._send_json(status, {"error": {
+                    "message": message.format(model=body.get("model", "")),
+                    "type": kind, "param": None, "code": code,
+                }})
+                return
+            self._answer(body)
+
+        def _answer(self, body: dict) -> None:
+            reply = server._next_reply(body)
+            finish = "stop"
+            max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+            words = reply.split(" ")
+            if isinstance(max_tokens, int) and max_tokens > 0 and len(reply.split()) > max_tokens:
+                reply, finish = " ".join(words[:max_tokens]), "length"
+            prompt_tokens = sum(_words(_text_of(m.get("content"))) for m in body.get("messages") or [])
+            usage = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": _words(reply),
+                "total_tokens": prompt_tokens + _words(reply),
+            }
+            model = body.get("model", "fake-model")
+            created = int(time.time())
+            if not body.get("stream"):
+                self._send_json(200, {
+                    "id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": model,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
+                                 "finish_reason": finish, "logprobs": None}],
+                    "usage": usage,
+                })
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+
+            def chunk(delta: dict, finish_reason=None, **extra) -> dict:
+                return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created,
+                        "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason,
+                                                     "logprobs": None}], **extra}
+
+            events = [chunk({"role": "assistant", "content": ""})]
+            pieces = reply.split(" ")
+            events += [chunk({"content": p if i == 0 else " " + p}) for i, p in enumerate(pieces) if p or i == 0]
+            events.append(chunk({}, finish))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                events.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created,
+                               "model": model, "choices": [], "usage": usage})
+            for event in events:
+                self._write_chunk(f"data: {json.dumps(event)}\n\n".encode())
+            self._write_chunk(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _write_chunk(self, data: bytes) -> None:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+    return Handler
+
+
+@pytest.fixture
+def fake_llm():
+    """A running FakeLLMServer; `.base_url` is like "http://127.0.0.1:PORT/v1"."""
+    with FakeLLMServer() as server:
+        yield server
