@@ -108,8 +108,12 @@ def _get_vocab():
                 path = _require()
                 import llama_cpp
 
+                from llama_cpp._utils import suppress_stdout_stderr
+
                 _quiet_llama_logs()
-                _vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+                # A vocab-only load still prints a context warning straight to fd 2.
+                with suppress_stdout_stderr(disable=False):
+                    _vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
     return _vocab
 
 

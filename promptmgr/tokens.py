@@ -162,7 +162,11 @@ def _count_openai_messages(messages: list[dict], encoding_name: str) -> TokenCou
 
 
 def _chatml(messages: list[dict]) -> str:
-    # SmolLM2's chat template is ChatML.
+    # SmolLM2's chat template: ChatML, with a default system message when none leads the chat.
+    from .local_model import DEFAULT_SYSTEM_PROMPT
+
+    if messages and messages[0].get("role") != "system":
+        messages = [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}, *messages]
     rendered = "".join(f"<|im_start|>{m.get('role', 'user')}\n{flatten_content(m.get('content'))}<|im_end|>\n"
                        for m in messages)
     return rendered + "<|im_start|>assistant\n"

@@ -1,0 +1,3 @@
+from promptmgr.cli import main
+
+main()

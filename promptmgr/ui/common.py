@@ -1,0 +1,103 @@
+"""What every tab shares: the services, the caller's context, translated labels and errors.
+
+Tabs never query the database or call litellm: they call services through `ui.services`.
+
+Translation: components are created through `ui.tr(component, label=KEY, ...)`, which records which
+of their properties show which locale key. `ui.relabel(locale)` returns updates for all of them,
+so the page switches language on load (?lang=, saved preference, browser language, tenant
+default, English) and when the user picks another language, without a restart."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import gradio as gr
+
+from ..context import TenantContext
+from ..errors import PromptMgrError
+from ..i18n import normalize_locale, t
+
+
+class UI:
+    def __init__(self, services, local_ctx: TenantContext):
+        self.services = services
+        self._local_ctx = local_ctx
+        self._translated: list[tuple[Any, dict[str, str]]] = []
+        self._loaders: list[tuple[Callable, list, list]] = []
+        # Per-session language; every handler takes it as its first input.
+        self.locale: gr.State | None = None
+
+    # --- context -------------------------------------------------------------------------
+    def ctx(self, locale: str | None = None, request: gr.Request | None = None) -> TenantContext:
+        """The caller's context. Single-user mode: the local tenant and user.
+        (Hosted mode will read the user from `request` here, and nowhere else.)"""
+        return self._local_ctx.with_locale(normalize_locale(locale) or "en")
+
+    def pick_locale(self, request: gr.Request | None) -> str:
+        """?lang=, then the user's saved preference, the browser's language, the tenant default, English."""
+        if request is not None:
+            chosen = normalize_locale(request.query_params.get("lang"))
+            if chosen:
+                return chosen
+        saved = normalize_locale(self.services.admin.preferences(self._local_ctx).get("locale"))
+        if saved:
+            return saved
+        if request is not None:
+            browser = normalize_locale(request.headers.get("accept-language"))
+            if browser:
+                return browser
+        return normalize_locale(self._local_ctx.locale) or "en"
+
+    # --- translation ---------------------------------------------------------------------
+    def tr(self, component, **keys: str):
+        """Register which properties of a component show which locale keys (label, info,
+        placeholder, value for buttons/markdown, headers for dataframes...)."""
+        self._translated.append((component, keys))
+        return component
+
+    def relabel(self, locale: str) -> dict:
+        updates = {}
+        for component, keys in self._translated:
+            props = {}
+            for prop, key in keys.items():
+                if prop == "headers":
+                    props[prop] = [t(k, locale) for k in key.split(",")]
+                elif prop == "choices":
+                    # "key1=value1,key2=value2": translated names, stable values.
+                    props[prop] = [(t(k, locale), v) for k, v in (pair.split("=", 1) for pair in key.split(","))]
+                else:
+                    props[prop] = t(key, locale)
+            updates[component] = gr.update(**props)
+        return updates
+
+    @property
+    def translated_components(self) -> list:
+        return [component for component, _ in self._translated]
+
+    # --- page load -----------------------------------------------------------------------
+    def on_load(self, fn: Callable, inputs: list, outputs: list) -> None:
+        """Run fn when the page loads, after the language is known (fn's first input is the
+        locale state, added here). app.py chains these after choosing the language."""
+        self._loaders.append((fn, inputs, outputs))
+
+    @property
+    def loaders(self) -> list[tuple[Callable, list, list]]:
+        return list(self._loaders)
+
+
+def text(key: str, locale: str | None = "en", **params) -> str:
+    return t(key, normalize_locale(locale) or "en", **params)
+
+
+def handler(fn: Callable) -> Callable:
+    """Wrap a Gradio handler whose first argument is the locale: core errors reach the user as a
+    short translated message (gr.Error), never a traceback, and inputs stay as they were."""
+
+    @functools.wraps(fn)
+    def wrapped(locale, *args, **kwargs):
+        try:
+            return fn(locale, *args, **kwargs)
+        except PromptMgrError as exc:
+            raise gr.Error(exc.translate(normalize_locale(locale) or "en"), print_exception=False) from None
+
+    return wrapped
