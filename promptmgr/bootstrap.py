@@ -9,6 +9,7 @@ from .config import Settings, get_settings
 from .context import TenantContext
 from .db import Database
 from .services.admin import AdminService
+from .services.builder import BuilderService
 from .services.library import LibraryService
 from .services.transfer import TransferService
 
@@ -23,6 +24,7 @@ class Services:
     admin: AdminService
     library: LibraryService
     transfer: TransferService
+    builder: BuilderService
 
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
         """Single-user mode: the local tenant and user, created (with the starter library) on first start."""
@@ -46,5 +48,5 @@ def build_services(settings: Settings | None = None) -> Services:
     library = LibraryService(db)
     return Services(
         settings=settings, db=db, admin=AdminService(db, settings.default_locale), library=library,
-        transfer=TransferService(db, library),
+        transfer=TransferService(db, library), builder=BuilderService(library),
     )

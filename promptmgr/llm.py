@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import threading
 import time
@@ -35,11 +36,20 @@ def litellm_module():
     if _litellm is None:
         with _litellm_lock:
             if _litellm is None:
+                quiet = not os.environ.get("LITELLM_LOG")
+                if quiet:
+                    # Its DEBUG output (request dumps, partly masked headers) follows an app's
+                    # root logger otherwise; LITELLM_LOG=DEBUG brings it back when debugging.
+                    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+                        logging.getLogger(name).setLevel(logging.WARNING)
                 import litellm
 
                 litellm.suppress_debug_info = True
                 litellm.telemetry = False
                 litellm.disable_hf_tokenizer_download = True  # token counts must not download
+                if quiet:  # litellm resets its levels while importing
+                    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+                        logging.getLogger(name).setLevel(logging.WARNING)
                 _litellm = litellm
     return _litellm
 
@@ -246,6 +256,7 @@ class Gateway:
 
     def _remote_complete(self, target, messages, params, start) -> LLMResult:
         litellm = litellm_module()
+        start = time.perf_counter()  # the one-time import of litellm is not the call's latency
         kwargs = self._kwargs(target, messages, params, stream=False)
         attempt = 0
         while True:
@@ -276,6 +287,7 @@ class Gateway:
                 self._local_complete, target, messages, params, start)
         else:
             litellm = litellm_module()
+            start = time.perf_counter()
             kwargs = self._kwargs(target, messages, params, stream=False)
             attempt = 0
             while True:
@@ -337,6 +349,7 @@ class Gateway:
 
     def _remote_stream(self, target, messages, params, start, parts):
         litellm = litellm_module()
+        start = time.perf_counter()
         kwargs = self._kwargs(target, messages, params, stream=True)
         attempt, usage, finish = 0, None, None
         while True:

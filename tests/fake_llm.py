@@ -5,7 +5,9 @@ are word counts. Failures and delays are injected per test.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -244,3 +246,47 @@ def fake_llm():
     """A running FakeLLMServer; `.base_url` is like "http://127.0.0.1:PORT/v1"."""
     with FakeLLMServer() as server:
         yield server
+
+
+def _is_loopback(host) -> bool:
+    if host in (None, "", "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture
+def block_external_network(monkeypatch):
+    """Fail any connection or DNS lookup that leaves loopback; yields the list of attempts."""
+    attempts: list[str] = []
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def _check(address) -> None:
+        host = address[0] if isinstance(address, tuple) else None
+        if isinstance(address, (str, bytes)):  # AF_UNIX
+            return
+        if not _is_loopback(host):
+            attempts.append(str(host))
+            raise OSError(f"test blocked a connection to {host}")
+
+    def connect(self, address):
+        _check(address)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        _check(address)
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _is_loopback(host.decode() if isinstance(host, bytes) else host):
+            attempts.append(str(host))
+            raise socket.gaierror(f"test blocked a DNS lookup of {host}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield attempts

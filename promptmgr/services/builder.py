@@ -1,0 +1,235 @@
+"""The prompt Builder: combine library prompts into one new prompt through a template.
+
+A builder template is Jinja2 source rendered in a sandbox with one variable, `parts` (a list of
+{name, title, content} in the order the user chose). The parts' own `{{ placeholders }}` are data
+to the builder template, so they come out as literal text and stay variables of the result."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from .. import templating
+from ..context import TenantContext
+from ..errors import NotFoundError, TemplateError, ValidationError
+from ..schemas import PromptCreate, PromptPublic, parse
+from .library import LibraryService
+
+TEMPLATES_FILE = Path(__file__).resolve().parent.parent.parent / "data" / "builder_templates.yaml"
+DEFAULT_TEMPLATE = "sequential"
+CUSTOM = "custom"
+# A template loop can multiply its input; past this the result is no use as a prompt anyway.
+MAX_RESULT_CHARS = 1_000_000
+_REF_RE = re.compile(r"^(?P<name>[^@]+)@(?P<version>\d+)$")
+
+
+@dataclass(frozen=True)
+class BuilderTemplate:
+    name: str
+    title: str
+    description: str
+    template: str
+
+
+@dataclass(frozen=True)
+class BuildPart:
+    name: str
+    version: int
+    title: str
+    kind: str
+
+
+@dataclass
+class BuildResult:
+    text: str
+    variables: list[dict]  # merged declarations of the variables the text uses, in order
+    tokens: int
+    tokens_exact: bool
+    parts: list[BuildPart]
+    template: str  # a template name, or "custom"
+    custom_template: str | None = None
+    model: str | None = None
+    cost: float | None = None  # for `model`, when the token estimate came with a price
+    warnings: list[str] = field(default_factory=list)  # message keys, e.g. a template that drops parts
+
+    @property
+    def variable_names(self) -> list[str]:
+        return [v["name"] for v in self.variables]
+
+    def metadata(self) -> dict:
+        """What a saved prompt records about how it was built."""
+        meta = {"sources": [{"name": p.name, "version": p.version} for p in self.parts], "template": self.template}
+        if self.custom_template is not None:
+            meta["custom_template"] = self.custom_template
+        return {"builder": meta}
+
+
+@lru_cache(maxsize=1)
+def _sandbox():
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    # No loader: a builder template cannot include or read anything; StrictUndefined turns a
+    # misspelt attribute (p.titel) into an error instead of silently empty output.
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+@lru_cache(maxsize=4)
+def _load_templates(path: Path, mtime: float) -> tuple[BuilderTemplate, ...]:
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return tuple(BuilderTemplate(name=str(entry["name"]), title=str(entry.get("title") or entry["name"]),
+                                 description=str(entry.get("description") or ""), template=str(entry["template"]))
+                 for entry in data.get("templates", []))
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """'name' or 'name@3' (a pinned version)."""
+    ref = (ref or "").strip()
+    match = _REF_RE.match(ref)
+    return (match["name"], int(match["version"])) if match else (ref, None)
+
+
+def merge_declarations(declarations: list[list[dict]]) -> dict[str, dict]:
+    """One declaration per variable name: the first part that declares it wins, later parts only
+    fill in what it left empty (description, default)."""
+    merged: dict[str, dict] = {}
+    for part in declarations:
+        for spec in part:
+            name = spec["name"]
+            if name not in merged:
+                merged[name] = dict(spec)
+                continue
+            known = merged[name]
+            if not known.get("description") and spec.get("description"):
+                known["description"] = spec["description"]
+            if known.get("default") is None and spec.get("default") is not None:
+                known["default"] = spec["default"]
+                known["required"] = bool(spec.get("required", False))
+    return merged
+
+
+class BuilderService:
+    def __init__(self, library: LibraryService, templates_file: Path = TEMPLATES_FILE,
+                 estimate: Callable[[TenantContext, str, str | None], tuple[int, bool, float | None]] | None = None):
+        self.library = library
+        self.templates_file = templates_file
+        # estimate(ctx, text, model) -> (tokens, exact, cost): the testing service's, when the
+        # composition root wires one; otherwise the offline token counter (no cost).
+        self.estimate = estimate
+
+    # --- templates -----------------------------------------------------------------------
+    def templates(self, ctx: TenantContext) -> list[BuilderTemplate]:
+        """The template gallery (data/builder_templates.yaml)."""
+        path = self.templates_file
+        return list(_load_templates(path, path.stat().st_mtime))
+
+    def template(self, ctx: TenantContext, name: str) -> BuilderTemplate:
+        """One template by name. Raises NotFoundError."""
+        for item in self.templates(ctx):
+            if item.name == name:
+                return item
+        raise NotFoundError("builder.unknown_template", name=name,
+                            available=", ".join(t.name for t in self.templates(ctx)))
+
+    # --- building ------------------------------------------------------------------------
+    def preview(self, ctx: TenantContext, prompt_names: list[str], template_name: str | None = None,
+                custom_template: str | None = None, model: str | None = None) -> BuildResult:
+        """The combined text, its variables and token count. Raises NotFoundError (prompt or
+        template), ValidationError (no parts), TemplateError (custom template or result)."""
+        refs = [parse_ref(ref) for ref in prompt_names or [] if ref and ref.strip()]
+        if not refs:
+            raise ValidationError("builder.no_parts")
+        if custom_template is not None and custom_template.strip():
+            source, template = custom_template, CUSTOM
+        else:
+            source, template = self.template(ctx, template_name or DEFAULT_TEMPLATE).template, template_name \
+                or DEFAULT_TEMPLATE
+            custom_template = None
+        compiled = self._compile(source)  # syntax errors first: they do not need the library
+        prompts = [self.library.get(ctx, name, version=version) for name, version in refs]
+        text = self._render(compiled, prompts)
+        if not text.strip():
+            raise ValidationError("builder.empty_result")
+        variables = self._variables(text, prompts)
+        warnings = [] if all(p.content.strip() in text for p in prompts if p.content.strip()) \
+            else ["builder.warn_parts_missing"]
+        tokens, exact, cost = self._count(ctx, text, model)
+        return BuildResult(
+            text=text, variables=variables, tokens=tokens, tokens_exact=exact, cost=cost, model=model,
+            parts=[BuildPart(p.name, p.version, p.title, p.kind) for p in prompts],
+            template=template, custom_template=custom_template, warnings=warnings,
+        )
+
+    def save(self, ctx: TenantContext, name: str, prompt_names: list[str], template_name: str | None = None,
+             custom_template: str | None = None, title: str = "", description: str = "", category: str = "",
+             tags: list[str] | None = None, message: str = "") -> PromptPublic:
+        """A new text prompt from the preview, recording its sources and template in its metadata.
+
+        Raises NotFoundError, ValidationError (no parts, bad name...), TemplateError, DuplicateError,
+        PermissionDeniedError."""
+        result = self.preview(ctx, prompt_names, template_name, custom_template)
+        data = parse(PromptCreate, {
+            "name": (name or "").strip(), "kind": "text", "content": result.text, "variables": result.variables,
+            "title": title or "", "description": description or "", "category": category or "",
+            "tags": tags or [], "metadata": result.metadata(), "message": message or "",
+        })
+        return self.library.create(ctx, data)
+
+    # --- helpers -------------------------------------------------------------------------
+    @staticmethod
+    def _compile(source: str):
+        from jinja2 import TemplateSyntaxError
+
+        try:
+            return _sandbox().from_string(source)
+        except TemplateSyntaxError as exc:
+            raise TemplateError("builder.template_syntax", line=exc.lineno, detail=exc.message) from None
+
+    @staticmethod
+    def _render(compiled, prompts: list[PromptPublic]) -> str:
+        from jinja2 import TemplateError as JinjaTemplateError
+        from jinja2.sandbox import SecurityError
+
+        # Chat prompts take part as their text ("[role]" blocks), which is what PromptPublic.content is.
+        parts = [{"name": p.name, "title": p.title or p.name, "content": p.content} for p in prompts]
+        chunks, size = [], 0
+        try:
+            for chunk in compiled.generate(parts=parts):
+                size += len(chunk)
+                if size > MAX_RESULT_CHARS:
+                    raise ValidationError("builder.result_too_long", limit=MAX_RESULT_CHARS)
+                chunks.append(chunk)
+        except SecurityError as exc:
+            raise TemplateError("builder.template_unsafe", detail=str(exc)) from None
+        except JinjaTemplateError as exc:
+            raise TemplateError("builder.template_render", detail=str(exc)) from None
+        except (TypeError, ValueError, ArithmeticError, OverflowError) as exc:
+            raise TemplateError("builder.template_render", detail=str(exc)) from None
+        return "".join(chunks)
+
+    @staticmethod
+    def _variables(text: str, prompts: list[PromptPublic]) -> list[dict]:
+        try:
+            used = templating.extract_variables(text)
+        except TemplateError as exc:
+            # The parts were valid templates, so the builder template cut one apart.
+            raise TemplateError("builder.result_syntax", line=exc.params.get("line"),
+                                detail=exc.params.get("detail")) from None
+        merged = merge_declarations([p.variables for p in prompts])
+        # Order: part by part as each declares and uses them (the union), then any name only a
+        # custom template introduced. Declared names the text no longer uses are left out.
+        names = [n for p in prompts for n in [v["name"] for v in p.variables] + p.used_variables]
+        ordered = [n for n in dict.fromkeys(names + used) if n in used]
+        return templating.normalize_declarations([merged.get(n, {"name": n}) for n in ordered])
+
+    def _count(self, ctx: TenantContext, text: str, model: str | None) -> tuple[int, bool, float | None]:
+        if self.estimate is not None:
+            return self.estimate(ctx, text, model)
+        from ..tokens import count_text
+
+        counted = count_text(text, model)
+        return counted.tokens, counted.exact, None
