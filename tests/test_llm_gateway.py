@@ -429,6 +429,9 @@ def test_calls_stay_on_loopback(gateway, target, fake_llm, block_external_networ
 
 def test_api_key_never_leaks(gateway, target, fake_llm, caplog):  # noqa: F811
     caplog.set_level(logging.DEBUG)
+    litellm_module()
+    for name in ("LiteLLM", "openai", "httpx", "httpcore"):  # third-party debug dumps too
+        caplog.set_level(logging.DEBUG, logger=name)
     fake_llm.fail_next(401)
     failed = gateway.complete(target, HELLO)
     fake_llm.fail_next(500)
@@ -439,6 +442,7 @@ def test_api_key_never_leaks(gateway, target, fake_llm, caplog):  # noqa: F811
     for result in (failed, ok, streamed[-1]):
         assert API_KEY not in json.dumps(result.to_dict()) and API_KEY not in repr(result)
     assert API_KEY not in caplog.text
+    assert any(r.name.startswith("LiteLLM") for r in caplog.records)  # litellm's own records were seen
     for record in caplog.records:
         assert API_KEY not in record.getMessage()
         assert not record.exc_info or API_KEY not in str(record.exc_info[1])

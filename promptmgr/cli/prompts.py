@@ -433,7 +433,7 @@ def render(
         "--vars-file", help="A JSON or YAML file with a mapping of variable values.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fill in a prompt's variables and print the result (chat: each message as [role] then its text)."""
+    """Fill in a prompt's variables and print the result (chat: each message as \\[role] then its text)."""
     from ..errors import ValidationError
 
     _exclusive({"--version": version, "--label": label})

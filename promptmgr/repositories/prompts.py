@@ -12,6 +12,8 @@ _FTS = table("prompt_fts", column("rowid"))
 # bm25 weights per FTS column: name, title, description, tags_text, content_text.
 _BM25 = "bm25(prompt_fts, 10.0, 8.0, 4.0, 6.0, 1.0)"
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
+# Rows per bulk statement: bounded memory and statement size for very large imports.
+_BULK_BATCH = 5000
 
 
 def search_terms(query: str | None) -> list[str]:
@@ -198,21 +200,29 @@ class PromptRepository(Repository):
     def bulk_insert(self, prompts: list[dict], versions_by_name: dict[str, list[dict]],
                     labels_by_name: dict[str, dict[str, int]]) -> None:
         """Insert many new prompts with their versions, tags and labels in a few statements."""
-        if not prompts:
-            return
-        rows = self.session.execute(
-            insert(Prompt).returning(Prompt.id, Prompt.name, sort_by_parameter_order=True),
-            [self._owned_dict(p) for p in prompts],
-        ).all()
-        ids = {name: prompt_id for prompt_id, name in rows}
+        for start in range(0, len(prompts), _BULK_BATCH):
+            self._insert_batch(prompts[start:start + _BULK_BATCH], versions_by_name, labels_by_name)
+
+    def _insert_batch(self, prompts: list[dict], versions_by_name: dict[str, list[dict]],
+                      labels_by_name: dict[str, dict[str, int]]) -> None:
+        # Core executemany, not ORM bulk inserts with RETURNING: on SQLite those run one statement
+        # per row. The new ids are then read back by name (unique per tenant).
+        connection = self.session.connection()
+        connection.execute(insert(Prompt.__table__), [self._owned_dict(p) for p in prompts])
+        names = [p["name"] for p in prompts]
+        ids: dict[str, int] = {}
+        for start in range(0, len(names), 500):
+            ids.update((name, prompt_id) for prompt_id, name in self.session.exec(
+                self._scoped(Prompt, Prompt.id, Prompt.name).where(Prompt.name.in_(names[start:start + 500]))))
         version_rows, tag_rows, label_rows = [], [], []
+        now = utcnow()
         for prompt in prompts:
             prompt_id = ids[prompt["name"]]
             version_rows += [self._owned_dict({**v, "prompt_id": prompt_id}) for v in versions_by_name[prompt["name"]]]
             tag_rows += [self._owned_dict({"prompt_id": prompt_id, "tag": tag}) for tag in prompt["tags"]]
             label_rows += [self._owned_dict({"prompt_id": prompt_id, "name": name, "version_number": number,
-                                             "updated_at": utcnow()})
+                                             "updated_at": now})
                            for name, number in labels_by_name.get(prompt["name"], {}).items()]
         for model, batch in ((PromptVersion, version_rows), (PromptTag, tag_rows), (Label, label_rows)):
             if batch:
-                self.session.execute(insert(model), batch)
+                connection.execute(insert(model.__table__), batch)

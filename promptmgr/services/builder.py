@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 from .. import templating
 from ..context import TenantContext
@@ -113,13 +112,12 @@ def merge_declarations(declarations: list[list[dict]]) -> dict[str, dict]:
 
 
 class BuilderService:
-    def __init__(self, library: LibraryService, templates_file: Path = TEMPLATES_FILE,
-                 estimate: Callable[[TenantContext, str, str | None], tuple[int, bool, float | None]] | None = None):
+    def __init__(self, library: LibraryService, testing=None, templates_file: Path = TEMPLATES_FILE):
         self.library = library
+        # The testing service counts for the chosen (or default) model and prices the text; without
+        # it (or with no model at all) the offline counter gives the tokens and no cost.
+        self.testing = testing
         self.templates_file = templates_file
-        # estimate(ctx, text, model) -> (tokens, exact, cost): the testing service's, when the
-        # composition root wires one; otherwise the offline token counter (no cost).
-        self.estimate = estimate
 
     # --- templates -----------------------------------------------------------------------
     def templates(self, ctx: TenantContext) -> list[BuilderTemplate]:
@@ -135,11 +133,36 @@ class BuilderService:
         raise NotFoundError("builder.unknown_template", name=name,
                             available=", ".join(t.name for t in self.templates(ctx)))
 
-    # --- building ------------------------------------------------------------------------
+    # --- building (the public methods) ----------------------------------------------------
     def preview(self, ctx: TenantContext, prompt_names: list[str], template_name: str | None = None,
                 custom_template: str | None = None, model: str | None = None) -> BuildResult:
-        """The combined text, its variables and token count. Raises NotFoundError (prompt or
-        template), ValidationError (no parts), TemplateError (custom template or result)."""
+        """The combined text, its variables and token count (for `model`, else the default model).
+
+        Raises NotFoundError (prompt or template), ValidationError (no parts, bad model),
+        TemplateError (custom template or result)."""
+        result = self._build(ctx, prompt_names, template_name, custom_template)
+        result.model = model or None
+        result.tokens, result.tokens_exact, result.cost = self._count(ctx, result.text, model)
+        return result
+
+    def save(self, ctx: TenantContext, name: str, prompt_names: list[str], template_name: str | None = None,
+             custom_template: str | None = None, title: str = "", description: str = "", category: str = "",
+             tags: list[str] | None = None, message: str = "") -> PromptPublic:
+        """A new text prompt from the preview, recording its sources and template in its metadata.
+
+        Raises NotFoundError, ValidationError (no parts, bad name...), TemplateError, DuplicateError,
+        PermissionDeniedError."""
+        result = self._build(ctx, prompt_names, template_name, custom_template)
+        data = parse(PromptCreate, {
+            "name": (name or "").strip(), "kind": "text", "content": result.text, "variables": result.variables,
+            "title": title or "", "description": description or "", "category": category or "",
+            "tags": tags or [], "metadata": result.metadata(), "message": message or "",
+        })
+        return self.library.create(ctx, data)
+
+    # --- helpers -------------------------------------------------------------------------
+    def _build(self, ctx: TenantContext, prompt_names: list[str], template_name: str | None,
+               custom_template: str | None) -> BuildResult:
         refs = [parse_ref(ref) for ref in prompt_names or [] if ref and ref.strip()]
         if not refs:
             raise ValidationError("builder.no_parts")
@@ -157,29 +180,12 @@ class BuilderService:
         variables = self._variables(text, prompts)
         warnings = [] if all(p.content.strip() in text for p in prompts if p.content.strip()) \
             else ["builder.warn_parts_missing"]
-        tokens, exact, cost = self._count(ctx, text, model)
         return BuildResult(
-            text=text, variables=variables, tokens=tokens, tokens_exact=exact, cost=cost, model=model,
+            text=text, variables=variables, tokens=0, tokens_exact=False,
             parts=[BuildPart(p.name, p.version, p.title, p.kind) for p in prompts],
             template=template, custom_template=custom_template, warnings=warnings,
         )
 
-    def save(self, ctx: TenantContext, name: str, prompt_names: list[str], template_name: str | None = None,
-             custom_template: str | None = None, title: str = "", description: str = "", category: str = "",
-             tags: list[str] | None = None, message: str = "") -> PromptPublic:
-        """A new text prompt from the preview, recording its sources and template in its metadata.
-
-        Raises NotFoundError, ValidationError (no parts, bad name...), TemplateError, DuplicateError,
-        PermissionDeniedError."""
-        result = self.preview(ctx, prompt_names, template_name, custom_template)
-        data = parse(PromptCreate, {
-            "name": (name or "").strip(), "kind": "text", "content": result.text, "variables": result.variables,
-            "title": title or "", "description": description or "", "category": category or "",
-            "tags": tags or [], "metadata": result.metadata(), "message": message or "",
-        })
-        return self.library.create(ctx, data)
-
-    # --- helpers -------------------------------------------------------------------------
     @staticmethod
     def _compile(source: str):
         from jinja2 import TemplateSyntaxError
@@ -227,8 +233,9 @@ class BuilderService:
         return templating.normalize_declarations([merged.get(n, {"name": n}) for n in ordered])
 
     def _count(self, ctx: TenantContext, text: str, model: str | None) -> tuple[int, bool, float | None]:
-        if self.estimate is not None:
-            return self.estimate(ctx, text, model)
+        if self.testing is not None:
+            estimate = self.testing.estimate(ctx, text=text, model=model or None)
+            return estimate.tokens, estimate.exact, estimate.cost
         from ..tokens import count_text
 
         counted = count_text(text, model)

@@ -4,7 +4,9 @@ list run history, and estimate tokens and cost before a call.
 Provider failures are data: the run is stored with its error and returned, never raised."""
 from __future__ import annotations
 
+import base64
 import json
+import mimetypes
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,7 +24,6 @@ from ..repositories import RunRepository
 from ..schemas import Page
 from ..schemas_llm import RunPublic, TokenEstimate
 from .library import LibraryService
-from .messages import build_messages
 from .providers import ProviderService
 
 MAX_SIDE_BY_SIDE = 4
@@ -80,6 +81,74 @@ def clean_params(params: dict | None) -> dict:
         else:
             cleaned[name] = _stop(value)
     return cleaned
+
+
+# --- messages --------------------------------------------------------------------------------
+_MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+def _file_data_uri(url: str, files_dir: Path) -> str:
+    """A stored file ("file:NAME", inside files_dir only) as a data URI."""
+    name = url[len("file:"):].strip()
+    root = files_dir.resolve()
+    path = (root / name).resolve()
+    if not name or not path.is_relative_to(root) or path == root:
+        raise ValidationError("testing.bad_file", name=name)
+    if not path.is_file():
+        raise ValidationError("testing.file_missing", name=name)
+    mime = mimetypes.guess_type(path.name)[0] or ""
+    if not mime.startswith("image/"):
+        raise ValidationError("testing.not_an_image", name=name)
+    if path.stat().st_size > _MAX_FILE_BYTES:
+        raise ValidationError("testing.file_too_large", name=name, limit_mb=_MAX_FILE_BYTES // (1024 * 1024))
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def _openai_content(parts: list[dict], files_dir: Path | None) -> tuple[object, object]:
+    """(content for the call, content as stored): all-text messages become one string, which every
+    OpenAI-compatible server accepts; images become image_url parts."""
+    if all(part.get("type") == "text" for part in parts):
+        text = "\n".join(part.get("text") or "" for part in parts)
+        return text, text
+    call, stored = [], []
+    for part in parts:
+        if part.get("type") == "text":
+            item = {"type": "text", "text": part.get("text") or ""}
+            call.append(item)
+            stored.append(item)
+            continue
+        url = part.get("url") or ""
+        # Stored runs keep the file reference, not megabytes of base64.
+        stored.append({"type": "image_url", "image_url": {"url": url}})
+        if url.startswith("file:") and files_dir is not None:
+            url = _file_data_uri(url, files_dir)
+        call.append({"type": "image_url", "image_url": {"url": url}})
+    return call, stored
+
+
+def build_messages(content: str | None, messages: list[dict] | None, system_prompt: str | None,
+                   files_dir: Path | None) -> tuple[list[dict], list[dict]]:
+    """OpenAI-format messages for a rendered text or chat prompt: (for the call, as stored).
+
+    A system prompt leads the chat; if the chat already starts with a system message, it is
+    joined in front of it (several system messages are refused by some models)."""
+    system = (system_prompt or "").strip()
+    if messages is None:
+        call = [{"role": "user", "content": content or ""}]
+        stored = list(call)
+    else:
+        call, stored = [], []
+        for message in messages:
+            sent, kept = _openai_content(message.get("content") or [], files_dir)
+            call.append({"role": message["role"], "content": sent})
+            stored.append({"role": message["role"], "content": kept})
+    if system:
+        if call and call[0]["role"] == "system" and isinstance(call[0]["content"], str):
+            joined = {"role": "system", "content": f"{system}\n\n{call[0]['content']}"}
+            call, stored = [joined, *call[1:]], [joined, *stored[1:]]
+        else:
+            call, stored = [{"role": "system", "content": system}, *call], [{"role": "system", "content": system}, *stored]
+    return call, stored
 
 
 def _jsonable(values: dict | None) -> dict:
