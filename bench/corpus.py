@@ -270,6 +270,7 @@ class Corpus:
         title = f"{verb.capitalize()} a {artifact} about {focus}" + (f" for {entity}" if entity else "")
         variables = rng.sample(VARIABLES, rng.choice((0, 1, 1, 2, 2, 3)))
         target = rng.randint(150, 250)
+        conditional = rng.random() < 0.05
         versions = []
         for number in range(1, 1 + rng.choice((1, 1, 1, 1, 1, 1, 2, 2, 3))):
             parts = [f"You are a {role} who helps {rng.choice(AUDIENCES)} with {focus} and {focus2}."]
@@ -286,6 +287,8 @@ class Corpus:
             parts.append("Guidelines:\n" + "\n".join(guidelines))
             for name in variables[1:]:
                 parts.append(f"{name.capitalize()}: {{{{ {name} }}}}")
+            if conditional:  # some templates use jinja blocks, not only {{ name }}
+                parts.append("{% if examples %}Examples to follow:\n{{ examples }}\n{% endif %}")
             parts.append(f"Output format: a {self.pick_adjective()} {rng.choice(_NOUNS)} in "
                          f"{rng.choice(('markdown', 'plain text', 'json', 'bullet points', 'a table'))}.")
             versions.append({"number": number, "content": "\n\n".join(parts),

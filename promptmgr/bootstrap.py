@@ -8,10 +8,15 @@ from . import offline  # noqa: F401  (before any third-party import that could r
 from .config import Settings, get_settings
 from .context import TenantContext
 from .db import Database
+from .llm import Gateway  # litellm itself loads on the first model call, not here
+from .secrets import SecretBox
 from .services.admin import AdminService
 from .services.builder import BuilderService
 from .services.library import LibraryService
 from .services.transfer import TransferService
+from .services.enhance import EnhanceService
+from .services.providers import ProviderService
+from .services.testing import TestingService
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 STARTER_LIBRARY = DATA_DIR / "starter_library.yaml"
@@ -25,6 +30,10 @@ class Services:
     library: LibraryService
     transfer: TransferService
     builder: BuilderService
+    gateway: Gateway
+    providers: ProviderService
+    testing: TestingService
+    enhance: EnhanceService
 
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
         """Single-user mode: the local tenant and user, created (with the starter library) on first start."""
@@ -46,7 +55,13 @@ def build_services(settings: Settings | None = None) -> Services:
     db = Database(settings.db_url)
     db.upgrade()
     library = LibraryService(db)
+    admin = AdminService(db, settings.default_locale)
+    gateway = Gateway(cache_dir=settings.cache_dir, cache_enabled=settings.cache_enabled)
+    providers = ProviderService(db, SecretBox(settings.home, settings.secret_key), gateway, admin,
+                                settings.default_model)
+    testing = TestingService(db, library, providers, gateway, settings.files_dir)
     return Services(
-        settings=settings, db=db, admin=AdminService(db, settings.default_locale), library=library,
+        settings=settings, db=db, admin=admin, library=library,
         transfer=TransferService(db, library), builder=BuilderService(library),
+        gateway=gateway, providers=providers, testing=testing, enhance=EnhanceService(library, testing),
     )

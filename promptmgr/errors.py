@@ -15,7 +15,10 @@ class PromptMgrError(Exception):
     def translate(self, locale: str = "en") -> str:
         from .i18n import t
 
-        return t(self.message_key, locale, **self.params)
+        params = dict(self.params)
+        if "what" in params:  # the kind of thing: a key under errors.what, translated too
+            params["what"] = t(f"errors.what.{params['what']}", locale)
+        return t(self.message_key, locale, **params)
 
 
 class NotFoundError(PromptMgrError):

@@ -5,7 +5,6 @@ is worth retrying, cache deterministic answers on disk and price each call. API 
 a repr, a log record, an exception text, the cache or a result."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
@@ -250,7 +249,7 @@ class Gateway:
     def _local_complete(self, target, messages, params, start) -> LLMResult:
         try:
             text, prompt_tokens, completion_tokens, finish = local_model.complete(messages, params)
-        except local_model.LocalModelError as exc:
+        except Exception as exc:  # llama.cpp failures are data too
             return self._failed(self._failure(exc, target), target, start, 0)
         return self._finish(target, messages, text, prompt_tokens, completion_tokens, finish, start)
 
@@ -276,6 +275,8 @@ class Gateway:
     async def acomplete(self, target: ModelTarget, messages: list[dict], params: dict | None = None, *,
                         use_cache: bool | None = None) -> LLMResult:
         """complete() for asyncio callers; the embedded model runs in a worker thread."""
+        import asyncio  # ~30 ms: only async callers pay for it
+
         _validate(target, messages, params)
         params, start = dict(params or {}), time.perf_counter()
         key = self._cache_key(target, messages, params, use_cache)
@@ -341,7 +342,7 @@ class Gateway:
                 else:
                     parts.append(item)
                     yield item
-        except local_model.LocalModelError as exc:
+        except Exception as exc:
             return self._failed(self._failure(exc, target), target, start, 0, "".join(parts))
         usage = usage or local_model.LocalUsage(0, 0, None)
         return self._finish(target, messages, "".join(parts), usage.prompt_tokens, usage.completion_tokens,

@@ -4,6 +4,7 @@ Works with no network and no account. It follows instructions poorly: fine for a
 end-to-end check, not for judging prompts. Never imports litellm."""
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import threading
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ DEFAULT_MAX_TOKENS = 512  # bounds a demo call on a laptop CPU
 DEFAULT_SEED = 1234
 # SmolLM2's chat template adds this when a chat does not start with a system message.
 DEFAULT_SYSTEM_PROMPT = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
-_PASSTHROUGH = ("top_k", "min_p", "typical_p", "repeat_penalty", "frequency_penalty", "presence_penalty")
+_PASSTHROUGH = ("top_k", "min_p", "typical_p", "repeat_penalty", "frequency_penalty", "presence_penalty",
+                "logit_bias")
 
 # llama.cpp contexts are not thread-safe: one lock serialises loading and generation.
 _lock = threading.RLock()
@@ -86,6 +88,19 @@ def _quiet_llama_logs() -> None:
         pass
 
 
+def close() -> None:
+    """Free the models (registered with atexit: llama.cpp's own finaliser fails at interpreter exit)."""
+    global _llm, _vocab
+    with _lock, _vocab_lock:
+        for model in (_llm, _vocab):
+            if model is not None:
+                try:
+                    model.close()
+                except Exception:
+                    pass
+        _llm = _vocab = None
+
+
 def get_llm():
     """The process-wide generation model, loaded on first use."""
     global _llm
@@ -97,6 +112,7 @@ def get_llm():
 
                 _quiet_llama_logs()
                 _llm = llama_cpp.Llama(model_path=str(path), n_ctx=N_CTX, verbose=False, seed=DEFAULT_SEED)
+                atexit.register(close)
     return _llm
 
 
@@ -114,6 +130,7 @@ def _get_vocab():
                 # A vocab-only load still prints a context warning straight to fd 2.
                 with suppress_stdout_stderr(disable=False):
                     _vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+                atexit.register(close)
     return _vocab
 
 

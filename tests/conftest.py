@@ -11,7 +11,7 @@ import promptmgr.offline  # noqa: F401  (offline switches before anything else l
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.fake_llm import fake_llm  # noqa: F401  (fixture)
+from tests.fake_llm import block_external_network, fake_llm  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("PROMPTMGR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

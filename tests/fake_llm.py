@@ -54,9 +54,10 @@ def _words(text: str) -> int:
 class FakeLLMServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.delay: float = 0.0
+        self.usage: bool = True  # False: answers carry no usage block (some local servers)
         self.requests: list[RecordedRequest] = []
         self._replies: deque[str] = deque()
-        self._failures: deque[int] = deque()
+        self._failures: deque[tuple[int, str | None]] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
@@ -78,10 +79,10 @@ class FakeLLMServer:
         with self._lock:
             self._replies.extend(replies)
 
-    def fail_next(self, status: int, count: int = 1) -> None:
+    def fail_next(self, status: int, count: int = 1, message: str | None = None) -> None:
         """Answer the next `count` chat requests with an OpenAI-style error of this HTTP status."""
         with self._lock:
-            self._failures.extend([status] * count)
+            self._failures.extend([(status, message)] * count)
 
     def reset(self) -> None:
         with self._lock:
@@ -89,13 +90,15 @@ class FakeLLMServer:
             self._failures.clear()
             self.requests.clear()
             self.delay = 0.0
+            self.usage = True
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
     def start(self) -> "FakeLLMServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-llm", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fake-llm", daemon=True)
         self._thread.start()
         return self
 
@@ -113,7 +116,7 @@ class FakeLLMServer:
         self.stop()
 
     # -- behaviour ------------------------------------------------------------------------------
-    def _next_failure(self) -> int | None:
+    def _next_failure(self) -> tuple[int, str | None] | None:
         with self._lock:
             return self._failures.popleft() if self._failures else None
 
@@ -177,9 +180,11 @@ def _make_handler(server: FakeLLMServer):
                 self._send_json(404, {"error": {"message": "Not found", "type": "invalid_request_error"}})
                 return
             server._wait()
-            status = server._next_failure()
-            if status is not None:
+            failure = server._next_failure()
+            if failure is not None:
+                status, custom = failure
                 kind, code, message = _ERRORS.get(status, ("server_error", None, f"HTTP {status}"))
+                message = custom or message
                 self._send_json(status, {"error": {
                     "message": message.format(model=body.get("model", "")),
                     "type": kind, "param": None, "code": code,
@@ -207,7 +212,7 @@ def _make_handler(server: FakeLLMServer):
                     "id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": model,
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
                                  "finish_reason": finish, "logprobs": None}],
-                    "usage": usage,
+                    **({"usage": usage} if server.usage else {}),
                 })
                 return
             self.send_response(200)
@@ -225,7 +230,7 @@ def _make_handler(server: FakeLLMServer):
             pieces = reply.split(" ")
             events += [chunk({"content": p if i == 0 else " " + p}) for i, p in enumerate(pieces) if p or i == 0]
             events.append(chunk({}, finish))
-            if (body.get("stream_options") or {}).get("include_usage"):
+            if server.usage and (body.get("stream_options") or {}).get("include_usage"):
                 events.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created,
                                "model": model, "choices": [], "usage": usage})
             for event in events:

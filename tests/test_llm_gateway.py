@@ -217,6 +217,28 @@ def test_delay_longer_than_timeout_is_timeout(tmp_path, target, fake_llm):  # no
     assert len(fake_llm.chat_requests) == 2  # timeouts are retried
 
 
+def test_context_window_exceeded_is_context_length(gateway, target, fake_llm):  # noqa: F811
+    fake_llm.fail_next(400, message="This model's maximum context length is 8192 tokens. However, your messages "
+                                    "resulted in 9000 tokens. Please reduce the length of the messages.")
+    result = gateway.complete(target, HELLO)
+    assert result.error_code == "context_length" and result.error_key == "llm.context_length"
+    assert len(fake_llm.chat_requests) == 1
+
+
+def test_usage_is_counted_when_the_server_sends_none(gateway, target, fake_llm):  # noqa: F811
+    import time
+
+    from promptmgr.tokens import count_messages, count_text
+
+    fake_llm.usage = False
+    for result in (gateway.complete(target, HELLO), list(gateway.stream(target, HELLO))[-1]):
+        assert_ok(result)  # litellm may estimate usage itself; either way the counts are there
+        assert result.prompt_tokens > 0 and result.completion_tokens > 0
+    own = gateway._finish(target, HELLO, "echo: hello there", None, None, "stop", time.perf_counter())
+    assert own.prompt_tokens == count_messages(HELLO, target.model).tokens
+    assert own.completion_tokens == count_text("echo: hello there", target.model).tokens
+
+
 def test_provider_without_prefix_is_unknown_model(gateway):
     result = gateway.complete(ModelTarget("no-such-model-xyz", "no-such-model-xyz", api_key="k"), HELLO)
     assert result.error_code == "unknown_model"

@@ -47,8 +47,12 @@ def keys_used_in_code():
     pattern = re.compile(rf"^({'|'.join(NAMESPACES)})\.[a-z0-9_]+(\.[a-z0-9_]+)*$")
     used = set()
     for path in Path(LOCALES_DIR.parent, "promptmgr").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and pattern.match(node.value):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        # Pieces of f-strings are prefixes of keys, not keys.
+        pieces = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in pieces
+                    and pattern.match(node.value)):
                 used.add((node.value, path.name))
     return sorted(used)
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from . import library, prompts
+from . import enhance, library, models, prompts, providers, runs
 
 app = typer.Typer(
     name="promptmgr", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -14,6 +14,11 @@ app = typer.Typer(
 )
 app.add_typer(prompts.app, name="prompts")
 library.register(app)
+app.add_typer(providers.app, name="providers")
+app.add_typer(runs.app, name="runs")
+models.register(app)
+runs.register(app)
+enhance.register(app)
 
 
 @app.callback()

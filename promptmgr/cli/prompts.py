@@ -292,12 +292,12 @@ def show(
 
 def _show_text(p) -> str:
     lines = [t("cli.prompts.show_header", name=p.name, version=p.version, latest=p.latest_version, kind=p.kind)]
-    fields = [("title", p.title), ("description", p.description), ("category", p.category),
-              ("tags", ", ".join(p.tags)),
-              ("labels", ", ".join(f"{label}=v{number}" for label, number in p.labels.items())),
-              ("variables", ", ".join(_variable_text(v) for v in p.variables)),
-              ("version_note", p.version_message)]
-    lines += [t(f"cli.prompts.field_{key}", value=value) for key, value in fields if value]
+    fields = [("cli.prompts.field_title", p.title), ("cli.prompts.field_description", p.description),
+              ("cli.prompts.field_category", p.category), ("cli.prompts.field_tags", ", ".join(p.tags)),
+              ("cli.prompts.field_labels", ", ".join(f"{label}=v{n}" for label, n in p.labels.items())),
+              ("cli.prompts.field_variables", ", ".join(_variable_text(v) for v in p.variables)),
+              ("cli.prompts.field_version_note", p.version_message)]
+    lines += [t(key, value=value) for key, value in fields if value]
     lines.append(t("cli.prompts.field_saved", author=p.version_author or "-",
                    at=p.version_created_at.strftime("%Y-%m-%d %H:%M UTC")))
     return "\n".join(lines) + "\n\n" + p.content
@@ -332,7 +332,8 @@ def _showing(page) -> str:
 def _table(page) -> str:
     if not page.items:
         return t("cli.prompts.none") if page.total == 0 else t("cli.prompts.past_end", total=page.total)
-    header = [t(f"cli.prompts.col_{c}") for c in ("name", "version", "category", "tags", "title")]
+    header = [t(key) for key in ("cli.prompts.col_name", "cli.prompts.col_version", "cli.prompts.col_category",
+                                 "cli.prompts.col_tags", "cli.prompts.col_title")]
     rows = [[p.name, f"v{p.latest_version}", p.category, _clip(",".join(p.tags), 32), p.title]
             for p in page.items]
     return _aligned([header, *rows]) + "\n" + _showing(page)
@@ -396,7 +397,8 @@ def history(
 
 
 def _history_text(rows: list[dict]) -> str:
-    header = [t(f"cli.prompts.col_{c}") for c in ("version", "created", "author", "labels", "message")]
+    header = [t(key) for key in ("cli.prompts.col_version", "cli.prompts.col_created", "cli.prompts.col_author",
+                                 "cli.prompts.col_labels", "cli.prompts.col_message")]
     table = [[f"v{r['version']}", r["created_at"][:16].replace("T", " "), r["author"] or "-",
               ",".join(r["labels"]), r["message"]] for r in rows]
     return _aligned([header, *table])
@@ -419,7 +421,7 @@ def diff(
     colors = {"+": typer.colors.GREEN, "-": typer.colors.RED, "@": typer.colors.CYAN}
     for line in text.splitlines():
         bold = line.startswith(("+++", "---"))
-        typer.echo(typer.style(line, fg=None if bold else colors.get(line[:1]), bold=bold))
+        typer.echo(typer.style(line, fg=None if bold else colors.get(line[:1]), bold=bold or None))
 
 
 @app.command()

@@ -37,7 +37,7 @@ class AdminService:
         with self.db.session() as session:
             user = TenantRepository(session).user_by_id(ctx.tenant_id, ctx.user_id)
             if user is None:
-                raise NotFoundError(what="User", name=str(ctx.user_id))
+                raise NotFoundError(what="user", name=str(ctx.user_id))
             return {**user.preferences, "locale": user.locale}
 
     def save_preferences(self, ctx: TenantContext, **changes) -> dict:
@@ -45,7 +45,7 @@ class AdminService:
         with self.db.session(write=True) as session:
             user = TenantRepository(session).user_by_id(ctx.tenant_id, ctx.user_id)
             if user is None:
-                raise NotFoundError(what="User", name=str(ctx.user_id))
+                raise NotFoundError(what="user", name=str(ctx.user_id))
             if "locale" in changes:
                 user.locale = changes.pop("locale")
             user.preferences = {**user.preferences, **changes}

@@ -89,6 +89,8 @@ class EnhanceService:
         enhancer = self.library.get(ctx, enhancer_name)
         if not enhancer.is_enhancement:
             raise ValidationError("testing.enhance.not_enhancer", name=enhancer_name)
+        if "prompt" not in enhancer.used_variables:
+            raise ValidationError("testing.enhance.no_prompt_variable", name=enhancer_name)
         prompt = self.library.get(ctx, name)
         runs: list[RunPublic] = []
 

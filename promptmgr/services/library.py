@@ -66,14 +66,14 @@ class LibraryService:
     def _require(repo: PromptRepository, name: str) -> Prompt:
         prompt = repo.get(name)
         if prompt is None:
-            raise NotFoundError(what="Prompt", name=name)
+            raise NotFoundError(what="prompt", name=name)
         return prompt
 
     @staticmethod
     def _require_version(repo: PromptRepository, prompt: Prompt, number: int) -> PromptVersion:
         version = repo.version(prompt, number)
         if version is None:
-            raise NotFoundError(what="Version", name=f"{prompt.name}@{number}")
+            raise NotFoundError(what="version", name=f"{prompt.name}@{number}")
         return version
 
     # --- reading -------------------------------------------------------------------------
@@ -85,7 +85,7 @@ class LibraryService:
             labels = repo.labels(prompt)
             if label is not None:
                 if label not in labels:
-                    raise NotFoundError(what="Label", name=f"{name}:{label}")
+                    raise NotFoundError(what="label", name=f"{name}:{label}")
                 version = labels[label]
             row = self._require_version(repo, prompt, version or prompt.latest_version)
             return self._public(prompt, row, labels, repo.username(prompt.owner_id))
@@ -145,7 +145,7 @@ class LibraryService:
         try:
             with self._repo(ctx, write=True) as repo:
                 if repo.get(data.name) is not None:
-                    raise DuplicateError(what="Prompt", name=data.name)
+                    raise DuplicateError(what="prompt", name=data.name)
                 prompt = repo.add(Prompt(
                     name=data.name, title=data.title or "", description=data.description or "",
                     category=data.category or "", tags=tags, tags_text=" ".join(tags),
@@ -160,7 +160,7 @@ class LibraryService:
                 ))
                 return self._public(prompt, version, {}, version.author)
         except IntegrityError:  # a concurrent create of the same name won the race
-            raise DuplicateError(what="Prompt", name=data.name) from None
+            raise DuplicateError(what="prompt", name=data.name) from None
 
     def update(self, ctx: TenantContext, name: str, data: PromptUpdate) -> PromptPublic:
         """Change catalogue fields and/or make a new version from data.base_version.
@@ -213,7 +213,7 @@ class LibraryService:
         with self._repo(ctx, write=True) as repo:
             prompt = self._require(repo, name)
             if not repo.remove_label(prompt, label):
-                raise NotFoundError(what="Label", name=f"{name}:{label}")
+                raise NotFoundError(what="label", name=f"{name}:{label}")
             repo.session.flush()
             return repo.labels(prompt)
 

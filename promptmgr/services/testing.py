@@ -147,7 +147,8 @@ def build_messages(content: str | None, messages: list[dict] | None, system_prom
             joined = {"role": "system", "content": f"{system}\n\n{call[0]['content']}"}
             call, stored = [joined, *call[1:]], [joined, *stored[1:]]
         else:
-            call, stored = [{"role": "system", "content": system}, *call], [{"role": "system", "content": system}, *stored]
+            lead = {"role": "system", "content": system}
+            call, stored = [lead, *call], [lead, *stored]
     return call, stored
 
 

@@ -81,8 +81,10 @@ def _plain_variables(texts: list[str]) -> list[str] | None:
         names = _PLAIN_VARIABLE.findall(text)
         if any(name in _SPECIAL_NAMES for name in names) or _OTHER_SYNTAX.search(_PLAIN_VARIABLE.sub("\x00", text)):
             return None
-        # The order templating.extract_variables gives.
-        for name in sorted(dict.fromkeys(names), key=lambda name: templating._first_position(text, name)):
+        unique = list(dict.fromkeys(names))
+        if len(unique) > 1:  # the order templating.extract_variables gives
+            unique.sort(key=lambda name: templating._first_position(text, name))
+        for name in unique:
             found.setdefault(name)
     return list(found)
 

@@ -9,6 +9,8 @@ default, English) and when the user picks another language, without a restart.""
 from __future__ import annotations
 
 import functools
+import inspect
+import logging
 from typing import Any, Callable
 
 import gradio as gr
@@ -17,6 +19,8 @@ from ..context import TenantContext
 from ..errors import PromptMgrError
 from ..i18n import normalize_locale, t
 
+log = logging.getLogger("promptmgr.ui")
+
 
 class UI:
     def __init__(self, services, local_ctx: TenantContext):
@@ -24,6 +28,7 @@ class UI:
         self._local_ctx = local_ctx
         self._translated: list[tuple[Any, dict[str, str]]] = []
         self._loaders: list[tuple[Callable, list, list]] = []
+        self._locale_listeners: list[tuple[Callable, list, list]] = []
         # Per-session language; every handler takes it as its first input.
         self.locale: gr.State | None = None
 
@@ -74,7 +79,7 @@ class UI:
     def translated_components(self) -> list:
         return [component for component, _ in self._translated]
 
-    # --- page load -----------------------------------------------------------------------
+    # --- page load and language switch ---------------------------------------------------
     def on_load(self, fn: Callable, inputs: list, outputs: list) -> None:
         """Run fn when the page loads, after the language is known (fn's first input is the
         locale state, added here). app.py chains these after choosing the language."""
@@ -84,20 +89,56 @@ class UI:
     def loaders(self) -> list[tuple[Callable, list, list]]:
         return list(self._loaders)
 
+    def on_locale_change(self, fn: Callable, inputs: list, outputs: list) -> None:
+        """Run fn after the user switched language (first input: the locale state, added here),
+        for text handlers produced (page counters, tables) that relabel() cannot reach. fn must
+        not overwrite anything the user is typing."""
+        self._locale_listeners.append((fn, inputs, outputs))
+
+    @property
+    def locale_listeners(self) -> list[tuple[Callable, list, list]]:
+        return list(self._locale_listeners)
+
 
 def text(key: str, locale: str | None = "en", **params) -> str:
     return t(key, normalize_locale(locale) or "en", **params)
 
 
+def choices(locale: str | None, pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """[(locale key, value)] -> [(translated name, value)] for dropdowns and radios built in handlers."""
+    return [(text(key, locale), value) for key, value in pairs]
+
+
+def _to_gr_error(exc: Exception, fn: Callable, locale) -> gr.Error:
+    if isinstance(exc, PromptMgrError):
+        return gr.Error(exc.translate(normalize_locale(locale) or "en"), print_exception=False)
+    log.error("unexpected error in %s", fn.__qualname__, exc_info=exc)
+    return gr.Error(text("ui.common.unexpected", locale), print_exception=False)
+
+
 def handler(fn: Callable) -> Callable:
     """Wrap a Gradio handler whose first argument is the locale: core errors reach the user as a
-    short translated message (gr.Error), never a traceback, and inputs stay as they were."""
+    short translated message (gr.Error), never a traceback, and inputs stay as they were.
+    Generator handlers (streaming) are wrapped as generators, so Gradio still streams them."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def streaming(locale, *args, **kwargs):
+            try:
+                yield from fn(locale, *args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
+                raise _to_gr_error(exc, fn, locale) from None
+
+        return streaming
 
     @functools.wraps(fn)
     def wrapped(locale, *args, **kwargs):
         try:
             return fn(locale, *args, **kwargs)
-        except PromptMgrError as exc:
-            raise gr.Error(exc.translate(normalize_locale(locale) or "en"), print_exception=False) from None
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
+            raise _to_gr_error(exc, fn, locale) from None
 
     return wrapped

@@ -1,0 +1,110 @@
+"""The Gradio app: a header, then the Library, Builder, Testing and Settings tabs.
+
+Single-user mode: no login, the local tenant (with the starter library on first start). The page
+picks its language on load (?lang=, saved preference, browser language, tenant default, English)
+and relabels every tab; switching language in Settings does the same without a restart."""
+from __future__ import annotations
+
+import importlib
+import logging
+
+from .. import offline  # noqa: F401  (before gradio reaches for the network)
+
+import gradio as gr  # noqa: E402
+
+from ..i18n import normalize_locale  # noqa: E402
+from . import library_tab, settings_tab  # noqa: E402
+from .common import UI, handler, text  # noqa: E402
+from .theme import CSS, PAGE_JS, THEMES, make_theme  # noqa: E402
+
+log = logging.getLogger("promptmgr.ui")
+
+
+def _optional_tab(name: str):
+    """The Builder and Testing tabs are written alongside this module; a missing one is skipped."""
+    try:
+        return importlib.import_module(f"{__package__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.{name}":
+            raise
+        log.warning("UI tab module %s is missing; the tab is left out", name)
+        return None
+
+
+def create_demo(services=None) -> gr.Blocks:
+    """Build the app over `services` (default: from the environment's settings)."""
+    if services is None:
+        from ..bootstrap import build_services
+
+        services = build_services()
+    ui = UI(services, services.local_context())
+    builder_tab, testing_tab = _optional_tab("builder_tab"), _optional_tab("testing_tab")
+    with gr.Blocks(title="promptmgr", analytics_enabled=False) as demo:
+        ui.locale = gr.State("en")
+        # What the browser-side js step needs to know (gr.State never reaches the browser).
+        page_locale = gr.Textbox("en", visible=False)
+        with gr.Row(elem_id="pm-header"):
+            ui.tr(gr.Markdown(text("ui.app.header")), value="ui.app.header")
+        with gr.Tabs(elem_id="pm-tabs"):
+            with ui.tr(gr.Tab(text("ui.tabs.library"), id="library", elem_id="pm-tab-library"),
+                       label="ui.tabs.library"):
+                library_tab.build(ui)
+            if builder_tab is not None:
+                with ui.tr(gr.Tab(text("ui.tabs.builder"), id="builder", elem_id="pm-tab-builder"),
+                           label="ui.tabs.builder"):
+                    builder_tab.build(ui)
+            if testing_tab is not None:
+                with ui.tr(gr.Tab(text("ui.tabs.testing"), id="testing", elem_id="pm-tab-testing"),
+                           label="ui.tabs.testing"):
+                    testing_tab.build(ui)
+            with ui.tr(gr.Tab(text("ui.tabs.settings"), id="settings", elem_id="pm-tab-settings"),
+                       label="ui.tabs.settings"):
+                settings = settings_tab.build(ui)
+        _wire_page_load(demo, ui, page_locale, settings)
+        _wire_language_switch(ui, page_locale, settings)
+    return demo
+
+
+def _relabel_step(ui: UI):
+    return handler(lambda loc: ui.relabel(loc))
+
+
+def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings) -> None:
+    def start(request: gr.Request):
+        locale = ui.pick_locale(request)
+        theme = ui.services.admin.preferences(ui.ctx(locale)).get("theme")
+        return {ui.locale: locale, page_locale: locale,
+                settings.page_theme: theme if theme in THEMES else ""}
+
+    started = demo.load(start, None, [ui.locale, page_locale, settings.page_theme], show_progress="hidden")
+    # Independent steps run side by side once the language is known: the table must not wait
+    # for the relabelling of every tab.
+    for fn, inputs, outputs in ui.loaders:
+        started.then(fn, [ui.locale, *inputs], outputs, show_progress="hidden")
+    started.then(_relabel_step(ui), [ui.locale], ui.translated_components, show_progress="hidden")
+    started.then(None, [page_locale, settings.page_theme], None, js=PAGE_JS)
+
+
+def _wire_language_switch(ui: UI, page_locale: gr.Textbox, settings) -> None:
+    @handler
+    def switch(loc, chosen):
+        chosen = normalize_locale(chosen) or "en"
+        ui.services.admin.save_preferences(ui.ctx(chosen), locale=chosen)
+        gr.Info(text("ui.settings.language_saved", chosen))
+        return {ui.locale: chosen, page_locale: chosen}
+
+    switched = settings.language.input(switch, [ui.locale, settings.language], [ui.locale, page_locale])
+    switched.success(_relabel_step(ui), [ui.locale], ui.translated_components, show_progress="hidden")
+    switched.success(None, [page_locale, settings.page_theme], None, js=PAGE_JS)
+    for fn, inputs, outputs in ui.locale_listeners:
+        switched.success(fn, [ui.locale, *inputs], outputs, show_progress="hidden")
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kw):
+    """Serve the app on host:port with its theme; never shared, no analytics."""
+    kw.setdefault("theme", make_theme())
+    kw.setdefault("css", CSS)
+    kw.setdefault("footer_links", ["api", "gradio"])
+    kw.setdefault("ssr_mode", False)
+    kw.setdefault("mcp_server", False)
+    return demo.launch(server_name=host, server_port=port, share=False, **kw)

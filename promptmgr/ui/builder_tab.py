@@ -1,0 +1,240 @@
+"""The Builder tab: pick library prompts, order them, combine them through a template from the
+gallery (or a custom one), preview live with variables and token count, save as a new prompt.
+
+The chosen prompts live in a gr.State (a list of names); the preview is recomputed after every
+change, and a preview error is shown next to the preview instead of a popup on every keystroke."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ..errors import PromptMgrError, ValidationError
+from ..i18n import t
+from ..schemas import PromptQuery
+from .common import UI, handler, text
+
+CUSTOM = "custom"
+SEARCH_LIMIT = 50
+
+
+def _tags(value: str | None) -> list[str]:
+    return [tag.strip() for tag in (value or "").replace("\n", ",").split(",") if tag.strip()]
+
+
+def template_title(locale: str, item) -> str:
+    # Built-in templates have translated titles; a template someone added to the YAML file
+    # without locale keys shows the title written there.
+    key = f"ui_builder.templates.{item.name}.title"
+    translated = t(key, locale)
+    return item.title if translated == key else translated
+
+
+def template_description(locale: str, item) -> str:
+    key = f"ui_builder.templates.{item.name}.description"
+    translated = t(key, locale)
+    return item.description if translated == key else translated
+
+
+def prompt_choices(ui: UI, locale: str, query: str | None) -> list[tuple[str, str]]:
+    """(label, name) for the prompts matching a full-text query (all prompts by name without one)."""
+    q = (query or "").strip() or None
+    page = ui.services.library.list(ui.ctx(locale), PromptQuery(q=q, limit=SEARCH_LIMIT,
+                                                                sort="relevance" if q else "name"))
+    return [(f"{item.title} ({item.name})" if item.title else item.name, item.name) for item in page.items]
+
+
+def stats_markdown(locale: str, result) -> str:
+    variables = ", ".join(f"`{name}`" for name in result.variable_names) or text("ui_builder.no_variables", locale)
+    lines = [text("ui_builder.stats_variables", locale, variables=variables)]
+    tokens_key = "ui_builder.stats_tokens_exact" if result.tokens_exact else "ui_builder.stats_tokens_estimate"
+    lines.append(text(tokens_key, locale, tokens=result.tokens))
+    if result.cost is not None:
+        lines.append(text("ui_builder.stats_cost", locale, cost=f"{result.cost:.6f}"))
+    lines.append(text("ui_builder.stats_parts", locale,
+                      parts=", ".join(f"{p.name} v{p.version}" for p in result.parts)))
+    for key in result.warnings:
+        lines.append("⚠️ " + text(key, locale))
+    return "\n\n".join(lines)
+
+
+def chosen_update(parts: list[str], selected: int | None) -> dict:
+    choices = [(f"{i + 1}. {name}", str(i)) for i, name in enumerate(parts)]
+    value = str(selected) if selected is not None and 0 <= selected < len(parts) else None
+    return gr.update(choices=choices, value=value)
+
+
+def build(ui: UI) -> None:
+    services = ui.services
+    en = "en"
+
+    def mode_choices(locale: str) -> list[tuple[str, str]]:
+        return [(template_title(locale, item), item.name) for item in services.builder.templates(ui.ctx(locale))] \
+            + [(text("ui_builder.custom_choice", locale), CUSTOM)]
+
+    ui.tr(gr.Markdown(text("ui_builder.intro", en)), value="ui_builder.intro")
+    parts = gr.State([])
+    with gr.Row():
+        with gr.Column(scale=2):
+            search = ui.tr(gr.Textbox(label=text("ui_builder.search", en),
+                                      placeholder=text("ui_builder.search_placeholder", en),
+                                      elem_id="builder-search"),
+                           label="ui_builder.search", placeholder="ui_builder.search_placeholder")
+            picker = ui.tr(gr.Dropdown(label=text("ui_builder.pick", en), info=text("ui_builder.pick_info", en),
+                                       choices=[], value=None, filterable=True, elem_id="builder-picker"),
+                           label="ui_builder.pick", info="ui_builder.pick_info")
+            chosen = ui.tr(gr.Radio(label=text("ui_builder.chosen", en), choices=[], elem_id="builder-chosen"),
+                           label="ui_builder.chosen")
+            with gr.Row():
+                up = ui.tr(gr.Button(text("ui_builder.move_up", en), size="sm"), value="ui_builder.move_up")
+                down = ui.tr(gr.Button(text("ui_builder.move_down", en), size="sm"), value="ui_builder.move_down")
+                remove = ui.tr(gr.Button(text("ui_builder.remove", en), size="sm", variant="stop"),
+                               value="ui_builder.remove")
+                clear = ui.tr(gr.Button(text("ui_builder.clear", en), size="sm"), value="ui_builder.clear")
+            mode = ui.tr(gr.Radio(label=text("ui_builder.mode", en), choices=mode_choices(en), value="sequential",
+                                  elem_id="builder-mode"), label="ui_builder.mode")
+            mode_info = gr.Markdown(template_description(en, services.builder.template(ui.ctx(en), "sequential")))
+            start_custom = ui.tr(gr.Button(text("ui_builder.start_custom", en), size="sm"),
+                                 value="ui_builder.start_custom")
+            custom = ui.tr(gr.Code(label=text("ui_builder.custom", en), language="jinja2", interactive=True,
+                                   visible=False, lines=8, elem_id="builder-custom"), label="ui_builder.custom")
+            custom_help = ui.tr(gr.Markdown(text("ui_builder.custom_help", en), visible=False),
+                                value="ui_builder.custom_help")
+            model = ui.tr(gr.Dropdown(label=text("ui_builder.model", en), info=text("ui_builder.model_info", en),
+                                      choices=[], value=None, allow_custom_value=True, filterable=True,
+                                      elem_id="builder-model"),
+                          label="ui_builder.model", info="ui_builder.model_info")
+        with gr.Column(scale=3):
+            stats = gr.Markdown(text("ui_builder.empty", en), elem_id="builder-stats")
+            preview = ui.tr(gr.Textbox(label=text("ui_builder.preview", en), lines=18, max_lines=40,
+                                       interactive=False, buttons=["copy"], elem_id="builder-preview"),
+                            label="ui_builder.preview")
+            with ui.tr(gr.Accordion(text("ui_builder.save_title", en), open=True), label="ui_builder.save_title"):
+                with gr.Row():
+                    name = ui.tr(gr.Textbox(label=text("ui_builder.name", en), info=text("ui_builder.name_info", en),
+                                            elem_id="builder-name"), label="ui_builder.name", info="ui_builder.name_info")
+                    title = ui.tr(gr.Textbox(label=text("ui_builder.title", en), elem_id="builder-title"),
+                                  label="ui_builder.title")
+                with gr.Row():
+                    category = ui.tr(gr.Textbox(label=text("ui_builder.category", en), elem_id="builder-category"),
+                                     label="ui_builder.category")
+                    tags = ui.tr(gr.Textbox(label=text("ui_builder.tags", en), info=text("ui_builder.tags_info", en),
+                                            elem_id="builder-tags"), label="ui_builder.tags", info="ui_builder.tags_info")
+                description = ui.tr(gr.Textbox(label=text("ui_builder.description", en), lines=2,
+                                               elem_id="builder-description"), label="ui_builder.description")
+                message = ui.tr(gr.Textbox(label=text("ui_builder.message", en), elem_id="builder-message",
+                                           value=""), label="ui_builder.message")
+                save = ui.tr(gr.Button(text("ui_builder.save", en), variant="primary", elem_id="builder-save"),
+                             value="ui_builder.save")
+                saved = gr.Markdown("", elem_id="builder-saved")
+
+    # --- handlers ------------------------------------------------------------------------
+    @handler
+    def load(locale):
+        from .testing_tab import model_choices
+
+        models, default = model_choices(ui, locale)
+        return {
+            picker: gr.update(choices=prompt_choices(ui, locale, None), value=None),
+            mode: gr.update(choices=mode_choices(locale)),
+            model: gr.update(choices=models, value=default),
+        }
+
+    @handler
+    def do_search(locale, query):
+        return {picker: gr.update(choices=prompt_choices(ui, locale, query))}
+
+    def add(locale, current, picked):
+        if not picked:
+            return {parts: current, chosen: gr.update()}
+        updated = [*current, picked]
+        return {parts: updated, chosen: chosen_update(updated, len(updated) - 1), picker: gr.update(value=None)}
+
+    def move(offset):
+        def fn(locale, current, selected):
+            if selected in (None, "") or not current:
+                return {parts: current, chosen: gr.update()}
+            index = int(selected)
+            target = index + offset
+            if not 0 <= index < len(current) or not 0 <= target < len(current):
+                return {parts: current, chosen: gr.update()}
+            updated = list(current)
+            updated[index], updated[target] = updated[target], updated[index]
+            return {parts: updated, chosen: chosen_update(updated, target)}
+        return fn
+
+    def drop(locale, current, selected):
+        if selected in (None, "") or not 0 <= int(selected) < len(current):
+            return {parts: current, chosen: gr.update()}
+        index = int(selected)
+        updated = current[:index] + current[index + 1:]
+        return {parts: updated, chosen: chosen_update(updated, min(index, len(updated) - 1) if updated else None)}
+
+    def clear_all(locale):
+        return {parts: [], chosen: chosen_update([], None)}
+
+    @handler
+    def describe_mode(locale, selected):
+        is_custom = selected == CUSTOM
+        description = ""
+        if selected and not is_custom:
+            description = template_description(locale, services.builder.template(ui.ctx(locale), selected))
+        return {mode_info: description, custom: gr.update(visible=is_custom),
+                custom_help: gr.update(visible=is_custom), start_custom: gr.update(visible=not is_custom)}
+
+    @handler
+    def copy_to_custom(locale, selected):
+        source = services.builder.template(ui.ctx(locale), selected or "sequential").template
+        return {custom: gr.update(value=source, visible=True), mode: gr.update(value=CUSTOM)}
+
+    def refresh(locale, current, selected_mode, custom_source, chosen_model):
+        # Not wrapped in @handler: a live preview shows its error beside the preview, keeping the
+        # last good preview, instead of a popup for every half-typed template.
+        if not current:
+            return {stats: text("ui_builder.empty", locale), preview: ""}
+        try:
+            result = services.builder.preview(
+                ui.ctx(locale), current,
+                template_name=None if selected_mode == CUSTOM else selected_mode,
+                custom_template=(custom_source or "") if selected_mode == CUSTOM else None,
+                model=chosen_model or None)
+        except PromptMgrError as exc:
+            return {stats: "⚠️ " + exc.translate(locale), preview: gr.update()}
+        return {stats: stats_markdown(locale, result), preview: result.text}
+
+    @handler
+    def do_save(locale, current, selected_mode, custom_source, new_name, new_title, new_category, new_tags,
+                new_description, new_message):
+        if selected_mode == CUSTOM and not (custom_source or "").strip():
+            raise ValidationError("ui_builder.custom_empty")
+        prompt = services.builder.save(
+            ui.ctx(locale), new_name, current,
+            template_name=None if selected_mode == CUSTOM else selected_mode,
+            custom_template=custom_source if selected_mode == CUSTOM else None,
+            title=new_title or "", description=new_description or "", category=new_category or "",
+            tags=_tags(new_tags), message=new_message or "")
+        done = text("ui_builder.saved", locale, name=prompt.name, version=prompt.version)
+        gr.Info(done)
+        return {saved: "✅ " + done, picker: gr.update(choices=prompt_choices(ui, locale, None))}
+
+    # --- wiring --------------------------------------------------------------------------
+    preview_inputs = [ui.locale, parts, mode, custom, model]
+    preview_outputs = [stats, preview]
+    live = dict(fn=refresh, inputs=preview_inputs, outputs=preview_outputs, show_progress="hidden",
+                trigger_mode="always_last")
+
+    ui.on_load(load, [], [picker, mode, model])
+    ui.on_load(describe_mode, [mode], [mode_info, custom, custom_help, start_custom])
+    search.change(do_search, [ui.locale, search], [picker], trigger_mode="always_last", show_progress="hidden")
+    picker.input(add, [ui.locale, parts, picker], [parts, chosen, picker]).then(**live)
+    up.click(move(-1), [ui.locale, parts, chosen], [parts, chosen]).then(**live)
+    down.click(move(1), [ui.locale, parts, chosen], [parts, chosen]).then(**live)
+    remove.click(drop, [ui.locale, parts, chosen], [parts, chosen]).then(**live)
+    clear.click(clear_all, [ui.locale], [parts, chosen]).then(**live)
+    mode.change(describe_mode, [ui.locale, mode], [mode_info, custom, custom_help, start_custom]).then(**live)
+    start_custom.click(copy_to_custom, [ui.locale, mode], [custom, mode])
+    custom.change(**live)
+    model.change(**live)
+    save.click(do_save, [ui.locale, parts, mode, custom, name, title, category, tags, description, message],
+               [saved, picker])
+    ui.on_locale_change(lambda locale: {mode: gr.update(choices=mode_choices(locale))}, [], [mode])
+    ui.on_locale_change(describe_mode, [mode], [mode_info, custom, custom_help, start_custom])
+    ui.on_locale_change(refresh, [parts, mode, custom, model], preview_outputs)

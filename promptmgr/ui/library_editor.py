@@ -1,0 +1,305 @@
+"""The prompt editor of the Library tab: every field, text or chat content, live variables, lint
+and token count, Save (a new version), New prompt and Delete with confirmation.
+
+`loaded` holds what the editor started from ({"name", "version", "kind", "content", "messages",
+"variables"}, None for a new prompt): Save sends its version as base_version, so a stale save
+is refused with the conflict message and the form keeps what the user typed."""
+from __future__ import annotations
+
+import gradio as gr
+
+from .. import templating
+from ..errors import PromptMgrError, TemplateError
+from ..schemas import PromptCreate, PromptPublic, PromptUpdate, parse
+from .common import UI, choices, handler, text
+from .library_chat import ChatEditor, split_message
+from .library_history import History
+
+_VISIBILITY = ("private", "public")
+_KINDS = ("text", "chat")
+
+
+def _md_escape(value: str) -> str:
+    return "".join("\\" + c if c in "\\`*_{}[]<>()#+-.!|" else c for c in value)
+
+
+class Editor:
+    def __init__(self, ui: UI):
+        self.ui = ui
+        self.loaded = gr.State(None)
+        self.header = gr.Markdown(text("ui.library.editor.new_header"), elem_id="pm-editor-header")
+        with gr.Tabs(elem_id="pm-editor-tabs"):
+            with ui.tr(gr.Tab(text("ui.library.editor.tab_edit"), id="edit"), label="ui.library.editor.tab_edit"):
+                self._build_form(ui)
+            with ui.tr(gr.Tab(text("ui.library.editor.tab_history"), id="history", elem_id="pm-history-tab"),
+                       label="ui.library.editor.tab_history"):
+                self.history = History(ui)
+
+    def _build_form(self, ui: UI) -> None:
+        with gr.Row():
+            self.name = ui.tr(gr.Textbox(label=text("ui.library.editor.name"), info=text("ui.library.editor.name_info"),
+                                         max_length=100, elem_id="pm-name"),
+                              label="ui.library.editor.name", info="ui.library.editor.name_info")
+            self.title = ui.tr(gr.Textbox(label=text("ui.library.editor.title"), max_length=300, elem_id="pm-title"),
+                               label="ui.library.editor.title")
+        self.description = ui.tr(gr.Textbox(label=text("ui.library.editor.description"), lines=2, max_lines=6,
+                                            elem_id="pm-description"), label="ui.library.editor.description")
+        with gr.Row():
+            self.category = ui.tr(gr.Dropdown([], value=None, allow_custom_value=True, filterable=True,
+                                              label=text("ui.library.editor.category"), elem_id="pm-category"),
+                                  label="ui.library.editor.category")
+            self.tags = ui.tr(gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True,
+                                          label=text("ui.library.editor.tags"), info=text("ui.library.editor.tags_info"),
+                                          elem_id="pm-tags"),
+                              label="ui.library.editor.tags", info="ui.library.editor.tags_info")
+        with gr.Row():
+            self.kind = ui.tr(gr.Radio(choices("en", [(f"ui.library.kind.{k}", k) for k in _KINDS]), value="text",
+                                       label=text("ui.library.editor.kind"), elem_id="pm-kind"),
+                              label="ui.library.editor.kind",
+                              choices=",".join(f"ui.library.kind.{k}={k}" for k in _KINDS))
+            self.visibility = ui.tr(gr.Radio(choices("en", [(f"ui.library.visibility.{v}", v) for v in _VISIBILITY]),
+                                             value="private", label=text("ui.library.editor.visibility"),
+                                             elem_id="pm-visibility"),
+                                    label="ui.library.editor.visibility",
+                                    choices=",".join(f"ui.library.visibility.{v}={v}" for v in _VISIBILITY))
+            self.enhancement = ui.tr(gr.Checkbox(False, label=text("ui.library.editor.enhancement"),
+                                                 info=text("ui.library.editor.enhancement_info"),
+                                                 elem_id="pm-enhancement"),
+                                     label="ui.library.editor.enhancement", info="ui.library.editor.enhancement_info")
+        self.content = ui.tr(gr.Textbox(lines=10, max_lines=40, label=text("ui.library.editor.content"),
+                                        info=text("ui.library.editor.content_info"), elem_id="pm-content"),
+                             label="ui.library.editor.content", info="ui.library.editor.content_info")
+        self.chat = ChatEditor(ui)
+        with gr.Row(equal_height=False):
+            self.variables = gr.Markdown(elem_id="pm-variables")
+            self.lint = gr.Markdown(elem_id="pm-lint")
+        with gr.Row(equal_height=True):
+            self.model = ui.tr(gr.Dropdown([], value=None, allow_custom_value=True, scale=2,
+                                           label=text("ui.library.editor.model"),
+                                           info=text("ui.library.editor.model_info"), elem_id="pm-model"),
+                               label="ui.library.editor.model", info="ui.library.editor.model_info")
+            self.tokens = gr.Markdown(elem_id="pm-tokens")
+        with gr.Row(equal_height=True):
+            self.message = ui.tr(gr.Textbox(label=text("ui.library.editor.change_message"), scale=3,
+                                            placeholder=text("ui.library.editor.change_message_placeholder"),
+                                            elem_id="pm-change-message"),
+                                 label="ui.library.editor.change_message",
+                                 placeholder="ui.library.editor.change_message_placeholder")
+            self.save = ui.tr(gr.Button(text("ui.library.editor.save"), variant="primary", scale=1,
+                                        elem_id="pm-save"), value="ui.library.editor.save")
+            self.new = ui.tr(gr.Button(text("ui.library.editor.new"), scale=1, elem_id="pm-new"),
+                             value="ui.library.editor.new")
+            self.delete = ui.tr(gr.Button(text("ui.library.editor.delete"), variant="stop", scale=1,
+                                          elem_id="pm-delete"), value="ui.library.editor.delete")
+        with gr.Row(visible=False, elem_id="pm-confirm-delete") as self.confirm_row:
+            self.confirm_text = gr.Markdown()
+            self.confirm_yes = ui.tr(gr.Button(text("ui.library.editor.delete_yes"), variant="stop",
+                                               elem_id="pm-delete-yes"), value="ui.library.editor.delete_yes")
+            self.confirm_no = ui.tr(gr.Button(text("ui.library.editor.delete_no"), elem_id="pm-delete-no"),
+                                    value="ui.library.editor.delete_no")
+
+    # --- what the form shows ---------------------------------------------------------------
+    @property
+    def fields(self) -> list:
+        return [self.name, self.title, self.description, self.category, self.tags, self.enhancement,
+                self.visibility, self.kind, self.content]
+
+    @property
+    def analysis(self) -> list:
+        return [self.variables, self.lint, self.tokens]
+
+    @property
+    def outputs(self) -> list:
+        """Everything opening, saving or clearing a prompt updates."""
+        return [self.loaded, self.header, *self.fields, *self.chat.outputs, self.chat.group, self.message,
+                *self.analysis, self.confirm_row, *self.history.outputs]
+
+    def _header(self, locale: str, prompt: PromptPublic | None) -> str:
+        if prompt is None:
+            return text("ui.library.editor.new_header", locale)
+        return text("ui.library.editor.header", locale, name=_md_escape(prompt.name), version=prompt.version,
+                    latest=prompt.latest_version, author=_md_escape(prompt.version_author or "-"),
+                    date=prompt.version_created_at.strftime("%Y-%m-%d %H:%M"))
+
+    def fill(self, locale: str, prompt: PromptPublic, model: str | None) -> dict:
+        """The form showing a stored prompt (its latest version unless another was loaded)."""
+        is_chat = prompt.messages is not None
+        content = "" if is_chat else prompt.content
+        messages = prompt.messages or []
+        loaded = {"name": prompt.name, "version": prompt.version, "kind": prompt.kind, "content": content,
+                  "messages": prompt.messages, "variables": prompt.variables}
+        return {
+            self.loaded: loaded, self.header: self._header(locale, prompt),
+            self.name: gr.update(value=prompt.name, interactive=False), self.title: prompt.title,
+            self.description: prompt.description, self.category: prompt.category or None,
+            self.tags: prompt.tags, self.enhancement: prompt.is_enhancement, self.visibility: prompt.visibility,
+            self.kind: gr.update(value=prompt.kind, interactive=False),
+            self.content: gr.update(value=content, visible=not is_chat),
+            **self.chat.fill(locale, messages), self.chat.group: gr.update(visible=is_chat),
+            self.message: "", self.confirm_row: gr.update(visible=False),
+            **self.analyze(locale, loaded, prompt.kind, content, messages, model),
+            **self.history.fill(locale, prompt.name, prompt.version),
+        }
+
+    def blank(self, locale: str, model: str | None) -> dict:
+        """An empty form for a new prompt."""
+        return {
+            self.loaded: None, self.header: self._header(locale, None),
+            self.name: gr.update(value="", interactive=True), self.title: "", self.description: "",
+            self.category: None, self.tags: [], self.enhancement: False, self.visibility: "private",
+            self.kind: gr.update(value="text", interactive=True), self.content: gr.update(value="", visible=True),
+            **self.chat.fill(locale, []), self.chat.group: gr.update(visible=False),
+            self.message: "", self.confirm_row: gr.update(visible=False),
+            **self.analyze(locale, None, "text", "", [], model), **self.history.clear(locale),
+        }
+
+    def open(self, locale: str, name: str, model: str | None) -> dict:
+        return self.fill(locale, self.ui.services.library.get(self.ui.ctx(locale), name), model)
+
+    # --- live analysis ---------------------------------------------------------------------
+    def analyze(self, locale: str, loaded: dict | None, kind: str, content: str, messages: list,
+                model: str | None) -> dict:
+        """Variables, lint warnings (syntax errors with their line) and the token count of what is typed."""
+        texts = templating.texts_of(content, None) if kind != "chat" else templating.texts_of("", messages or [])
+        declared = (loaded or {}).get("variables") or None
+        issues = templating.lint(texts, declared)
+        names: list[str] = []
+        for one in texts:
+            try:
+                names.extend(n for n in templating.extract_variables(one) if n not in names)
+            except TemplateError:
+                pass  # reported by lint with its line
+        specs = {v["name"]: v for v in declared or []}
+        if names:
+            lines = [text("ui.library.analysis.variables", locale)]
+            for name in names:
+                spec = specs.get(name)
+                detail = (text("ui.library.analysis.declared", locale, type=spec["type"],
+                               required=text("ui.common.yes" if spec["required"] else "ui.common.no", locale))
+                          if spec else text("ui.library.analysis.new_variable", locale))
+                lines.append(f"- `{name}` — {detail}")
+            variables = "\n".join(lines)
+        else:
+            variables = text("ui.library.analysis.no_variables", locale)
+        warnings = [("⛔ " if issue.kind == "syntax" else "⚠️ ") + _md_escape(text(issue.message_key, locale, **issue.params))
+                    for issue in issues]
+        lint = "\n\n".join(warnings) if warnings else text("ui.library.analysis.lint_ok", locale)
+        return {self.variables: variables, self.lint: lint, self.tokens: self._tokens(locale, texts, model)}
+
+    def _tokens(self, locale: str, texts: list[str], model: str | None) -> str:
+        joined = "\n\n".join(texts)
+        if not joined.strip():
+            return text("ui.library.analysis.tokens_empty", locale)
+        try:
+            estimate = self.ui.services.testing.estimate(self.ui.ctx(locale), joined, (model or "").strip() or None)
+        except PromptMgrError as exc:  # e.g. a model string that cannot be resolved: shown, not raised
+            return "⚠️ " + _md_escape(exc.translate(locale))
+        key = "ui.library.analysis.tokens_exact" if estimate.exact else "ui.library.analysis.tokens_estimate"
+        parts = [text(key, locale, tokens=estimate.tokens, model=estimate.model or text("ui.library.analysis.any_model", locale))]
+        if estimate.cost is not None:
+            parts.append(text("ui.library.analysis.cost", locale, cost=f"{estimate.cost:.6f}"))
+        else:
+            parts.append(text("ui.library.analysis.no_price", locale))
+        if estimate.warning:
+            parts.append("⚠️ " + estimate.warning)
+        return " · ".join(parts)
+
+    # --- saving ----------------------------------------------------------------------------
+    def save_prompt(self, locale: str, loaded: dict | None, name, title, description, category, tags, enhancement,
+                    visibility, kind, content, messages, message) -> PromptPublic:
+        ctx = self.ui.ctx(locale)
+        fields = {"title": title or "", "description": description or "", "category": category or "",
+                  "tags": list(tags or []), "is_enhancement": bool(enhancement), "visibility": visibility or "private"}
+        library = self.ui.services.library
+        if loaded is None:
+            return library.create(ctx, parse(PromptCreate, {
+                "name": (name or "").strip(), "kind": kind or "text", **fields, "message": message or "",
+                **({"messages": messages} if kind == "chat" else {"content": content})}))
+        update = {**fields, "base_version": loaded["version"], "message": message or ""}
+        if loaded["kind"] == "chat":
+            if messages != loaded["messages"]:
+                update["messages"] = messages
+        elif content != loaded["content"]:
+            update["content"] = content
+        return library.update(ctx, loaded["name"], parse(PromptUpdate, update))
+
+    # --- wiring ----------------------------------------------------------------------------
+    def wire(self, refresh_after) -> None:
+        """Connect the editor; `refresh_after(event)` chains a refresh of the table and filters."""
+        ui, locale = self.ui, self.ui.locale
+        live_inputs = [locale, self.loaded, self.kind, self.content, self.chat.messages, self.model]
+
+        @handler
+        def live(loc, loaded, kind, content, messages, model):
+            return self.analyze(loc, loaded, kind, content, messages, model)
+
+        def after_change(event):
+            event.then(live, live_inputs, self.analysis, show_progress="hidden", trigger_mode="always_last")
+
+        @handler
+        def switch_kind(loc, loaded, kind, content, messages, model):
+            # Only a new prompt can change kind; what was typed moves over instead of vanishing.
+            if loaded is not None:
+                return {}
+            if kind == "chat":
+                if not messages:
+                    messages = [{"role": "user", "content": [{"type": "text", "text": content or ""}]}]
+                return {**self.chat.fill(loc, messages), self.chat.group: gr.update(visible=True),
+                        self.content: gr.update(visible=False)}
+            if not (content or "").strip() and messages:
+                content = "\n\n".join(split_message(m)[1] for m in messages if split_message(m)[1])
+            return {self.content: gr.update(value=content, visible=True), self.chat.group: gr.update(visible=False)}
+
+        @handler
+        def save(loc, loaded, *values):
+            *fields, model = values
+            prompt = self.save_prompt(loc, loaded, *fields)
+            if loaded is None:
+                gr.Info(text("ui.library.editor.created", loc, name=prompt.name))
+            elif prompt.version != loaded["version"]:
+                gr.Info(text("ui.library.editor.saved", loc, name=prompt.name, version=prompt.version))
+            else:
+                gr.Info(text("ui.library.editor.saved_fields", loc, name=prompt.name, version=prompt.version))
+            return self.fill(loc, prompt, model)
+
+        @handler
+        def new(loc, model):
+            return self.blank(loc, model)
+
+        @handler
+        def ask_delete(loc, loaded):
+            if loaded is None:
+                raise gr.Error(text("ui.library.editor.nothing_to_delete", loc), print_exception=False)
+            return {self.confirm_row: gr.update(visible=True),
+                    self.confirm_text: text("ui.library.editor.delete_confirm", loc, name=_md_escape(loaded["name"]))}
+
+        @handler
+        def delete(loc, loaded, model):
+            if loaded is None:
+                return {self.confirm_row: gr.update(visible=False)}
+            ui.services.library.delete(ui.ctx(loc), loaded["name"])
+            gr.Info(text("ui.library.editor.deleted", loc, name=loaded["name"]))
+            return self.blank(loc, model)
+
+        self.chat.wire(after_change)
+        after_change(self.kind.input(switch_kind, live_inputs, [*self.chat.outputs, self.chat.group, self.content]))
+        self.content.input(live, live_inputs, self.analysis, show_progress="hidden", trigger_mode="always_last")
+        self.model.change(live, live_inputs, self.analysis, show_progress="hidden", trigger_mode="always_last")
+        save_inputs = [locale, self.loaded, *self.fields, self.chat.messages, self.message, self.model]
+        refresh_after(self.save.click(save, save_inputs, self.outputs, concurrency_limit=None))
+        self.new.click(new, [locale, self.model], self.outputs)
+        self.delete.click(ask_delete, [locale, self.loaded], [self.confirm_row, self.confirm_text])
+        self.confirm_no.click(handler(lambda loc: {self.confirm_row: gr.update(visible=False)}), [locale],
+                              [self.confirm_row])
+        refresh_after(self.confirm_yes.click(delete, [locale, self.loaded, self.model], self.outputs))
+        self.history.wire(self, refresh_after)
+
+        @handler
+        def model_choices(loc):
+            ctx = ui.ctx(loc)
+            default, _source = ui.services.providers.default_model(ctx)
+            known = [default] if default else []
+            known += [p.model for p in ui.services.providers.prices(ctx) if p.model not in known]
+            return {self.model: gr.update(choices=known, value=default)}
+
+        ui.on_load(model_choices, [], [self.model])

@@ -1,0 +1,209 @@
+"""The Library tab: a server-side paginated table (never more than one page is loaded, so it stays
+fast with 100,000 prompts), full-text search with combinable filters and sort, the editor, and
+import/export."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ..schemas import SORTS, PromptQuery, parse
+from .common import UI, choices, handler, text
+from .library_editor import Editor
+from .library_transfer import Transfer
+
+PAGE_SIZE = 25
+_COLUMNS = ("name", "title", "category", "tags", "kind", "version", "updated")
+_MAX_FILTER_CHOICES = 500
+# Typing in the search box queries after a pause, not on every key: the js step holds each
+# keystroke for a moment and marks all but the newest as stale, which the handler then skips.
+_STALE = "\u0000stale"
+_DEBOUNCE_JS = f"""(...args) => {{
+  window.__pmSearchSeq = (window.__pmSearchSeq || 0) + 1;
+  const mine = window.__pmSearchSeq;
+  return new Promise((resolve) => setTimeout(() => {{
+    if (mine !== window.__pmSearchSeq) args[1] = {_STALE!r};
+    resolve(args);
+  }}, 300));
+}}"""
+
+
+def _pairs(prefix: str, values: tuple[str, ...]) -> str:
+    return ",".join(f"{prefix}.{v}={v}" for v in values)
+
+
+class Browser:
+    """Search, filters, sort, the table and the pager."""
+
+    def __init__(self, ui: UI):
+        self.ui = ui
+        self.offset = gr.State(0)
+        with gr.Row(equal_height=True):
+            self.search = ui.tr(gr.Textbox(scale=4, show_label=False, placeholder=text("ui.library.search_placeholder"),
+                                           elem_id="pm-search", max_length=500, submit_btn=False),
+                                placeholder="ui.library.search_placeholder")
+            self.sort = ui.tr(gr.Dropdown(choices("en", [(f"ui.library.sort.{s}", s) for s in SORTS]),
+                                          value="relevance", scale=2, show_label=False, elem_id="pm-sort"),
+                              choices=_pairs("ui.library.sort", SORTS))
+        with gr.Row():
+            self.category = ui.tr(gr.Dropdown([(text("ui.library.filters.any_category"), "")], value="",
+                                              label=text("ui.library.filters.category"), elem_id="pm-filter-category",
+                                              min_width=120),
+                                  label="ui.library.filters.category")
+            self.tag = ui.tr(gr.Dropdown([(text("ui.library.filters.any_tag"), "")], value="",
+                                         label=text("ui.library.filters.tag"), elem_id="pm-filter-tag", min_width=120),
+                             label="ui.library.filters.tag")
+            self.kind = ui.tr(gr.Dropdown(choices("en", [("ui.library.filters.any", "any"), ("ui.library.kind.text", "text"),
+                                                         ("ui.library.kind.chat", "chat")]),
+                                          value="any", label=text("ui.library.filters.kind"), elem_id="pm-filter-kind",
+                                          min_width=100),
+                              label="ui.library.filters.kind",
+                              choices="ui.library.filters.any=any,ui.library.kind.text=text,ui.library.kind.chat=chat")
+        with gr.Row():
+            self.visibility = ui.tr(gr.Dropdown(
+                choices("en", [("ui.library.filters.any", "any"), ("ui.library.visibility.private", "private"),
+                               ("ui.library.visibility.public", "public")]),
+                value="any", label=text("ui.library.filters.visibility"), elem_id="pm-filter-visibility", min_width=100),
+                label="ui.library.filters.visibility",
+                choices="ui.library.filters.any=any,ui.library.visibility.private=private,"
+                        "ui.library.visibility.public=public")
+            self.enhancement = ui.tr(gr.Dropdown(
+                choices("en", [("ui.library.filters.any", "any"), ("ui.library.filters.enhancers", "yes"),
+                               ("ui.library.filters.not_enhancers", "no")]),
+                value="any", label=text("ui.library.filters.enhancement"), elem_id="pm-filter-enhancement",
+                min_width=100),
+                label="ui.library.filters.enhancement",
+                choices="ui.library.filters.any=any,ui.library.filters.enhancers=yes,ui.library.filters.not_enhancers=no")
+        self.table = gr.Dataframe(headers=self._headers("en"), interactive=False, max_height=640, wrap=False,
+                                  column_widths=["22%", "26%", "12%", "14%", "7%", "6%", "13%"],
+                                  datatype=["str", "str", "str", "str", "str", "number", "str"],
+                                  show_label=False, elem_id="pm-table")
+        with gr.Row(equal_height=True, elem_id="pm-pager"):
+            self.prev = ui.tr(gr.Button(text("ui.library.pager.prev"), size="sm", interactive=False, scale=0,
+                                        min_width=90, elem_id="pm-prev"), value="ui.library.pager.prev")
+            self.info = gr.Markdown(elem_id="pm-page-info")
+            self.next = ui.tr(gr.Button(text("ui.library.pager.next"), size="sm", interactive=False, scale=0,
+                                        min_width=90, elem_id="pm-next"), value="ui.library.pager.next")
+
+    @property
+    def query_inputs(self) -> list:
+        return [self.search, self.category, self.tag, self.visibility, self.enhancement, self.kind, self.sort]
+
+    @property
+    def page_outputs(self) -> list:
+        return [self.table, self.info, self.offset, self.prev, self.next]
+
+    @property
+    def filter_outputs(self) -> list:
+        return [self.category, self.tag]
+
+    @staticmethod
+    def _headers(locale: str) -> list[str]:
+        return [text(f"ui.library.columns.{c}", locale) for c in _COLUMNS]
+
+    def page(self, locale: str, q, category, tag, visibility, enhancement, kind, sort, offset) -> dict:
+        """One page of the table for the current search, filters and sort."""
+        query = parse(PromptQuery, {
+            "q": (q or "").strip() or None, "category": category or None, "tag": tag or None,
+            "visibility": None if visibility in (None, "any") else visibility,
+            "is_enhancement": {"yes": True, "no": False}.get(enhancement), "kind": None if kind in (None, "any") else kind,
+            "sort": sort or "relevance", "limit": PAGE_SIZE, "offset": max(0, int(offset or 0)),
+        })
+        library, ctx = self.ui.services.library, self.ui.ctx(locale)
+        result = library.list(ctx, query)
+        if not result.items and result.total and query.offset:
+            # The page emptied (deletions, a narrower search): show the last page that has rows.
+            query = query.model_copy(update={"offset": (result.total - 1) // PAGE_SIZE * PAGE_SIZE})
+            result = library.list(ctx, query)
+        rows = [[p.name, p.title, p.category, ", ".join(p.tags), text(f"ui.library.kind.{p.kind}", locale),
+                 p.latest_version, p.updated_at.strftime("%Y-%m-%d %H:%M")] for p in result.items]
+        if result.total:
+            info = text("ui.library.pager.range", locale, start=query.offset + 1,
+                        end=query.offset + len(result.items), total=result.total)
+        else:
+            info = text("ui.library.pager.empty", locale)
+        return {
+            self.table: {"data": rows, "headers": self._headers(locale)}, self.info: info, self.offset: query.offset,
+            self.prev: gr.update(interactive=query.offset > 0),
+            self.next: gr.update(interactive=query.offset + PAGE_SIZE < result.total),
+        }
+
+    def wire(self) -> None:
+        ui, locale = self.ui, self.ui.locale
+        inputs = [locale, *self.query_inputs, self.offset]
+
+        @handler
+        def first_page(loc, *values):
+            return self.page(loc, *values[:-1], 0)
+
+        @handler
+        def debounced(loc, q, *values):
+            if q == _STALE:
+                return {}
+            return self.page(loc, q, *values[:-1], 0)
+
+        def step(delta: int):
+            @handler
+            def turn(loc, *values):
+                return self.page(loc, *values[:-1], max(0, int(values[-1] or 0) + delta))
+            return turn
+
+        self.search.submit(first_page, inputs, self.page_outputs)
+        self.search.input(debounced, inputs, self.page_outputs, js=_DEBOUNCE_JS, trigger_mode="always_last",
+                          show_progress="hidden")
+        for control in (self.category, self.tag, self.visibility, self.enhancement, self.kind, self.sort):
+            control.input(first_page, inputs, self.page_outputs)
+        self.prev.click(step(-PAGE_SIZE), inputs, self.page_outputs)
+        self.next.click(step(PAGE_SIZE), inputs, self.page_outputs)
+        same_page = handler(lambda loc, *values: self.page(loc, *values))
+        ui.on_load(same_page, [*self.query_inputs, self.offset], self.page_outputs)
+        ui.on_locale_change(same_page, [*self.query_inputs, self.offset], self.page_outputs)
+
+    def refresh_after(self, event, editor: Editor) -> None:
+        """After a change to the library: the same page again, fresh filter choices and suggestions."""
+        inputs = [self.ui.locale, *self.query_inputs, self.offset]
+        event.success(handler(lambda loc, *values: self.page(loc, *values)), inputs, self.page_outputs,
+                      show_progress="hidden")
+        event.success(handler(lambda loc: choice_lists(self.ui, self, editor, loc)), [self.ui.locale],
+                      [*self.filter_outputs, editor.category, editor.tags], show_progress="hidden")
+
+
+def choice_lists(ui: UI, browser: Browser, editor: Editor, locale: str) -> dict:
+    """Category and tag filter choices with their counts, and the same names offered as
+    suggestions in the editor (where new ones can still be typed)."""
+    ctx = ui.ctx(locale)
+    categories = ui.services.library.categories(ctx)[:_MAX_FILTER_CHOICES]
+    tags = ui.services.library.tags(ctx)[:_MAX_FILTER_CHOICES]
+    return {
+        browser.category: gr.update(choices=[(text("ui.library.filters.any_category", locale), "")]
+                                    + [(f"{c.name} ({c.count})", c.name) for c in categories]),
+        browser.tag: gr.update(choices=[(text("ui.library.filters.any_tag", locale), "")]
+                               + [(f"{c.name} ({c.count})", c.name) for c in tags]),
+        editor.category: gr.update(choices=[c.name for c in categories]),
+        editor.tags: gr.update(choices=[c.name for c in tags]),
+    }
+
+
+def build(ui: UI) -> dict:
+    """The Library tab's components; returns the main ones for other parts of the app."""
+    with gr.Row(equal_height=False, elem_id="pm-library"):
+        with gr.Column(scale=5, min_width=420):
+            browser = Browser(ui)
+            transfer = Transfer(ui)
+        with gr.Column(scale=6, min_width=480):
+            editor = Editor(ui)
+    browser.wire()
+
+    @handler
+    def open_prompt(loc, model, evt: gr.SelectData):
+        name = (evt.row_value or [None])[0]
+        if not name:
+            return {}
+        return editor.open(loc, str(name), model)
+
+    browser.table.select(open_prompt, [ui.locale, editor.model], editor.outputs)
+    editor.wire(lambda event: browser.refresh_after(event, editor))
+    transfer.wire(lambda event: browser.refresh_after(event, editor))
+    ui.on_load(handler(lambda loc: choice_lists(ui, browser, editor, loc)), [],
+               [*browser.filter_outputs, editor.category, editor.tags])
+    ui.on_locale_change(handler(lambda loc: choice_lists(ui, browser, editor, loc)), [],
+                        [*browser.filter_outputs, editor.category, editor.tags])
+    return {"browser": browser, "editor": editor, "transfer": transfer}

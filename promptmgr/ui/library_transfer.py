@@ -1,0 +1,80 @@
+"""Import (upload a JSON/YAML library file, with a conflict policy) and export (download the whole
+library as JSON or YAML) for the Library tab."""
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import gradio as gr
+
+from ..errors import ValidationError
+from ..services.transfer import CONFLICT_POLICIES, dump_document, format_of, load_document
+from .common import UI, choices, handler, text
+
+_FORMATS = ("json", "yaml")
+
+
+class Transfer:
+    def __init__(self, ui: UI):
+        self.ui = ui
+        with ui.tr(gr.Accordion(text("ui.library.transfer.title"), open=False, elem_id="pm-transfer"),
+                   label="ui.library.transfer.title"):
+            with gr.Row(equal_height=False):
+                with gr.Column(min_width=200):
+                    self.upload = ui.tr(gr.File(file_types=[".json", ".yaml", ".yml"], type="filepath", height=110,
+                                                label=text("ui.library.transfer.file"), elem_id="pm-import-file"),
+                                        label="ui.library.transfer.file")
+                    self.policy = ui.tr(gr.Radio(
+                        choices("en", [(f"ui.library.transfer.policy_{p}", p) for p in CONFLICT_POLICIES]),
+                        value="skip", label=text("ui.library.transfer.policy"), elem_id="pm-import-policy"),
+                        label="ui.library.transfer.policy",
+                        choices=",".join(f"ui.library.transfer.policy_{p}={p}" for p in CONFLICT_POLICIES))
+                    self.run_import = ui.tr(gr.Button(text("ui.library.transfer.import"), variant="primary",
+                                                      elem_id="pm-import"), value="ui.library.transfer.import")
+                    self.report = gr.Markdown(elem_id="pm-import-report")
+                with gr.Column(min_width=200):
+                    self.format = ui.tr(gr.Radio([("JSON", "json"), ("YAML", "yaml")], value="json",
+                                                 label=text("ui.library.transfer.format"), elem_id="pm-export-format"),
+                                        label="ui.library.transfer.format")
+                    self.run_export = ui.tr(gr.Button(text("ui.library.transfer.export"), elem_id="pm-export"),
+                                            value="ui.library.transfer.export")
+                    self.download = ui.tr(gr.File(label=text("ui.library.transfer.download"), interactive=False,
+                                                  height=110, elem_id="pm-export-file"),
+                                          label="ui.library.transfer.download")
+
+    def wire(self, refresh_after) -> None:
+        ui, locale = self.ui, self.ui.locale
+
+        @handler
+        def do_import(loc, path, policy, progress=gr.Progress()):
+            if not path:
+                raise ValidationError("ui.library.transfer.no_file")
+            progress(0.1, desc=text("ui.library.transfer.reading", loc))
+            try:
+                raw = Path(path).read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise ValidationError("ui.library.transfer.not_text", name=Path(path).name) from None
+            document = load_document(raw, format_of(path))
+            progress(0.4, desc=text("ui.library.transfer.importing", loc, count=len(document["prompts"])))
+            report = ui.services.transfer.import_(ui.ctx(loc), document, on_conflict=policy or "skip")
+            summary = text("ui.library.transfer.report", loc, created=len(report.created), updated=len(report.updated),
+                           renamed=len(report.renamed), skipped=len(report.skipped))
+            lines = [summary] + [f"- `{old}` → `{new}`" for old, new in report.renamed.items()]
+            gr.Info(summary)
+            return {self.report: "\n".join(lines)}
+
+        @handler
+        def do_export(loc, fmt, progress=gr.Progress()):
+            fmt = fmt if fmt in _FORMATS else "json"
+            progress(0.1, desc=text("ui.library.transfer.exporting", loc))
+            document = ui.services.transfer.export(ui.ctx(loc))
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+            folder = Path(tempfile.mkdtemp(prefix="promptmgr-export-"))
+            path = folder / f"promptmgr-library-{stamp}.{'json' if fmt == 'json' else 'yaml'}"
+            path.write_text(dump_document(document, fmt), encoding="utf-8")
+            gr.Info(text("ui.library.transfer.exported", loc, count=len(document["prompts"])))
+            return {self.download: str(path)}
+
+        refresh_after(self.run_import.click(do_import, [locale, self.upload, self.policy], [self.report]))
+        self.run_export.click(do_export, [locale, self.format], [self.download])

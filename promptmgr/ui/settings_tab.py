@@ -1,0 +1,222 @@
+"""The Settings tab: language and light/dark theme, the default model, model providers (keys are
+typed into a password field, stored encrypted and only ever shown masked) and price overrides.
+
+The language switch itself is wired in app.py (it relabels every tab); this module saves it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from ..i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
+from ..schemas_llm import PROVIDER_KINDS
+from .common import UI, choices, handler, text
+from .theme import PAGE_JS, THEMES
+
+
+@dataclass
+class SettingsControls:
+    language: gr.Dropdown
+    theme: gr.Radio
+    page_theme: gr.Textbox  # the theme as the browser-side js step reads it
+
+
+def _number(value) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+class Providers:
+    def __init__(self, ui: UI):
+        self.ui = ui
+        ui.tr(gr.Markdown(text("ui.settings.providers.title")), value="ui.settings.providers.title")
+        self.table = gr.Dataframe(headers=self._headers("en"), interactive=False, max_height=240, show_label=False,
+                                  elem_id="pm-providers")
+        with gr.Row(equal_height=True):
+            self.name = ui.tr(gr.Textbox(label=text("ui.settings.providers.name"), placeholder="ollama",
+                                         elem_id="pm-provider-name"), label="ui.settings.providers.name")
+            self.kind = ui.tr(gr.Dropdown(choices("en", [(f"ui.settings.providers.kind_{k}", k) for k in PROVIDER_KINDS]),
+                                          value=PROVIDER_KINDS[0], label=text("ui.settings.providers.kind"),
+                                          elem_id="pm-provider-kind"),
+                              label="ui.settings.providers.kind",
+                              choices=",".join(f"ui.settings.providers.kind_{k}={k}" for k in PROVIDER_KINDS))
+        with gr.Row(equal_height=True):
+            self.base_url = ui.tr(gr.Textbox(label=text("ui.settings.providers.base_url"), scale=2,
+                                             placeholder="http://127.0.0.1:11434/v1", elem_id="pm-provider-url"),
+                                  label="ui.settings.providers.base_url")
+            self.api_key = ui.tr(gr.Textbox(type="password", label=text("ui.settings.providers.api_key"), scale=2,
+                                            info=text("ui.settings.providers.api_key_info"), elem_id="pm-provider-key"),
+                                 label="ui.settings.providers.api_key", info="ui.settings.providers.api_key_info")
+        self.add = ui.tr(gr.Button(text("ui.settings.providers.add"), variant="primary", elem_id="pm-provider-add"),
+                         value="ui.settings.providers.add")
+        with gr.Row(equal_height=True):
+            self.selected = ui.tr(gr.Dropdown([], label=text("ui.settings.providers.selected"), scale=2,
+                                              elem_id="pm-provider-selected"), label="ui.settings.providers.selected")
+            self.test = ui.tr(gr.Button(text("ui.settings.providers.test"), scale=1, elem_id="pm-provider-test"),
+                              value="ui.settings.providers.test")
+            self.remove = ui.tr(gr.Button(text("ui.settings.providers.remove"), variant="stop", scale=1,
+                                          elem_id="pm-provider-remove"), value="ui.settings.providers.remove")
+        self.result = gr.Markdown(elem_id="pm-provider-result")
+
+    @staticmethod
+    def _headers(locale: str) -> list[str]:
+        return [text(f"ui.settings.providers.col_{c}", locale) for c in ("name", "kind", "base_url", "key")]
+
+    def fill(self, locale: str) -> dict:
+        providers = self.ui.services.providers.list(self.ui.ctx(locale))
+        rows = [[p.name, text(f"ui.settings.providers.kind_{p.kind}", locale), p.base_url,
+                 p.api_key_masked if p.has_key and p.key_readable
+                 else text("ui.settings.providers.key_unreadable" if p.has_key else "ui.settings.providers.no_key",
+                           locale)] for p in providers]
+        names = [p.name for p in providers]
+        return {self.table: {"data": rows, "headers": self._headers(locale)},
+                self.selected: gr.update(choices=names, value=names[0] if names else None)}
+
+
+class Prices:
+    def __init__(self, ui: UI):
+        self.ui = ui
+        ui.tr(gr.Markdown(text("ui.settings.prices.title")), value="ui.settings.prices.title")
+        self.table = gr.Dataframe(headers=self._headers("en"), interactive=False, max_height=240, show_label=False,
+                                  elem_id="pm-prices")
+        with gr.Row(equal_height=True):
+            self.model = ui.tr(gr.Textbox(label=text("ui.settings.prices.model"), placeholder="ollama/llama3.2",
+                                          scale=2, elem_id="pm-price-model"), label="ui.settings.prices.model")
+            self.input = ui.tr(gr.Number(label=text("ui.settings.prices.input"), minimum=0, elem_id="pm-price-input"),
+                               label="ui.settings.prices.input")
+            self.output = ui.tr(gr.Number(label=text("ui.settings.prices.output"), minimum=0,
+                                          elem_id="pm-price-output"), label="ui.settings.prices.output")
+            self.context = ui.tr(gr.Number(label=text("ui.settings.prices.context"), precision=0, minimum=1,
+                                           elem_id="pm-price-context"), label="ui.settings.prices.context")
+        with gr.Row():
+            self.set = ui.tr(gr.Button(text("ui.settings.prices.set"), elem_id="pm-price-set"),
+                             value="ui.settings.prices.set")
+            self.remove = ui.tr(gr.Button(text("ui.settings.prices.remove"), variant="stop", elem_id="pm-price-remove"),
+                                value="ui.settings.prices.remove")
+
+    @staticmethod
+    def _headers(locale: str) -> list[str]:
+        return [text(f"ui.settings.prices.col_{c}", locale) for c in ("model", "input", "output", "context")]
+
+    def fill(self, locale: str) -> dict:
+        prices = self.ui.services.providers.prices(self.ui.ctx(locale))
+        rows = [[p.model, f"{p.input_per_1k:g}", f"{p.output_per_1k:g}", p.context_window or ""] for p in prices]
+        return {self.table: {"data": rows, "headers": self._headers(locale)}}
+
+
+def build(ui: UI) -> SettingsControls:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320):
+            ui.tr(gr.Markdown(text("ui.settings.appearance")), value="ui.settings.appearance")
+            language = ui.tr(gr.Dropdown([(LANGUAGE_NAMES[code], code) for code in SUPPORTED_LOCALES], value="en",
+                                         label=text("ui.settings.language"), elem_id="pm-language"),
+                             label="ui.settings.language")
+            theme = ui.tr(gr.Radio(choices("en", [(f"ui.settings.theme_{t}", t) for t in THEMES]), value="system",
+                                   label=text("ui.settings.theme"), elem_id="pm-theme"),
+                          label="ui.settings.theme", choices=",".join(f"ui.settings.theme_{t}={t}" for t in THEMES))
+            page_theme = gr.Textbox("", visible=False)
+            ui.tr(gr.Markdown(text("ui.settings.default_model_title")), value="ui.settings.default_model_title")
+            default_model = ui.tr(gr.Dropdown([], value=None, allow_custom_value=True,
+                                              label=text("ui.settings.default_model"),
+                                              info=text("ui.settings.default_model_info"), elem_id="pm-default-model"),
+                                  label="ui.settings.default_model", info="ui.settings.default_model_info")
+            default_source = gr.Markdown(elem_id="pm-default-source")
+            save_default = ui.tr(gr.Button(text("ui.settings.save_default"), elem_id="pm-save-default"),
+                                 value="ui.settings.save_default")
+        with gr.Column(scale=2, min_width=480):
+            providers = Providers(ui)
+            prices = Prices(ui)
+    _wire(ui, language, theme, page_theme, default_model, default_source, save_default, providers, prices)
+    return SettingsControls(language=language, theme=theme, page_theme=page_theme)
+
+
+def _wire(ui: UI, language, theme, page_theme, default_model, default_source, save_default,
+          providers: Providers, prices: Prices) -> None:
+    locale = ui.locale
+
+    def model_state(loc: str, extra: list[str] | None = None) -> dict:
+        ctx = ui.ctx(loc)
+        model, source = ui.services.providers.default_model(ctx)
+        known = ([model] if model else []) + [p.model for p in ui.services.providers.prices(ctx)] + (extra or [])
+        return {default_model: gr.update(choices=list(dict.fromkeys(known)), value=model),
+                default_source: text(f"ui.settings.default_source_{source or 'none'}", loc)}
+
+    @handler
+    def load(loc):
+        prefs = ui.services.admin.preferences(ui.ctx(loc))
+        chosen = prefs.get("theme") if prefs.get("theme") in THEMES else "system"
+        return {language: loc, theme: chosen, page_theme: chosen, **model_state(loc),
+                **providers.fill(loc), **prices.fill(loc)}
+
+    @handler
+    def save_theme(loc, chosen):
+        chosen = chosen if chosen in THEMES else "system"
+        ui.services.admin.save_preferences(ui.ctx(loc), theme=chosen)
+        return {page_theme: chosen}
+
+    @handler
+    def set_default(loc, model):
+        saved = ui.services.providers.set_default_model(ui.ctx(loc), model)
+        gr.Info(text("ui.settings.default_saved", loc, model=saved) if saved
+                else text("ui.settings.default_cleared", loc))
+        return model_state(loc)
+
+    @handler
+    def add_provider(loc, name, kind, base_url, api_key):
+        added = ui.services.providers.add(ui.ctx(loc), name, base_url, kind=kind, api_key=api_key or None)
+        gr.Info(text("ui.settings.providers.added", loc, name=added.name))
+        # The key field is emptied: a stored key is never sent back to the browser.
+        return {**providers.fill(loc), providers.name: "", providers.base_url: "", providers.api_key: "",
+                providers.selected: gr.update(value=added.name)}
+
+    @handler
+    def test_provider(loc, name, progress=gr.Progress()):
+        if not name:
+            raise gr.Error(text("ui.settings.providers.pick", loc), print_exception=False)
+        progress(0.2, desc=text("ui.settings.providers.testing", loc, name=name))
+        result = ui.services.providers.test_connection(ui.ctx(loc), name)
+        if not result.ok:
+            return {providers.result: "❌ " + (result.error or text("ui.common.unexpected", loc))}
+        models = [f"{name}/{m}" for m in result.models]
+        shown = ", ".join(f"`{m}`" for m in result.models[:20]) + (" …" if len(result.models) > 20 else "")
+        message = text("ui.settings.providers.test_ok", loc, name=name, count=len(result.models),
+                       ms=f"{result.latency_ms:.0f}")
+        return {providers.result: f"✅ {message}" + (f"\n\n{shown}" if shown else ""), **model_state(loc, models)}
+
+    @handler
+    def remove_provider(loc, name):
+        if not name:
+            raise gr.Error(text("ui.settings.providers.pick", loc), print_exception=False)
+        ui.services.providers.remove(ui.ctx(loc), name)
+        gr.Info(text("ui.settings.providers.removed", loc, name=name))
+        return {**providers.fill(loc), providers.result: ""}
+
+    @handler
+    def set_price(loc, model, input_per_1k, output_per_1k, context):
+        price = ui.services.providers.set_price(ui.ctx(loc), model, _number(input_per_1k) or 0.0,
+                                                _number(output_per_1k) or 0.0,
+                                                int(context) if context not in (None, "") else None)
+        gr.Info(text("ui.settings.prices.saved", loc, model=price.model))
+        return {**prices.fill(loc), **model_state(loc)}
+
+    @handler
+    def remove_price(loc, model):
+        ui.services.providers.remove_price(ui.ctx(loc), (model or "").strip())
+        gr.Info(text("ui.settings.prices.removed", loc, model=model))
+        return {**prices.fill(loc), **model_state(loc)}
+
+    ui.on_load(load, [], [language, theme, page_theme, default_model, default_source, providers.table,
+                          providers.selected, prices.table])
+    ui.on_locale_change(handler(lambda loc: {**providers.fill(loc), **prices.fill(loc), **model_state(loc)}), [],
+                        [providers.table, providers.selected, prices.table, default_model, default_source])
+    theme.input(save_theme, [locale, theme], [page_theme]).then(None, [language, page_theme], None, js=PAGE_JS)
+    save_default.click(set_default, [locale, default_model], [default_model, default_source])
+    provider_form = [providers.name, providers.kind, providers.base_url, providers.api_key]
+    providers.add.click(add_provider, [locale, *provider_form],
+                        [providers.table, providers.selected, providers.name, providers.base_url, providers.api_key])
+    providers.test.click(test_provider, [locale, providers.selected],
+                         [providers.result, default_model, default_source])
+    providers.remove.click(remove_provider, [locale, providers.selected],
+                           [providers.table, providers.selected, providers.result])
+    price_form = [prices.model, prices.input, prices.output, prices.context]
+    prices.set.click(set_price, [locale, *price_form], [prices.table, default_model, default_source])
+    prices.remove.click(remove_price, [locale, prices.model], [prices.table, default_model, default_source])

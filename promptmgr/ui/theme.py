@@ -1,0 +1,43 @@
+"""Look of the app: the Gradio theme (system fonts only: a Google font would make the browser
+leave loopback), a little CSS, and the js step that applies language direction and light/dark."""
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+
+from ..i18n import RTL_LOCALES
+
+THEMES = ("system", "light", "dark")
+
+
+def make_theme() -> gr.themes.Base:
+    return gr.themes.Default(
+        primary_hue="indigo", secondary_hue="slate", neutral_hue="slate", radius_size="md",
+        font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Noto Sans", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"],
+    )
+
+
+CSS = """
+#pm-header { align-items: center; }
+#pm-header h1 { margin: 0; font-size: 1.5rem; }
+#pm-page-info { text-align: center; }
+#pm-page-info p { margin: 0; }
+#pm-editor-header p { margin: 0; }
+#pm-tokens { align-self: center; }
+"""
+
+# Runs in the browser after the language or theme is known: `dir`/`lang` on the document (Arabic
+# reads right to left) and the saved light/dark choice, unless ?__theme= in the URL decides.
+PAGE_JS = f"""(locale, theme) => {{
+  const rtl = {json.dumps(sorted(RTL_LOCALES))}.includes(locale);
+  document.documentElement.setAttribute("dir", rtl ? "rtl" : "ltr");
+  document.documentElement.setAttribute("lang", locale || "en");
+  const forced = new URL(window.location.href).searchParams.get("__theme");
+  if (!forced && theme) {{
+    const dark = theme === "dark" || (theme === "system" && window.matchMedia("(prefers-color-scheme: dark)").matches);
+    document.body.classList.toggle("dark", dark);
+  }}
+  return [];
+}}"""
