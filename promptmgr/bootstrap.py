@@ -62,6 +62,6 @@ def build_services(settings: Settings | None = None) -> Services:
     testing = TestingService(db, library, providers, gateway, settings.files_dir)
     return Services(
         settings=settings, db=db, admin=admin, library=library,
-        transfer=TransferService(db, library), builder=BuilderService(library),
+        transfer=TransferService(db, library), builder=BuilderService(library, testing),
         gateway=gateway, providers=providers, testing=testing, enhance=EnhanceService(library, testing),
     )

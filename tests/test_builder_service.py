@@ -164,3 +164,16 @@ def test_every_error_key_has_english_text():
     for key in ("unknown_template", "no_parts", "empty_result", "result_too_long", "template_syntax",
                 "template_unsafe", "template_render", "result_syntax", "warn_parts_missing"):
         assert t(f"builder.{key}", "en") != f"builder.{key}"
+
+
+def test_token_count_and_cost_come_from_the_testing_service(services, ctx, two):
+    from promptmgr.tokens import count_text
+
+    result = services.builder.preview(ctx, two, "sections", model="gpt-4o")
+    assert result.tokens == count_text(result.text, "gpt-4o").tokens and result.tokens_exact
+    assert result.cost is not None and result.cost > 0 and result.model == "gpt-4o"
+    services.providers.set_price(ctx, "mine/model", input_per_1k=1.0, output_per_1k=0)
+    priced = services.builder.preview(ctx, two, "sections", model="mine/model")
+    assert priced.cost == pytest.approx(priced.tokens / 1000)
+    with pytest.raises(ValidationError):
+        services.builder.preview(ctx, two, model="not a model")

@@ -35,8 +35,12 @@ def test_enhance_gives_a_candidate_and_diff_then_accept_makes_version_2(lib, ctx
     assert lib.library.get(ctx, "poem").version == 1  # nothing saved yet
     saved = lib.enhance.accept(ctx, "poem", candidate.text, candidate.base_version, "clearer")
     assert saved.version == 2 and saved.content == improved and saved.version_message == "clearer"
-    with pytest.raises(ConflictError):  # a second accept of the same candidate would overwrite v2
-        lib.enhance.accept(ctx, "poem", candidate.text, candidate.base_version, "again")
+    with pytest.raises(ConflictError):  # a candidate made from v1 must not overwrite v2
+        lib.enhance.accept(ctx, "poem", candidate.text + " Rhyme.", candidate.base_version, "again")
+    with pytest.raises(ValidationError) as err:
+        lib.enhance.accept(ctx, "poem", improved, 2, "same again")
+    assert err.value.message_key == "testing.enhance.unchanged"
+    assert lib.library.get(ctx, "poem").version == 2
 
 
 def test_enhancer_must_be_marked(lib, ctx, fake_llm):

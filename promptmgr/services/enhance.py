@@ -144,7 +144,8 @@ class EnhanceService:
                new_name: str | None = None) -> PromptPublic:
         """Save a candidate as a new version from base_version, or as a new prompt `new_name`.
 
-        Raises NotFoundError, ConflictError (the prompt moved on), DuplicateError, ValidationError, TemplateError."""
+        Raises NotFoundError, ConflictError (the prompt moved on), DuplicateError, TemplateError,
+        ValidationError (also when the candidate equals the base version)."""
         if candidate_text is None and messages is None:
             raise ValidationError("errors.empty_content")
         if new_name:
@@ -161,7 +162,10 @@ class EnhanceService:
             raise ValidationError("testing.enhance.base_version_required")
         update = parse(PromptUpdate, {"base_version": base_version, "message": message, "messages": messages,
                                       "content": candidate_text if messages is None else None})
-        return self.library.update(ctx, name, update)
+        saved = self.library.update(ctx, name, update)
+        if saved.version == base_version:  # the library makes no version for unchanged content
+            raise ValidationError("testing.enhance.unchanged", name=name, version=base_version)
+        return saved
 
     # --- helpers ---------------------------------------------------------------------------
     @staticmethod

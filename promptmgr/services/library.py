@@ -167,27 +167,36 @@ class LibraryService:
 
         Raises NotFoundError, ConflictError (stale base_version), ValidationError, TemplateError."""
         with self._repo(ctx, write=True) as repo:
-            prompt = self._require(repo, name)
-            fields = {f: getattr(data, f) for f in _CATALOGUE_FIELDS if getattr(data, f) is not None}
-            if data.metadata is not None:
-                fields["meta"] = data.metadata
-            if data.tags is not None:
-                fields.update(tags=data.tags, tags_text=" ".join(data.tags))
-                repo.set_tags(prompt, data.tags)
-            if data.changes_content():
-                base = data.base_version or prompt.latest_version
-                current = self._require_version(repo, prompt, prompt.latest_version)
-                content, messages = self._content_of(
-                    prompt.kind,
-                    data.content if data.content is not None else (current.content if data.messages is None else None),
-                    data.messages if data.messages is not None else (current.messages if data.content is None else None),
-                )
-                variables = declared_variables(content, messages, data.variables, current.variables)
-                self._new_version(repo, prompt, base, content, messages, variables, data.message, fields)
-            elif fields:
-                repo.update_fields(prompt, fields)
-            repo.session.refresh(prompt)
+            self.apply_update(repo, name, data)
         return self.get(ctx, name)
+
+    def apply_update(self, repo: PromptRepository, name: str, data: PromptUpdate) -> None:
+        """update() inside a caller's unit of work (an import applies many in one transaction).
+        Content identical to the latest version makes no new version."""
+        prompt = self._require(repo, name)
+        fields = {f: getattr(data, f) for f in _CATALOGUE_FIELDS if getattr(data, f) is not None}
+        if data.metadata is not None:
+            fields["meta"] = data.metadata
+        if data.tags is not None:
+            fields.update(tags=data.tags, tags_text=" ".join(data.tags))
+            repo.set_tags(prompt, data.tags)
+        new_version = None
+        if data.changes_content():
+            current = self._require_version(repo, prompt, prompt.latest_version)
+            content, messages = self._content_of(
+                prompt.kind,
+                data.content if data.content is not None else (current.content if data.messages is None else None),
+                data.messages if data.messages is not None else (current.messages if data.content is None else None),
+            )
+            variables = declared_variables(content, messages, data.variables, current.variables)
+            if (content, messages, variables) != (current.content, current.messages, current.variables):
+                new_version = (content, messages, variables)
+        if new_version:
+            self._new_version(repo, prompt, data.base_version or prompt.latest_version, *new_version,
+                              data.message, fields)
+        elif fields:
+            repo.update_fields(prompt, fields)
+        repo.session.refresh(prompt)
 
     def restore(self, ctx: TenantContext, name: str, number: int, base_version: int | None = None) -> PromptPublic:
         """Make an old version's content the newest version. Raises NotFoundError, ConflictError."""

@@ -174,6 +174,7 @@ class ProviderService:
             return _price_public(repo.set_price(model, input_cost, output_cost, context_window))
 
     def prices(self, ctx: TenantContext) -> list[PricePublic]:
+        """The tenant's price overrides, by model name."""
         with self._repo(ctx) as repo:
             return [_price_public(row) for row in repo.prices()]
 
@@ -218,6 +219,8 @@ class ProviderService:
         with self._repo(ctx) as repo:
             price = repo.price(typed)
             prefix, sep, rest = typed.partition("/")
+            # A configured provider wins over a litellm prefix of the same name ("openai/..." can
+            # point at the user's own OpenAI-compatible endpoint).
             provider = repo.get(prefix) if sep and rest and typed != LOCAL_MODEL_NAME else None
             if provider is not None:
                 api_key = self.secrets.decrypt(provider.api_key_encrypted) if provider.api_key_encrypted else None

@@ -18,6 +18,7 @@ from .common import UI, handler, text  # noqa: E402
 from .theme import CSS, PAGE_JS, THEMES, make_theme  # noqa: E402
 
 log = logging.getLogger("promptmgr.ui")
+BUILT_IN_LOCALE = "en"
 
 
 def _optional_tab(name: str):
@@ -70,19 +71,31 @@ def _relabel_step(ui: UI):
 
 
 def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings) -> None:
-    def start(request: gr.Request):
+    """One direct request (no queue: a queued event costs a visible extra round trip) chooses
+    the language, relabels every tab and runs the first-paint loaders; the other loaders then
+    run side by side."""
+    first = ui.first_loaders
+    inputs = [component for _fn, fn_inputs, _outputs in first for component in fn_inputs]
+    outputs = list(dict.fromkeys([ui.locale, page_locale, settings.page_theme, *ui.translated_components,
+                                  *(component for _fn, _inputs, fn_outputs in first for component in fn_outputs)]))
+
+    def start(request: gr.Request, *values):
         locale = ui.pick_locale(request)
         theme = ui.services.admin.preferences(ui.ctx(locale)).get("theme")
-        return {ui.locale: locale, page_locale: locale,
-                settings.page_theme: theme if theme in THEMES else ""}
+        updates = {ui.locale: locale, page_locale: locale, settings.page_theme: theme if theme in THEMES else ""}
+        if locale != BUILT_IN_LOCALE:  # components are built with their English text
+            updates.update(ui.relabel(locale))
+        position = 0
+        for fn, fn_inputs, _outputs in first:
+            args = values[position:position + len(fn_inputs)]
+            position += len(fn_inputs)
+            updates.update(fn(locale, *args))
+        return updates
 
-    started = demo.load(start, None, [ui.locale, page_locale, settings.page_theme], show_progress="hidden")
-    # Independent steps run side by side once the language is known: the table must not wait
-    # for the relabelling of every tab.
-    for fn, inputs, outputs in ui.loaders:
-        started.then(fn, [ui.locale, *inputs], outputs, show_progress="hidden")
-    started.then(_relabel_step(ui), [ui.locale], ui.translated_components, show_progress="hidden")
+    started = demo.load(start, inputs, outputs, queue=False, show_progress="hidden")
     started.then(None, [page_locale, settings.page_theme], None, js=PAGE_JS)
+    for fn, fn_inputs, fn_outputs in ui.loaders:
+        started.then(fn, [ui.locale, *fn_inputs], fn_outputs, show_progress="hidden")
 
 
 def _wire_language_switch(ui: UI, page_locale: gr.Textbox, settings) -> None:

@@ -224,7 +224,7 @@ def build(ui: UI) -> None:
     ui.on_load(load, [], [picker, mode, model])
     ui.on_load(describe_mode, [mode], [mode_info, custom, custom_help, start_custom])
     search.change(do_search, [ui.locale, search], [picker], trigger_mode="always_last", show_progress="hidden")
-    picker.input(add, [ui.locale, parts, picker], [parts, chosen, picker]).then(**live)
+    picker.select(add, [ui.locale, parts, picker], [parts, chosen, picker]).then(**live)
     up.click(move(-1), [ui.locale, parts, chosen], [parts, chosen]).then(**live)
     down.click(move(1), [ui.locale, parts, chosen], [parts, chosen]).then(**live)
     remove.click(drop, [ui.locale, parts, chosen], [parts, chosen]).then(**live)

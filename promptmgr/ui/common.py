@@ -28,6 +28,7 @@ class UI:
         self._local_ctx = local_ctx
         self._translated: list[tuple[Any, dict[str, str]]] = []
         self._loaders: list[tuple[Callable, list, list]] = []
+        self._first_loaders: list[tuple[Callable, list, list]] = []
         self._locale_listeners: list[tuple[Callable, list, list]] = []
         # Per-session language; every handler takes it as its first input.
         self.locale: gr.State | None = None
@@ -80,14 +81,21 @@ class UI:
         return [component for component, _ in self._translated]
 
     # --- page load and language switch ---------------------------------------------------
-    def on_load(self, fn: Callable, inputs: list, outputs: list) -> None:
+    def on_load(self, fn: Callable, inputs: list, outputs: list, first: bool = False) -> None:
         """Run fn when the page loads, after the language is known (fn's first input is the
-        locale state, added here). app.py chains these after choosing the language."""
-        self._loaders.append((fn, inputs, outputs))
+        locale state, added here). app.py chains these after choosing the language.
+
+        first=True: what the first paint needs (the library table). These run inside the one
+        request that chooses the language, before the page shows; keep them to a few queries."""
+        (self._first_loaders if first else self._loaders).append((fn, inputs, outputs))
 
     @property
     def loaders(self) -> list[tuple[Callable, list, list]]:
         return list(self._loaders)
+
+    @property
+    def first_loaders(self) -> list[tuple[Callable, list, list]]:
+        return list(self._first_loaders)
 
     def on_locale_change(self, fn: Callable, inputs: list, outputs: list) -> None:
         """Run fn after the user switched language (first input: the locale state, added here),

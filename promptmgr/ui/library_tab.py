@@ -154,7 +154,7 @@ class Browser:
         self.prev.click(step(-PAGE_SIZE), inputs, self.page_outputs)
         self.next.click(step(PAGE_SIZE), inputs, self.page_outputs)
         same_page = handler(lambda loc, *values: self.page(loc, *values))
-        ui.on_load(same_page, [*self.query_inputs, self.offset], self.page_outputs)
+        ui.on_load(same_page, [*self.query_inputs, self.offset], self.page_outputs, first=True)
         ui.on_locale_change(same_page, [*self.query_inputs, self.offset], self.page_outputs)
 
     def refresh_after(self, event, editor: Editor) -> None:
@@ -188,7 +188,7 @@ def build(ui: UI) -> dict:
         with gr.Column(scale=5, min_width=420):
             browser = Browser(ui)
             transfer = Transfer(ui)
-        with gr.Column(scale=6, min_width=480):
+        with gr.Column(scale=6, min_width=480, visible=False):
             editor = Editor(ui)
     browser.wire()
 

@@ -46,8 +46,8 @@ def candidate_info(locale: str, candidate) -> str:
 
 
 def build_actions(ui: UI, prompt, version) -> list:
-    """The Enhance and Translate panels under the bench; returns their model pickers (filled by
-    the tab's loader with the same choices as the bench)."""
+    """The Enhance and Translate panels under the bench. Returns their model pickers (filled by
+    the tab's loader with the same choices as the bench) and the accept-as-new-version event."""
     from .testing_tab import prompt_choices, version_choices
 
     services, en = ui.services, "en"
@@ -154,6 +154,6 @@ def build_actions(ui: UI, prompt, version) -> list:
     enhance.click(do_enhance, [ui.locale, prompt, enhancer, enhance_model], shown)
     translate.click(do_translate, [ui.locale, prompt, language, translate_model], shown)
     done_outputs = [accepted, candidate, accept, accept_new, version]
-    accept.click(do_accept, [ui.locale, candidate, candidate_text, message], done_outputs)
+    accepted_version = accept.click(do_accept, [ui.locale, candidate, candidate_text, message], done_outputs)
     accept_new.click(do_accept_new, [ui.locale, candidate, candidate_text, message, new_name], done_outputs)
-    return [enhance_model, translate_model]
+    return [enhance_model, translate_model], [accepted_version]

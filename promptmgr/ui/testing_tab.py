@@ -77,7 +77,8 @@ def version_choices(locale: str, prompt) -> list[tuple[str, str]]:
 def format_cost(locale: str, cost: float | None) -> str:
     if cost is None:
         return text("ui_testing.cost_unknown", locale)
-    return f"${cost:.6f}"
+    # Sub-cent costs are the common case: six decimals, without trailing zeros ($0.00042, $0).
+    return "$" + (f"{cost:.6f}".rstrip("0").rstrip(".") or "0")
 
 
 def run_stats(locale: str, run) -> str:
@@ -194,7 +195,7 @@ def build(ui: UI) -> None:
                                  column_count=len(HISTORY_HEADERS), interactive=False, wrap=True, max_height=360,
                                  elem_id="testing-history"),
                     headers=",".join(f"ui_testing.history_{h}" for h in HISTORY_HEADERS))
-    pickers = build_actions(ui, prompt, version)
+    pickers, accepted = build_actions(ui, prompt, version)
 
     # --- handlers ------------------------------------------------------------------------
     @handler
@@ -316,7 +317,10 @@ def build(ui: UI) -> None:
     select_outputs = [info, slot_names, version, *slots]
     prompt.change(select, [ui.locale, prompt, slot_names, *slots], select_outputs).then(
         refresh_history, [ui.locale, prompt], [history])
-    version.input(select_version, [ui.locale, prompt, version, slot_names, *slots], [info, slot_names, *slots])
+    version_inputs = [ui.locale, prompt, version, slot_names, *slots]
+    version.select(select_version, version_inputs, [info, slot_names, *slots])
+    for event in accepted:  # a new version was saved: show it (its variables may have changed)
+        event.success(select_version, version_inputs, [info, slot_names, *slots])
     running = run.click(do_run, [ui.locale, prompt, version, slot_names, extra, models, temperature, max_tokens,
                                  top_p, seed, system, cache, *slots], [*columns, *headers, *outputs, *stats],
                         concurrency_limit=4)
