@@ -63,6 +63,11 @@ def create_demo(services=None) -> gr.Blocks:
                 settings = settings_tab.build(ui)
         _wire_page_load(demo, ui, page_locale, settings)
         _wire_language_switch(ui, page_locale, settings)
+    # The handlers are the UI's plumbing, not an API (the REST API is): described in every page
+    # they would add ~300 KB to it. They stay callable, for gradio_client in tests.
+    for fn in demo.fns.values():
+        if fn.api_visibility == "public":
+            fn.api_visibility = "undocumented"
     return demo
 
 
@@ -117,7 +122,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kw):
     """Serve the app on host:port with its theme; never shared, no analytics."""
     kw.setdefault("theme", make_theme())
     kw.setdefault("css", CSS)
-    kw.setdefault("footer_links", ["api", "gradio"])
+    kw.setdefault("footer_links", ["gradio"])
     kw.setdefault("ssr_mode", False)
     kw.setdefault("mcp_server", False)
     return demo.launch(server_name=host, server_port=port, share=False, **kw)

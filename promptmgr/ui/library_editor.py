@@ -27,13 +27,16 @@ class Editor:
     def __init__(self, ui: UI):
         self.ui = ui
         self.loaded = gr.State(None)
-        self.header = gr.Markdown(text("ui.library.editor.new_header"), elem_id="pm-editor-header")
-        with gr.Tabs(elem_id="pm-editor-tabs"):
-            with ui.tr(gr.Tab(text("ui.library.editor.tab_edit"), id="edit"), label="ui.library.editor.tab_edit"):
-                self._build_form(ui)
-            with ui.tr(gr.Tab(text("ui.library.editor.tab_history"), id="history", elem_id="pm-history-tab"),
-                       label="ui.library.editor.tab_history"):
-                self.history = History(ui)
+        # Hidden until a prompt is opened or a new one started: the first paint of the tab is
+        # then the table alone, which keeps it fast.
+        with gr.Column(scale=6, min_width=480, visible=False, elem_id="pm-editor") as self.column:
+            self.header = gr.Markdown(text("ui.library.editor.new_header"), elem_id="pm-editor-header")
+            with gr.Tabs(elem_id="pm-editor-tabs"):
+                with ui.tr(gr.Tab(text("ui.library.editor.tab_edit"), id="edit"), label="ui.library.editor.tab_edit"):
+                    self._build_form(ui)
+                with ui.tr(gr.Tab(text("ui.library.editor.tab_history"), id="history", elem_id="pm-history-tab"),
+                           label="ui.library.editor.tab_history"):
+                    self.history = History(ui)
 
     def _build_form(self, ui: UI) -> None:
         with gr.Row():
@@ -85,10 +88,9 @@ class Editor:
                                             elem_id="pm-change-message"),
                                  label="ui.library.editor.change_message",
                                  placeholder="ui.library.editor.change_message_placeholder")
-            self.save = ui.tr(gr.Button(text("ui.library.editor.save"), variant="primary", scale=1,
+        with gr.Row():
+            self.save = ui.tr(gr.Button(text("ui.library.editor.save"), variant="primary", scale=2,
                                         elem_id="pm-save"), value="ui.library.editor.save")
-            self.new = ui.tr(gr.Button(text("ui.library.editor.new"), scale=1, elem_id="pm-new"),
-                             value="ui.library.editor.new")
             self.delete = ui.tr(gr.Button(text("ui.library.editor.delete"), variant="stop", scale=1,
                                           elem_id="pm-delete"), value="ui.library.editor.delete")
         with gr.Row(visible=False, elem_id="pm-confirm-delete") as self.confirm_row:
@@ -111,7 +113,7 @@ class Editor:
     @property
     def outputs(self) -> list:
         """Everything opening, saving or clearing a prompt updates."""
-        return [self.loaded, self.header, *self.fields, *self.chat.outputs, self.chat.group, self.message,
+        return [self.column, self.loaded, self.header, *self.fields, *self.chat.outputs, self.chat.group, self.message,
                 *self.analysis, self.confirm_row, *self.history.outputs]
 
     def _header(self, locale: str, prompt: PromptPublic | None) -> str:
@@ -129,7 +131,7 @@ class Editor:
         loaded = {"name": prompt.name, "version": prompt.version, "kind": prompt.kind, "content": content,
                   "messages": prompt.messages, "variables": prompt.variables}
         return {
-            self.loaded: loaded, self.header: self._header(locale, prompt),
+            self.column: gr.update(visible=True), self.loaded: loaded, self.header: self._header(locale, prompt),
             self.name: gr.update(value=prompt.name, interactive=False), self.title: prompt.title,
             self.description: prompt.description, self.category: prompt.category or None,
             self.tags: prompt.tags, self.enhancement: prompt.is_enhancement, self.visibility: prompt.visibility,
@@ -144,7 +146,7 @@ class Editor:
     def blank(self, locale: str, model: str | None) -> dict:
         """An empty form for a new prompt."""
         return {
-            self.loaded: None, self.header: self._header(locale, None),
+            self.column: gr.update(visible=True), self.loaded: None, self.header: self._header(locale, None),
             self.name: gr.update(value="", interactive=True), self.title: "", self.description: "",
             self.category: None, self.tags: [], self.enhancement: False, self.visibility: "private",
             self.kind: gr.update(value="text", interactive=True), self.content: gr.update(value="", visible=True),
@@ -181,7 +183,7 @@ class Editor:
             variables = "\n".join(lines)
         else:
             variables = text("ui.library.analysis.no_variables", locale)
-        warnings = [("⛔ " if issue.kind == "syntax" else "⚠️ ") + _md_escape(text(issue.message_key, locale, **issue.params))
+        warnings = [("✗ " if issue.kind == "syntax" else "⚠ ") + _md_escape(text(issue.message_key, locale, **issue.params))
                     for issue in issues]
         lint = "\n\n".join(warnings) if warnings else text("ui.library.analysis.lint_ok", locale)
         return {self.variables: variables, self.lint: lint, self.tokens: self._tokens(locale, texts, model)}
@@ -193,7 +195,7 @@ class Editor:
         try:
             estimate = self.ui.services.testing.estimate(self.ui.ctx(locale), joined, (model or "").strip() or None)
         except PromptMgrError as exc:  # e.g. a model string that cannot be resolved: shown, not raised
-            return "⚠️ " + _md_escape(exc.translate(locale))
+            return "⚠ " + _md_escape(exc.translate(locale))
         key = "ui.library.analysis.tokens_exact" if estimate.exact else "ui.library.analysis.tokens_estimate"
         parts = [text(key, locale, tokens=estimate.tokens, model=estimate.model or text("ui.library.analysis.any_model", locale))]
         if estimate.cost is not None:
@@ -201,7 +203,7 @@ class Editor:
         else:
             parts.append(text("ui.library.analysis.no_price", locale))
         if estimate.warning:
-            parts.append("⚠️ " + estimate.warning)
+            parts.append("⚠ " + estimate.warning)
         return " · ".join(parts)
 
     # --- saving ----------------------------------------------------------------------------
@@ -224,8 +226,9 @@ class Editor:
         return library.update(ctx, loaded["name"], parse(PromptUpdate, update))
 
     # --- wiring ----------------------------------------------------------------------------
-    def wire(self, refresh_after) -> None:
-        """Connect the editor; `refresh_after(event)` chains a refresh of the table and filters."""
+    def wire(self, refresh_after, new_button: gr.Button) -> None:
+        """Connect the editor; `refresh_after(event)` chains a refresh of the table and filters;
+        `new_button` (next to the search box) starts a new prompt."""
         ui, locale = self.ui, self.ui.locale
         live_inputs = [locale, self.loaded, self.kind, self.content, self.chat.messages, self.model]
 
@@ -279,7 +282,7 @@ class Editor:
                 return {self.confirm_row: gr.update(visible=False)}
             ui.services.library.delete(ui.ctx(loc), loaded["name"])
             gr.Info(text("ui.library.editor.deleted", loc, name=loaded["name"]))
-            return self.blank(loc, model)
+            return {**self.blank(loc, model), self.column: gr.update(visible=False)}
 
         self.chat.wire(after_change)
         after_change(self.kind.input(switch_kind, live_inputs, [*self.chat.outputs, self.chat.group, self.content]))
@@ -287,7 +290,7 @@ class Editor:
         self.model.change(live, live_inputs, self.analysis, show_progress="hidden", trigger_mode="always_last")
         save_inputs = [locale, self.loaded, *self.fields, self.chat.messages, self.message, self.model]
         refresh_after(self.save.click(save, save_inputs, self.outputs, concurrency_limit=None))
-        self.new.click(new, [locale, self.model], self.outputs)
+        new_button.click(new, [locale, self.model], self.outputs)
         self.delete.click(ask_delete, [locale, self.loaded], [self.confirm_row, self.confirm_text])
         self.confirm_no.click(handler(lambda loc: {self.confirm_row: gr.update(visible=False)}), [locale],
                               [self.confirm_row])

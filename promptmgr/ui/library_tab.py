@@ -43,6 +43,8 @@ class Browser:
             self.sort = ui.tr(gr.Dropdown(choices("en", [(f"ui.library.sort.{s}", s) for s in SORTS]),
                                           value="relevance", scale=2, show_label=False, elem_id="pm-sort"),
                               choices=_pairs("ui.library.sort", SORTS))
+            self.new = ui.tr(gr.Button(text("ui.library.editor.new"), variant="primary", scale=1, min_width=120,
+                                       elem_id="pm-new"), value="ui.library.editor.new")
         with gr.Row():
             self.category = ui.tr(gr.Dropdown([(text("ui.library.filters.any_category"), "")], value="",
                                               label=text("ui.library.filters.category"), elem_id="pm-filter-category",
@@ -188,8 +190,7 @@ def build(ui: UI) -> dict:
         with gr.Column(scale=5, min_width=420):
             browser = Browser(ui)
             transfer = Transfer(ui)
-        with gr.Column(scale=6, min_width=480, visible=False):
-            editor = Editor(ui)
+        editor = Editor(ui)
     browser.wire()
 
     @handler
@@ -200,7 +201,7 @@ def build(ui: UI) -> dict:
         return editor.open(loc, str(name), model)
 
     browser.table.select(open_prompt, [ui.locale, editor.model], editor.outputs)
-    editor.wire(lambda event: browser.refresh_after(event, editor))
+    editor.wire(lambda event: browser.refresh_after(event, editor), browser.new)
     transfer.wire(lambda event: browser.refresh_after(event, editor))
     ui.on_load(handler(lambda loc: choice_lists(ui, browser, editor, loc)), [],
                [*browser.filter_outputs, editor.category, editor.tags])

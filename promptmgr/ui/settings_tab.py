@@ -175,12 +175,12 @@ def _wire(ui: UI, language, theme, page_theme, default_model, default_source, sa
         progress(0.2, desc=text("ui.settings.providers.testing", loc, name=name))
         result = ui.services.providers.test_connection(ui.ctx(loc), name)
         if not result.ok:
-            return {providers.result: "❌ " + (result.error or text("ui.common.unexpected", loc))}
+            return {providers.result: "✗ " + (result.error or text("ui.common.unexpected", loc))}
         models = [f"{name}/{m}" for m in result.models]
         shown = ", ".join(f"`{m}`" for m in result.models[:20]) + (" …" if len(result.models) > 20 else "")
         message = text("ui.settings.providers.test_ok", loc, name=name, count=len(result.models),
                        ms=f"{result.latency_ms:.0f}")
-        return {providers.result: f"✅ {message}" + (f"\n\n{shown}" if shown else ""), **model_state(loc, models)}
+        return {providers.result: f"✓ {message}" + (f"\n\n{shown}" if shown else ""), **model_state(loc, models)}
 
     @handler
     def remove_provider(loc, name):

@@ -163,13 +163,15 @@ def build(ui: UI) -> None:
     fetched = gr.State([])
     with ui.tr(gr.Accordion(text("ui_testing.parameters", en), open=False), label="ui_testing.parameters"):
         with gr.Row():
-            temperature = ui.tr(gr.Number(label=text("ui_testing.temperature", en), value=None, minimum=0, maximum=2,
-                                          step=0.1, elem_id="testing-temperature"), label="ui_testing.temperature")
-            max_tokens = ui.tr(gr.Number(label=text("ui_testing.max_tokens", en), value=None, minimum=1, precision=0,
-                                         elem_id="testing-max-tokens"), label="ui_testing.max_tokens")
-            top_p = ui.tr(gr.Number(label=text("ui_testing.top_p", en), value=None, minimum=0, maximum=1, step=0.05),
+            # Textboxes, not gr.Number: an empty field must mean "the provider's default", and a
+            # Number inside a closed accordion turns into 0 once it is first shown.
+            temperature = ui.tr(gr.Textbox(label=text("ui_testing.temperature", en), placeholder="0 – 2",
+                                           elem_id="testing-temperature"), label="ui_testing.temperature")
+            max_tokens = ui.tr(gr.Textbox(label=text("ui_testing.max_tokens", en), placeholder="1 – …",
+                                          elem_id="testing-max-tokens"), label="ui_testing.max_tokens")
+            top_p = ui.tr(gr.Textbox(label=text("ui_testing.top_p", en), placeholder="0 – 1", elem_id="testing-top-p"),
                           label="ui_testing.top_p")
-            seed = ui.tr(gr.Number(label=text("ui_testing.seed", en), value=None, precision=0), label="ui_testing.seed")
+            seed = ui.tr(gr.Textbox(label=text("ui_testing.seed", en), elem_id="testing-seed"), label="ui_testing.seed")
             cache = ui.tr(gr.Dropdown(label=text("ui_testing.cache", en),
                                       choices=[(text(f"ui_testing.cache_{k}", en), k) for k in _CACHE_MODES],
                                       value="auto"),

@@ -23,7 +23,7 @@ def field(page, elem_id: str):
 
 def add_part(page, name: str) -> None:
     field(page, "builder-search").fill(name)
-    # The search refreshes the picker's choices on the server; wait until only matches are left.
+    # The search refreshes the picker's choices from the server (full-text, first 50 matches).
     choose(page, "builder-picker", name)
 
 
