@@ -1,39 +1,63 @@
 """The composition root: settings -> database -> services. Every interface starts here."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from . import offline  # noqa: F401  (before any third-party import that could reach the network)
 from .config import Settings, get_settings
 from .context import TenantContext
 from .db import Database
-from .llm import Gateway  # litellm itself loads on the first model call, not here
-from .secrets import SecretBox
 from .services.admin import AdminService
-from .services.builder import BuilderService
 from .services.library import LibraryService
 from .services.transfer import TransferService
-from .services.enhance import EnhanceService
-from .services.providers import ProviderService
-from .services.testing import TestingService
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 STARTER_LIBRARY = DATA_DIR / "starter_library.yaml"
 
 
-@dataclass
 class Services:
-    settings: Settings
-    db: Database
-    admin: AdminService
-    library: LibraryService
-    transfer: TransferService
-    builder: BuilderService
-    gateway: Gateway
-    providers: ProviderService
-    testing: TestingService
-    enhance: EnhanceService
+    """All services over one database. The model-facing ones are built on first use, so a CLI
+    command that only reads the library does not pay for importing them."""
+
+    def __init__(self, settings: Settings, db: Database):
+        self.settings = settings
+        self.db = db
+        self.admin = AdminService(db, settings.default_locale)
+        self.library = LibraryService(db)
+        self.transfer = TransferService(db, self.library)
+
+    @cached_property
+    def gateway(self):
+        from .llm import Gateway  # litellm itself loads on the first model call, not here
+
+        return Gateway(cache_dir=self.settings.cache_dir, cache_enabled=self.settings.cache_enabled)
+
+    @cached_property
+    def providers(self):
+        from .secrets import SecretBox
+        from .services.providers import ProviderService
+
+        return ProviderService(self.db, SecretBox(self.settings.home, self.settings.secret_key), self.gateway,
+                               self.admin, self.settings.default_model)
+
+    @cached_property
+    def testing(self):
+        from .services.testing import TestingService
+
+        return TestingService(self.db, self.library, self.providers, self.gateway, self.settings.files_dir)
+
+    @cached_property
+    def enhance(self):
+        from .services.enhance import EnhanceService
+
+        return EnhanceService(self.library, self.testing)
+
+    @cached_property
+    def builder(self):
+        from .services.builder import BuilderService
+
+        return BuilderService(self.library, self.testing)
 
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
         """Single-user mode: the local tenant and user, created (with the starter library) on first start."""
@@ -54,14 +78,4 @@ def build_services(settings: Settings | None = None) -> Services:
     settings.home.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
     db.upgrade()
-    library = LibraryService(db)
-    admin = AdminService(db, settings.default_locale)
-    gateway = Gateway(cache_dir=settings.cache_dir, cache_enabled=settings.cache_enabled)
-    providers = ProviderService(db, SecretBox(settings.home, settings.secret_key), gateway, admin,
-                                settings.default_model)
-    testing = TestingService(db, library, providers, gateway, settings.files_dir)
-    return Services(
-        settings=settings, db=db, admin=admin, library=library,
-        transfer=TransferService(db, library), builder=BuilderService(library, testing),
-        gateway=gateway, providers=providers, testing=testing, enhance=EnhanceService(library, testing),
-    )
+    return Services(settings, db)

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from . import enhance, library, models, prompts, providers, runs
+from . import ui as ui_command
 
 app = typer.Typer(
     name="promptmgr", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -19,6 +20,7 @@ app.add_typer(runs.app, name="runs")
 models.register(app)
 runs.register(app)
 enhance.register(app)
+ui_command.register(app)
 
 
 @app.callback()

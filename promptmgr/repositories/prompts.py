@@ -3,23 +3,63 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import column, delete, func, insert, literal_column, table, text, update
+from sqlalchemy import column, delete, func, insert, literal_column, select, text, update
 from ..models import Label, Prompt, PromptTag, PromptVersion, User, utcnow
 from ..schemas import PromptQuery
 from .base import Repository
 
-_FTS = table("prompt_fts", column("rowid"))
-# bm25 weights per FTS column: name, title, description, tags_text, content_text.
-_BM25 = "bm25(prompt_fts, 10.0, 8.0, 4.0, 6.0, 1.0)"
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 # Rows per bulk statement: bounded memory and statement size for very large imports.
 _BULK_BATCH = 5000
 
+# SQLite search (see migrations/search_index.py for the two FTS5 tables).
+# bm25 weights per column: name, title, description, tags_text[, content_text], facets (never scores).
+_HEAD_BM25 = "bm25(prompt_head_fts, 10.0, 8.0, 4.0, 6.0, 0.0)"
+_BM25 = "bm25(prompt_fts, 10.0, 8.0, 4.0, 6.0, 1.0, 0.0)"
+_SEARCH_COLUMNS = "{name title description tags_text content_text}"
+_HEAD_COLUMNS = "{name title description tags_text}"
+# bm25 costs a few microseconds per matching row plus a pass over each word's postings, so it
+# ranks bounded sets: the newest _RANK_WINDOW catalogue matches, and the content matches only
+# when the search matches at most _RANK_ALL prompts (newest first beyond that).
+_RANK_WINDOW = 500
+_RANK_ALL = 1000
+# A word that is itself a term of this many prompts matches as that word (and its inflections,
+# through the stemmer) rather than as a prefix: expanding a common word to every completion
+# costs a merge of all their postings, and adds few prompts to what the word matches.
+_EXACT_FROM = 1000
+
 
 def search_terms(query: str | None) -> list[str]:
     """Words of a user's query; everything else (quotes, operators) is dropped so no input can
-    break the FTS syntax. Each word matches as a prefix, all words must match."""
-    return _WORD_RE.findall((query or "").lower())[:16]
+    break the FTS syntax. All words must match; each matches as a prefix (SQLite: unless it is
+    a frequent word itself, see _EXACT_FROM)."""
+    words = [word for word in _WORD_RE.findall((query or "").lower()) if word.strip("_")]
+    return words[:16]
+
+
+def _hex(value: str) -> str:
+    return value.encode("utf-8").hex()
+
+
+def facet_tokens(query: PromptQuery, tenant_id: int | None) -> list[str]:
+    """The index tokens of a query's filters, as migrations/search_index.facets_sql writes them."""
+    tokens = [] if tenant_id is None else [f"t{tenant_id}"]
+    if query.category:
+        tokens.append(f"c{_hex(query.category.lower())}0")
+    if query.tag:
+        tokens.append(f"g{_hex(query.tag.lower())}0")
+    if query.visibility:
+        tokens.append(f"v{_hex(query.visibility)}0")
+    if query.kind:
+        tokens.append(f"k{_hex(query.kind)}0")
+    if query.is_enhancement is not None:
+        tokens.append(f"e{int(query.is_enhancement)}")
+    return tokens
+
+
+def _fts_expression(columns: str, terms: list[str], facets: list[str]) -> str:
+    # Words first: FTS5 then steps through the (longer) facet postings by skipping.
+    return " AND ".join([f"{columns} : ({' AND '.join(terms)})"] + [f'facets : "{token}"' for token in facets])
 
 
 class PromptRepository(Repository):
@@ -128,9 +168,12 @@ class PromptRepository(Repository):
     # --- listing and search ----------------------------------------------------------------
     def query(self, query: PromptQuery) -> tuple[list[Prompt], int]:
         """One page of prompts matching the filters and the full-text query, and the total."""
+        terms = search_terms(query.q)
+        sqlite = self.session.get_bind().dialect.name == "sqlite"
+        if terms and sqlite:
+            return self._search_sqlite(query, terms)
         statement = self._scoped(Prompt)
         count_statement = self._scoped(Prompt, func.count())
-        terms = search_terms(query.q)
         rank = None
         if terms:
             statement, count_statement, rank = self._match(statement, count_statement, terms)
@@ -142,16 +185,72 @@ class PromptRepository(Repository):
         return list(self.session.exec(statement).all()), total
 
     def _match(self, statement, count_statement, terms):
-        if self.session.get_bind().dialect.name == "sqlite":
-            fts_query = " AND ".join(f'"{term}"*' for term in terms)
-            match = text("prompt_fts MATCH :fts_query").bindparams(fts_query=fts_query)
-            join = _FTS.c.rowid == Prompt.id
-            return (statement.join(_FTS, join).where(match), count_statement.join(_FTS, join).where(match),
-                    literal_column(_BM25).asc())
+        """PostgreSQL: the generated tsvector column, its GIN index, prefix terms, ts_rank."""
         ts_query = func.to_tsquery("english", " & ".join(f"{term}:*" for term in terms))
         vector = literal_column("prompt.search_vector")
         match = vector.op("@@")(ts_query)
         return statement.where(match), count_statement.where(match), func.ts_rank(vector, ts_query).desc()
+
+    # --- SQLite full-text search -----------------------------------------------------------
+    def _search_sqlite(self, query: PromptQuery, words: list[str]) -> tuple[list[Prompt], int]:
+        """The total and the page come from the FTS5 index alone (filters are facet tokens); only
+        the page's rows are read, through _scoped like every other query.
+
+        Relevance order: prompts whose name, title, description or tags hold every word, by
+        bm25 (the newest _RANK_WINDOW of them); then the other matches, by bm25 when the search
+        matches at most _RANK_ALL prompts, else newest first."""
+        terms = [self._fts_term(word) for word in words]
+        facets = facet_tokens(query, None if self._sole_tenant() else self.ctx.tenant_id)
+        everything = _fts_expression(_SEARCH_COLUMNS, terms, facets)
+        total = self._fts("SELECT count(*) FROM prompt_fts WHERE prompt_fts MATCH :q", q=everything).scalar()
+        if not total or query.offset >= total:
+            return [], total
+        if query.sort != "relevance":
+            matches = text("SELECT rowid FROM prompt_fts WHERE prompt_fts MATCH :q").bindparams(q=everything)
+            statement = (self._scoped(Prompt).where(Prompt.id.in_(matches.columns(column("rowid"))))
+                         .order_by(*self._order(query.sort, None)).limit(query.limit).offset(query.offset))
+            return list(self.session.exec(statement).all()), total
+        ids = self._ranked_ids(everything, _fts_expression(_HEAD_COLUMNS, terms, facets), total,
+                               query.offset + query.limit)[query.offset:]
+        rows = {p.id: p for p in self.session.exec(self._scoped(Prompt).where(Prompt.id.in_(ids)))}
+        return [rows[i] for i in ids if i in rows], total
+
+    def _ranked_ids(self, everything: str, head: str, total: int, end: int) -> list[int]:
+        """The first `end` matching ids in relevance order (see _search_sqlite)."""
+        def by_score(rows):
+            return [rowid for rowid, _ in sorted(rows, key=lambda row: (row[1], row[0]))]
+
+        ranked = by_score(self._fts(
+            f"SELECT rowid, {_HEAD_BM25} FROM prompt_head_fts WHERE prompt_head_fts MATCH :q "
+            "ORDER BY rowid DESC LIMIT :n", q=head, n=_RANK_WINDOW))
+        if end <= len(ranked):
+            return ranked[:end]
+        seen = set(ranked)
+        if total <= _RANK_ALL:
+            rest = by_score(self._fts(f"SELECT rowid, {_BM25} FROM prompt_fts WHERE prompt_fts MATCH :q",
+                                      q=everything))
+        else:  # at most len(ranked) of these are already ranked
+            rest = [rowid for rowid, in self._fts(
+                "SELECT rowid FROM prompt_fts WHERE prompt_fts MATCH :q ORDER BY rowid DESC LIMIT :n",
+                q=everything, n=end)]
+        return (ranked + [rowid for rowid in rest if rowid not in seen])[:end]
+
+    def _fts_term(self, word: str) -> str:
+        frequent = self._fts("SELECT count(*) FROM (SELECT 1 FROM prompt_fts WHERE prompt_fts MATCH :q LIMIT :n)",
+                             q=f'"{word}"', n=_EXACT_FROM).scalar()
+        return f'"{word}"' if frequent >= _EXACT_FROM else f'"{word}"*'
+
+    def _fts(self, sql: str, **params):
+        return self.session.execute(text(sql), params)
+
+    def _sole_tenant(self) -> bool:
+        """True when every prompt in the database is the caller's tenant's: the index then needs
+        no tenant token (a second pass over the postings). The rows are still read through
+        _scoped. Two index probes: the lowest and the highest tenant_id."""
+        lowest = select(func.min(Prompt.tenant_id)).scalar_subquery()
+        highest = select(func.max(Prompt.tenant_id)).scalar_subquery()
+        low, high = self.session.execute(select(lowest, highest)).one()
+        return low is None or low == high == self.ctx.tenant_id
 
     def _filters(self, query: PromptQuery) -> list:
         conditions = []

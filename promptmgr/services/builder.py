@@ -137,6 +137,8 @@ class BuilderService:
     def preview(self, ctx: TenantContext, prompt_names: list[str], template_name: str | None = None,
                 custom_template: str | None = None, model: str | None = None) -> BuildResult:
         """The combined text, its variables and token count (for `model`, else the default model).
+        Parts are prompt names, or "name@N" for a pinned version; a non-blank custom_template wins
+        over template_name (default: sequential).
 
         Raises NotFoundError (prompt or template), ValidationError (no parts, bad model),
         TemplateError (custom template or result)."""
@@ -169,9 +171,8 @@ class BuilderService:
         if custom_template is not None and custom_template.strip():
             source, template = custom_template, CUSTOM
         else:
-            source, template = self.template(ctx, template_name or DEFAULT_TEMPLATE).template, template_name \
-                or DEFAULT_TEMPLATE
-            custom_template = None
+            template = template_name or DEFAULT_TEMPLATE
+            source, custom_template = self.template(ctx, template).template, None
         compiled = self._compile(source)  # syntax errors first: they do not need the library
         prompts = [self.library.get(ctx, name, version=version) for name, version in refs]
         text = self._render(compiled, prompts)

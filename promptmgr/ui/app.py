@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
 from .. import offline  # noqa: F401  (before gradio reaches for the network)
 
@@ -108,7 +109,8 @@ def _wire_language_switch(ui: UI, page_locale: gr.Textbox, settings) -> None:
     def switch(loc, chosen):
         chosen = normalize_locale(chosen) or "en"
         ui.services.admin.save_preferences(ui.ctx(chosen), locale=chosen)
-        gr.Info(text("ui.settings.language_saved", chosen))
+        if chosen != loc:  # the dropdown can report one choice twice
+            gr.Info(text("ui.settings.language_saved", chosen))
         return {ui.locale: chosen, page_locale: chosen}
 
     switched = settings.language.input(switch, [ui.locale, settings.language], [ui.locale, page_locale])
@@ -118,8 +120,13 @@ def _wire_language_switch(ui: UI, page_locale: gr.Textbox, settings) -> None:
         switched.success(fn, [ui.locale, *inputs], outputs, show_progress="hidden")
 
 
-def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kw):
-    """Serve the app on host:port with its theme; never shared, no analytics."""
+def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, **kw):
+    """Serve the app on host:port with its theme; never shared, no analytics.
+
+    Defaults: GRADIO_SERVER_NAME / GRADIO_SERVER_PORT when set (Hugging Face Spaces sets them),
+    else 127.0.0.1:7860."""
+    host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    port = port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
     kw.setdefault("theme", make_theme())
     kw.setdefault("css", CSS)
     kw.setdefault("footer_links", ["gradio"])

@@ -110,14 +110,16 @@ def build(ui: UI) -> None:
             with ui.tr(gr.Accordion(text("ui_builder.save_title", en), open=True), label="ui_builder.save_title"):
                 with gr.Row():
                     name = ui.tr(gr.Textbox(label=text("ui_builder.name", en), info=text("ui_builder.name_info", en),
-                                            elem_id="builder-name"), label="ui_builder.name", info="ui_builder.name_info")
+                                            elem_id="builder-name"),
+                                 label="ui_builder.name", info="ui_builder.name_info")
                     title = ui.tr(gr.Textbox(label=text("ui_builder.title", en), elem_id="builder-title"),
                                   label="ui_builder.title")
                 with gr.Row():
                     category = ui.tr(gr.Textbox(label=text("ui_builder.category", en), elem_id="builder-category"),
                                      label="ui_builder.category")
                     tags = ui.tr(gr.Textbox(label=text("ui_builder.tags", en), info=text("ui_builder.tags_info", en),
-                                            elem_id="builder-tags"), label="ui_builder.tags", info="ui_builder.tags_info")
+                                            elem_id="builder-tags"),
+                                 label="ui_builder.tags", info="ui_builder.tags_info")
                 description = ui.tr(gr.Textbox(label=text("ui_builder.description", en), lines=2,
                                                elem_id="builder-description"), label="ui_builder.description")
                 message = ui.tr(gr.Textbox(label=text("ui_builder.message", en), elem_id="builder-message",
@@ -213,7 +215,7 @@ def build(ui: UI) -> None:
             tags=_tags(new_tags), message=new_message or "")
         done = text("ui_builder.saved", locale, name=prompt.name, version=prompt.version)
         gr.Info(done)
-        return {saved: "✅ " + done, picker: gr.update(choices=prompt_choices(ui, locale, None))}
+        return {saved: "✓ " + done, picker: gr.update(choices=prompt_choices(ui, locale, None))}
 
     # --- wiring --------------------------------------------------------------------------
     preview_inputs = [ui.locale, parts, mode, custom, model]

@@ -84,7 +84,8 @@ class ChatEditor:
                                                info=text("ui.library.chat.images_info"), elem_id="pm-chat-images"),
                                     label="ui.library.chat.images", info="ui.library.chat.images_info")
                 self.upload = ui.tr(gr.UploadButton(text("ui.library.chat.upload"), file_types=["image"],
-                                                    size="sm", scale=1), label="ui.library.chat.upload")
+                                                    size="sm", scale=1, elem_id="pm-chat-upload"),
+                                    label="ui.library.chat.upload")
 
     @property
     def detail(self) -> list:

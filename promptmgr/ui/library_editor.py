@@ -119,9 +119,11 @@ class Editor:
     def _header(self, locale: str, prompt: PromptPublic | None) -> str:
         if prompt is None:
             return text("ui.library.editor.new_header", locale)
-        return text("ui.library.editor.header", locale, name=_md_escape(prompt.name), version=prompt.version,
-                    latest=prompt.latest_version, author=_md_escape(prompt.version_author or "-"),
-                    date=prompt.version_created_at.strftime("%Y-%m-%d %H:%M"))
+        header = text("ui.library.editor.header", locale, name=_md_escape(prompt.name), version=prompt.version,
+                      latest=prompt.latest_version, date=prompt.version_created_at.strftime("%Y-%m-%d %H:%M"))
+        if prompt.version_author:
+            header += " · " + text("ui.library.editor.author", locale, author=_md_escape(prompt.version_author))
+        return header
 
     def fill(self, locale: str, prompt: PromptPublic, model: str | None) -> dict:
         """The form showing a stored prompt (its latest version unless another was loaded)."""

@@ -11,7 +11,7 @@ from .library_editor import Editor
 from .library_transfer import Transfer
 
 PAGE_SIZE = 25
-_COLUMNS = ("name", "title", "category", "tags", "kind", "version", "updated")
+_COLUMNS = ("name", "title", "category", "version", "updated")
 _MAX_FILTER_CHOICES = 500
 # Typing in the search box queries after a pause, not on every key: the js step holds each
 # keystroke for a moment and marks all but the newest as stale, which the handler then skips.
@@ -26,10 +26,6 @@ _DEBOUNCE_JS = f"""(...args) => {{
 }}"""
 
 
-def _pairs(prefix: str, values: tuple[str, ...]) -> str:
-    return ",".join(f"{prefix}.{v}={v}" for v in values)
-
-
 class Browser:
     """Search, filters, sort, the table and the pager."""
 
@@ -37,13 +33,10 @@ class Browser:
         self.ui = ui
         self.offset = gr.State(0)
         with gr.Row(equal_height=True):
-            self.search = ui.tr(gr.Textbox(scale=4, show_label=False, placeholder=text("ui.library.search_placeholder"),
-                                           elem_id="pm-search", max_length=500, submit_btn=False),
+            self.search = ui.tr(gr.Textbox(scale=5, show_label=False, placeholder=text("ui.library.search_placeholder"),
+                                           elem_id="pm-search", max_length=500, container=False),
                                 placeholder="ui.library.search_placeholder")
-            self.sort = ui.tr(gr.Dropdown(choices("en", [(f"ui.library.sort.{s}", s) for s in SORTS]),
-                                          value="relevance", scale=2, show_label=False, elem_id="pm-sort"),
-                              choices=_pairs("ui.library.sort", SORTS))
-            self.new = ui.tr(gr.Button(text("ui.library.editor.new"), variant="primary", scale=1, min_width=120,
+            self.new = ui.tr(gr.Button(text("ui.library.editor.new"), variant="primary", scale=1, min_width=130,
                                        elem_id="pm-new"), value="ui.library.editor.new")
         with gr.Row():
             self.category = ui.tr(gr.Dropdown([(text("ui.library.filters.any_category"), "")], value="",
@@ -53,12 +46,12 @@ class Browser:
             self.tag = ui.tr(gr.Dropdown([(text("ui.library.filters.any_tag"), "")], value="",
                                          label=text("ui.library.filters.tag"), elem_id="pm-filter-tag", min_width=120),
                              label="ui.library.filters.tag")
-            self.kind = ui.tr(gr.Dropdown(choices("en", [("ui.library.filters.any", "any"), ("ui.library.kind.text", "text"),
-                                                         ("ui.library.kind.chat", "chat")]),
-                                          value="any", label=text("ui.library.filters.kind"), elem_id="pm-filter-kind",
-                                          min_width=100),
-                              label="ui.library.filters.kind",
-                              choices="ui.library.filters.any=any,ui.library.kind.text=text,ui.library.kind.chat=chat")
+            self.kind = ui.tr(gr.Dropdown(
+                choices("en", [("ui.library.filters.any", "any"), ("ui.library.kind.text", "text"),
+                               ("ui.library.kind.chat", "chat")]),
+                value="any", label=text("ui.library.filters.kind"), elem_id="pm-filter-kind", min_width=100),
+                label="ui.library.filters.kind",
+                choices="ui.library.filters.any=any,ui.library.kind.text=text,ui.library.kind.chat=chat")
         with gr.Row():
             self.visibility = ui.tr(gr.Dropdown(
                 choices("en", [("ui.library.filters.any", "any"), ("ui.library.visibility.private", "private"),
@@ -74,9 +67,13 @@ class Browser:
                 min_width=100),
                 label="ui.library.filters.enhancement",
                 choices="ui.library.filters.any=any,ui.library.filters.enhancers=yes,ui.library.filters.not_enhancers=no")
+            self.sort = ui.tr(gr.Dropdown(choices("en", [(f"ui.library.sort.{s}", s) for s in SORTS]),
+                                          value="relevance", label=text("ui.library.filters.sort"), min_width=100,
+                                          elem_id="pm-sort"),
+                              label="ui.library.filters.sort", choices=",".join(f"ui.library.sort.{s}={s}" for s in SORTS))
         self.table = gr.Dataframe(headers=self._headers("en"), interactive=False, max_height=640, wrap=False,
-                                  column_widths=["22%", "26%", "12%", "14%", "7%", "6%", "13%"],
-                                  datatype=["str", "str", "str", "str", "str", "number", "str"],
+                                  column_widths=["28%", "36%", "14%", "7%", "15%"],
+                                  datatype=["str", "str", "str", "number", "str"],
                                   show_label=False, elem_id="pm-table")
         with gr.Row(equal_height=True, elem_id="pm-pager"):
             self.prev = ui.tr(gr.Button(text("ui.library.pager.prev"), size="sm", interactive=False, scale=0,
@@ -115,8 +112,8 @@ class Browser:
             # The page emptied (deletions, a narrower search): show the last page that has rows.
             query = query.model_copy(update={"offset": (result.total - 1) // PAGE_SIZE * PAGE_SIZE})
             result = library.list(ctx, query)
-        rows = [[p.name, p.title, p.category, ", ".join(p.tags), text(f"ui.library.kind.{p.kind}", locale),
-                 p.latest_version, p.updated_at.strftime("%Y-%m-%d %H:%M")] for p in result.items]
+        rows = [[p.name, p.title, p.category, p.latest_version, p.updated_at.strftime("%Y-%m-%d")]
+                for p in result.items]
         if result.total:
             info = text("ui.library.pager.range", locale, start=query.offset + 1,
                         end=query.offset + len(result.items), total=result.total)

@@ -61,7 +61,7 @@ class Providers:
     def _headers(locale: str) -> list[str]:
         return [text(f"ui.settings.providers.col_{c}", locale) for c in ("name", "kind", "base_url", "key")]
 
-    def fill(self, locale: str) -> dict:
+    def fill(self, locale: str, select: str | None = None) -> dict:
         providers = self.ui.services.providers.list(self.ui.ctx(locale))
         rows = [[p.name, text(f"ui.settings.providers.kind_{p.kind}", locale), p.base_url,
                  p.api_key_masked if p.has_key and p.key_readable
@@ -69,7 +69,7 @@ class Providers:
                            locale)] for p in providers]
         names = [p.name for p in providers]
         return {self.table: {"data": rows, "headers": self._headers(locale)},
-                self.selected: gr.update(choices=names, value=names[0] if names else None)}
+                self.selected: gr.update(choices=names, value=select if select in names else (names[0] if names else None))}
 
 
 class Prices:
@@ -81,11 +81,10 @@ class Prices:
         with gr.Row(equal_height=True):
             self.model = ui.tr(gr.Textbox(label=text("ui.settings.prices.model"), placeholder="ollama/llama3.2",
                                           scale=2, elem_id="pm-price-model"), label="ui.settings.prices.model")
-            self.input = ui.tr(gr.Number(label=text("ui.settings.prices.input"), minimum=0, elem_id="pm-price-input"),
+            self.input = ui.tr(gr.Number(label=text("ui.settings.prices.input"), elem_id="pm-price-input"),
                                label="ui.settings.prices.input")
-            self.output = ui.tr(gr.Number(label=text("ui.settings.prices.output"), minimum=0,
-                                          elem_id="pm-price-output"), label="ui.settings.prices.output")
-            self.context = ui.tr(gr.Number(label=text("ui.settings.prices.context"), precision=0, minimum=1,
+            self.output = ui.tr(gr.Number(label=text("ui.settings.prices.output"), elem_id="pm-price-output"), label="ui.settings.prices.output")
+            self.context = ui.tr(gr.Number(label=text("ui.settings.prices.context"), precision=0,
                                            elem_id="pm-price-context"), label="ui.settings.prices.context")
         with gr.Row():
             self.set = ui.tr(gr.Button(text("ui.settings.prices.set"), elem_id="pm-price-set"),
@@ -165,8 +164,8 @@ def _wire(ui: UI, language, theme, page_theme, default_model, default_source, sa
         added = ui.services.providers.add(ui.ctx(loc), name, base_url, kind=kind, api_key=api_key or None)
         gr.Info(text("ui.settings.providers.added", loc, name=added.name))
         # The key field is emptied: a stored key is never sent back to the browser.
-        return {**providers.fill(loc), providers.name: "", providers.base_url: "", providers.api_key: "",
-                providers.selected: gr.update(value=added.name)}
+        return {**providers.fill(loc, select=added.name), providers.name: "", providers.base_url: "",
+                providers.api_key: ""}
 
     @handler
     def test_provider(loc, name, progress=gr.Progress()):
@@ -194,7 +193,7 @@ def _wire(ui: UI, language, theme, page_theme, default_model, default_source, sa
     def set_price(loc, model, input_per_1k, output_per_1k, context):
         price = ui.services.providers.set_price(ui.ctx(loc), model, _number(input_per_1k) or 0.0,
                                                 _number(output_per_1k) or 0.0,
-                                                int(context) if context not in (None, "") else None)
+                                                int(context) if context else None)  # empty field: 0
         gr.Info(text("ui.settings.prices.saved", loc, model=price.model))
         return {**prices.fill(loc), **model_state(loc)}
 

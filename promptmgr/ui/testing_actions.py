@@ -132,7 +132,7 @@ def build_actions(ui: UI, prompt, version) -> list:
         done = text("ui_testing.accepted_new" if as_name else "ui_testing.accepted_version", locale,
                     name=saved.name, version=saved.version)
         gr.Info(done)
-        updates = {accepted: "✅ " + done, candidate: None, accept: gr.update(interactive=False),
+        updates = {accepted: "✓ " + done, candidate: None, accept: gr.update(interactive=False),
                    accept_new: gr.update(interactive=False)}
         if not as_name:
             updates[version] = gr.update(choices=version_choices(locale, saved), value="latest")

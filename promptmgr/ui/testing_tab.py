@@ -93,7 +93,8 @@ def run_stats(locale: str, run) -> str:
 
 def history_table(locale: str, runs) -> dict:
     rows = [[run.created_at.strftime("%Y-%m-%d %H:%M:%S"), f"v{run.version_number}" if run.version_number else "",
-             run.model, f"{run.prompt_tokens} / {run.completion_tokens}", format_cost(locale, run.cost),
+             run.model, f"{run.prompt_tokens} / {run.completion_tokens}",
+             format_cost(locale, run.cost) if run.cost is not None else text("ui_testing.cost_unknown_short", locale),
              f"{run.latency_ms:.0f} ms", "✓" if run.cached else "",
              ("⚠️ " + run.error) if run.error else run.output[:200]] for run in runs]
     return {"headers": [text(f"ui_testing.history_{h}", locale) for h in HISTORY_HEADERS], "data": rows}
@@ -140,12 +141,14 @@ def build(ui: UI) -> None:
     notice = gr.Markdown("", elem_id="testing-notice")
     slot_names = gr.State([])
     with gr.Row():
-        search = ui.tr(gr.Textbox(label=text("ui_testing.search", en), placeholder=text("ui_testing.search_placeholder", en),
+        search = ui.tr(gr.Textbox(label=text("ui_testing.search", en),
+                                  placeholder=text("ui_testing.search_placeholder", en),
                                   scale=2, elem_id="testing-search"),
                        label="ui_testing.search", placeholder="ui_testing.search_placeholder")
         prompt = ui.tr(gr.Dropdown(label=text("ui_testing.prompt", en), choices=[], value=None, filterable=True,
                                    scale=3, elem_id="testing-prompt"), label="ui_testing.prompt")
-        version = ui.tr(gr.Dropdown(label=text("ui_testing.version", en), choices=[("latest", "latest")],
+        version = ui.tr(gr.Dropdown(label=text("ui_testing.version", en),
+                                    choices=[(text("ui_testing.latest_plain", en), "latest")],
                                     value="latest", scale=1, elem_id="testing-version"), label="ui_testing.version")
     info = gr.Markdown("", elem_id="testing-info")
     with ui.tr(gr.Accordion(text("ui_testing.variables", en), open=True), label="ui_testing.variables"):
@@ -162,6 +165,7 @@ def build(ui: UI) -> None:
                       value="ui_testing.fetch_models")
     fetched = gr.State([])
     with ui.tr(gr.Accordion(text("ui_testing.parameters", en), open=False), label="ui_testing.parameters"):
+        ui.tr(gr.Markdown(text("ui_testing.parameters_info", en)), value="ui_testing.parameters_info")
         with gr.Row():
             # Textboxes, not gr.Number: an empty field must mean "the provider's default", and a
             # Number inside a closed accordion turns into 0 once it is first shown.
@@ -195,6 +199,7 @@ def build(ui: UI) -> None:
     ui.tr(gr.Markdown(text("ui_testing.history_heading", en)), value="ui_testing.history_heading")
     history = ui.tr(gr.Dataframe(headers=[text(f"ui_testing.history_{h}", en) for h in HISTORY_HEADERS],
                                  column_count=len(HISTORY_HEADERS), interactive=False, wrap=True, max_height=360,
+                                 column_widths=["13%", "7%", "14%", "10%", "9%", "9%", "7%", "31%"],
                                  elem_id="testing-history"),
                     headers=",".join(f"ui_testing.history_{h}" for h in HISTORY_HEADERS))
     pickers, accepted = build_actions(ui, prompt, version)
@@ -246,7 +251,8 @@ def build(ui: UI) -> None:
     @handler
     def select(locale, name, names, *values):
         if not name:
-            return {info: "", slot_names: [], version: gr.update(choices=[("latest", "latest")], value="latest"),
+            return {info: "", slot_names: [],
+                    version: gr.update(choices=[(text("ui_testing.latest_plain", locale), "latest")], value="latest"),
                     **{slot: gr.update(visible=False) for slot in slots}}
         chosen = services.library.get(ui.ctx(locale), name)
         return {version: gr.update(choices=version_choices(locale, chosen), value="latest"),

@@ -1,0 +1,46 @@
+"""A screenshot of every tab for the README: docs/screenshots/{library,builder,testing,settings}.png,
+taken in a 1280x800 viewport once the tab has loaded."""
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+TABS = {"library": "Library", "builder": "Builder", "testing": "Testing", "settings": "Settings"}
+SHOWCASE_PROMPT = "code-review"  # from the starter library
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", header[16:24])
+
+
+def settle(page) -> None:
+    """Wait until no Gradio event is pending (no progress indicators left)."""
+    page.wait_for_function("() => !document.querySelector('.wrap.pending, .eta-bar')", timeout=30_000)
+    page.wait_for_timeout(600)  # let transitions finish before the picture
+
+
+@pytest.mark.parametrize("tab", list(TABS))
+def test_screenshot_of_every_tab(open_app, tab, app_services):
+    page = open_app()
+    if tab == "library":
+        # Sorted by name, the showcase prompt is on the first page; opening it shows the editor.
+        page.locator("#pm-sort").get_by_role("combobox").click()
+        page.get_by_role("option", name="Name (A–Z)").click()
+        cell = page.locator("#pm-table").get_by_role("gridcell", name=SHOWCASE_PROMPT, exact=True).first
+        cell.click()
+        page.locator("#pm-editor-header").get_by_text(SHOWCASE_PROMPT).wait_for()
+    else:
+        page.locator("#pm-tabs").get_by_role("tab", name=TABS[tab]).click()
+    settle(page)
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{tab}.png"
+    page.screenshot(path=str(path))
+    assert png_size(path) == (1280, 800)
+    assert path.stat().st_size > 20_000  # a rendered page, not a blank one
