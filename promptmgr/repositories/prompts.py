@@ -27,12 +27,14 @@ _RANK_ALL = 1000
 # through the stemmer) rather than as a prefix: expanding a common word to every completion
 # costs a merge of all their postings, and adds few prompts to what the word matches.
 _EXACT_FROM = 1000
+# Shorter words match exactly: "a*" would merge the postings of a good part of the vocabulary.
+_PREFIX_FROM = 3
 
 
 def search_terms(query: str | None) -> list[str]:
     """Words of a user's query; everything else (quotes, operators) is dropped so no input can
-    break the FTS syntax. All words must match; each matches as a prefix (SQLite: unless it is
-    a frequent word itself, see _EXACT_FROM)."""
+    break the FTS syntax. All words must match; each matches as a prefix (SQLite: words of 3
+    characters or more that are not frequent words themselves, see _EXACT_FROM)."""
     words = [word for word in _WORD_RE.findall((query or "").lower()) if word.strip("_")]
     return words[:16]
 
@@ -236,6 +238,8 @@ class PromptRepository(Repository):
         return (ranked + [rowid for rowid in rest if rowid not in seen])[:end]
 
     def _fts_term(self, word: str) -> str:
+        if len(word) < _PREFIX_FROM:
+            return f'"{word}"'
         frequent = self._fts("SELECT count(*) FROM (SELECT 1 FROM prompt_fts WHERE prompt_fts MATCH :q LIMIT :n)",
                              q=f'"{word}"', n=_EXACT_FROM).scalar()
         return f'"{word}"' if frequent >= _EXACT_FROM else f'"{word}"*'

@@ -5,7 +5,6 @@ picks its language on load (?lang=, saved preference, browser language, tenant d
 and relabels every tab; switching language in Settings does the same without a restart."""
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 
@@ -14,23 +13,12 @@ from .. import offline  # noqa: F401  (before gradio reaches for the network)
 import gradio as gr  # noqa: E402
 
 from ..i18n import normalize_locale  # noqa: E402
-from . import library_tab, settings_tab  # noqa: E402
+from . import builder_tab, library_tab, settings_tab, testing_tab  # noqa: E402
 from .common import UI, handler, text  # noqa: E402
 from .theme import CSS, PAGE_JS, THEMES, make_theme  # noqa: E402
 
 log = logging.getLogger("promptmgr.ui")
 BUILT_IN_LOCALE = "en"
-
-
-def _optional_tab(name: str):
-    """The Builder and Testing tabs are written alongside this module; a missing one is skipped."""
-    try:
-        return importlib.import_module(f"{__package__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.{name}":
-            raise
-        log.warning("UI tab module %s is missing; the tab is left out", name)
-        return None
 
 
 def create_demo(services=None) -> gr.Blocks:
@@ -40,7 +28,6 @@ def create_demo(services=None) -> gr.Blocks:
 
         services = build_services()
     ui = UI(services, services.local_context())
-    builder_tab, testing_tab = _optional_tab("builder_tab"), _optional_tab("testing_tab")
     with gr.Blocks(title="promptmgr", analytics_enabled=False) as demo:
         ui.locale = gr.State("en")
         # What the browser-side js step needs to know (gr.State never reaches the browser).
@@ -51,14 +38,12 @@ def create_demo(services=None) -> gr.Blocks:
             with ui.tr(gr.Tab(text("ui.tabs.library"), id="library", elem_id="pm-tab-library"),
                        label="ui.tabs.library"):
                 library_tab.build(ui)
-            if builder_tab is not None:
-                with ui.tr(gr.Tab(text("ui.tabs.builder"), id="builder", elem_id="pm-tab-builder"),
-                           label="ui.tabs.builder"):
-                    builder_tab.build(ui)
-            if testing_tab is not None:
-                with ui.tr(gr.Tab(text("ui.tabs.testing"), id="testing", elem_id="pm-tab-testing"),
-                           label="ui.tabs.testing"):
-                    testing_tab.build(ui)
+            with ui.tr(gr.Tab(text("ui.tabs.builder"), id="builder", elem_id="pm-tab-builder"),
+                       label="ui.tabs.builder"):
+                builder_tab.build(ui)
+            with ui.tr(gr.Tab(text("ui.tabs.testing"), id="testing", elem_id="pm-tab-testing"),
+                       label="ui.tabs.testing"):
+                testing_tab.build(ui)
             with ui.tr(gr.Tab(text("ui.tabs.settings"), id="settings", elem_id="pm-tab-settings"),
                        label="ui.tabs.settings"):
                 settings = settings_tab.build(ui)
@@ -86,6 +71,15 @@ def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings) 
                                   *(component for _fn, _inputs, fn_outputs in first for component in fn_outputs)]))
 
     def start(request: gr.Request, *values):
+        try:
+            return _start(request, *values)
+        except gr.Error:
+            raise
+        except Exception:  # noqa: BLE001 — the page must get a short message, not a traceback
+            log.exception("page load failed")
+            raise gr.Error(text("ui.common.unexpected", "en"), print_exception=False) from None
+
+    def _start(request: gr.Request, *values):
         locale = ui.pick_locale(request)
         theme = ui.services.admin.preferences(ui.ctx(locale)).get("theme")
         updates = {ui.locale: locale, page_locale: locale, settings.page_theme: theme if theme in THEMES else ""}

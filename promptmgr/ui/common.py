@@ -57,7 +57,10 @@ class UI:
     # --- translation ---------------------------------------------------------------------
     def tr(self, component, **keys: str):
         """Register which properties of a component show which locale keys (label, info,
-        placeholder, value for buttons/markdown, headers for dataframes...)."""
+        placeholder, value for buttons/markdown, headers for dataframes...).
+
+        Create the component with its English text (text(KEY)): a page in English is not
+        relabelled on load, which keeps the first paint fast."""
         self._translated.append((component, keys))
         return component
 

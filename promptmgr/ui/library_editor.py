@@ -52,7 +52,8 @@ class Editor:
                                               label=text("ui.library.editor.category"), elem_id="pm-category"),
                                   label="ui.library.editor.category")
             self.tags = ui.tr(gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True,
-                                          label=text("ui.library.editor.tags"), info=text("ui.library.editor.tags_info"),
+                                          label=text("ui.library.editor.tags"),
+                                          info=text("ui.library.editor.tags_info"),
                                           elem_id="pm-tags"),
                               label="ui.library.editor.tags", info="ui.library.editor.tags_info")
         with gr.Row():
@@ -185,8 +186,8 @@ class Editor:
             variables = "\n".join(lines)
         else:
             variables = text("ui.library.analysis.no_variables", locale)
-        warnings = [("✗ " if issue.kind == "syntax" else "⚠ ") + _md_escape(text(issue.message_key, locale, **issue.params))
-                    for issue in issues]
+        warnings = [("✗ " if issue.kind == "syntax" else "⚠ ")
+                    + _md_escape(text(issue.message_key, locale, **issue.params)) for issue in issues]
         lint = "\n\n".join(warnings) if warnings else text("ui.library.analysis.lint_ok", locale)
         return {self.variables: variables, self.lint: lint, self.tokens: self._tokens(locale, texts, model)}
 
@@ -199,7 +200,8 @@ class Editor:
         except PromptMgrError as exc:  # e.g. a model string that cannot be resolved: shown, not raised
             return "⚠ " + _md_escape(exc.translate(locale))
         key = "ui.library.analysis.tokens_exact" if estimate.exact else "ui.library.analysis.tokens_estimate"
-        parts = [text(key, locale, tokens=estimate.tokens, model=estimate.model or text("ui.library.analysis.any_model", locale))]
+        model_name = estimate.model or text("ui.library.analysis.any_model", locale)
+        parts = [text(key, locale, tokens=estimate.tokens, model=model_name)]
         if estimate.cost is not None:
             parts.append(text("ui.library.analysis.cost", locale, cost=f"{estimate.cost:.6f}"))
         else:

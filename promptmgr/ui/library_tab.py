@@ -36,7 +36,7 @@ class Browser:
             self.search = ui.tr(gr.Textbox(scale=5, show_label=False, placeholder=text("ui.library.search_placeholder"),
                                            elem_id="pm-search", max_length=500, container=False),
                                 placeholder="ui.library.search_placeholder")
-            self.new = ui.tr(gr.Button(text("ui.library.editor.new"), variant="primary", scale=1, min_width=130,
+            self.new = ui.tr(gr.Button(text("ui.library.editor.new"), variant="primary", scale=1, min_width=160,
                                        elem_id="pm-new"), value="ui.library.editor.new")
         with gr.Row():
             self.category = ui.tr(gr.Dropdown([(text("ui.library.filters.any_category"), "")], value="",
@@ -56,7 +56,8 @@ class Browser:
             self.visibility = ui.tr(gr.Dropdown(
                 choices("en", [("ui.library.filters.any", "any"), ("ui.library.visibility.private", "private"),
                                ("ui.library.visibility.public", "public")]),
-                value="any", label=text("ui.library.filters.visibility"), elem_id="pm-filter-visibility", min_width=100),
+                value="any", label=text("ui.library.filters.visibility"), elem_id="pm-filter-visibility",
+                min_width=100),
                 label="ui.library.filters.visibility",
                 choices="ui.library.filters.any=any,ui.library.visibility.private=private,"
                         "ui.library.visibility.public=public")
@@ -66,11 +67,13 @@ class Browser:
                 value="any", label=text("ui.library.filters.enhancement"), elem_id="pm-filter-enhancement",
                 min_width=100),
                 label="ui.library.filters.enhancement",
-                choices="ui.library.filters.any=any,ui.library.filters.enhancers=yes,ui.library.filters.not_enhancers=no")
+                choices="ui.library.filters.any=any,ui.library.filters.enhancers=yes,"
+                        "ui.library.filters.not_enhancers=no")
             self.sort = ui.tr(gr.Dropdown(choices("en", [(f"ui.library.sort.{s}", s) for s in SORTS]),
                                           value="relevance", label=text("ui.library.filters.sort"), min_width=100,
                                           elem_id="pm-sort"),
-                              label="ui.library.filters.sort", choices=",".join(f"ui.library.sort.{s}={s}" for s in SORTS))
+                              label="ui.library.filters.sort",
+                              choices=",".join(f"ui.library.sort.{s}={s}" for s in SORTS))
         self.table = gr.Dataframe(headers=self._headers("en"), interactive=False, max_height=640, wrap=False,
                                   column_widths=["28%", "36%", "14%", "7%", "15%"],
                                   datatype=["str", "str", "str", "number", "str"],
@@ -103,7 +106,8 @@ class Browser:
         query = parse(PromptQuery, {
             "q": (q or "").strip() or None, "category": category or None, "tag": tag or None,
             "visibility": None if visibility in (None, "any") else visibility,
-            "is_enhancement": {"yes": True, "no": False}.get(enhancement), "kind": None if kind in (None, "any") else kind,
+            "is_enhancement": {"yes": True, "no": False}.get(enhancement),
+            "kind": None if kind in (None, "any") else kind,
             "sort": sort or "relevance", "limit": PAGE_SIZE, "offset": max(0, int(offset or 0)),
         })
         library, ctx = self.ui.services.library, self.ui.ctx(locale)

@@ -18,8 +18,11 @@ _FORMATS = ("json", "yaml")
 class Transfer:
     def __init__(self, ui: UI):
         self.ui = ui
-        with ui.tr(gr.Accordion(text("ui.library.transfer.title"), open=False, elem_id="pm-transfer"),
-                   label="ui.library.transfer.title"):
+        # A button opens the panel: hidden components are not rendered, so the two file fields
+        # cost the first paint of the tab nothing.
+        self.open = ui.tr(gr.Button(text("ui.library.transfer.title"), size="sm", elem_id="pm-transfer-open"),
+                          value="ui.library.transfer.title")
+        with gr.Column(visible=False, elem_id="pm-transfer") as self.panel:
             with gr.Row(equal_height=False):
                 with gr.Column(min_width=200):
                     self.upload = ui.tr(gr.File(file_types=[".json", ".yaml", ".yml"], type="filepath", height=110,
@@ -42,6 +45,8 @@ class Transfer:
                     self.download = ui.tr(gr.File(label=text("ui.library.transfer.download"), interactive=False,
                                                   height=110, elem_id="pm-export-file"),
                                           label="ui.library.transfer.download")
+            self.close = ui.tr(gr.Button(text("ui.library.transfer.close"), size="sm", elem_id="pm-transfer-close"),
+                               value="ui.library.transfer.close")
 
     def wire(self, refresh_after) -> None:
         ui, locale = self.ui, self.ui.locale
@@ -76,5 +81,10 @@ class Transfer:
             gr.Info(text("ui.library.transfer.exported", loc, count=len(document["prompts"])))
             return {self.download: str(path)}
 
+        def toggle(show: bool):
+            return handler(lambda loc: {self.panel: gr.update(visible=show), self.open: gr.update(visible=not show)})
+
+        self.open.click(toggle(True), [locale], [self.panel, self.open])
+        self.close.click(toggle(False), [locale], [self.panel, self.open])
         refresh_after(self.run_import.click(do_import, [locale, self.upload, self.policy], [self.report]))
         self.run_export.click(do_export, [locale, self.format], [self.download])

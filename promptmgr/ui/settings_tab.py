@@ -34,7 +34,8 @@ class Providers:
         with gr.Row(equal_height=True):
             self.name = ui.tr(gr.Textbox(label=text("ui.settings.providers.name"), placeholder="ollama",
                                          elem_id="pm-provider-name"), label="ui.settings.providers.name")
-            self.kind = ui.tr(gr.Dropdown(choices("en", [(f"ui.settings.providers.kind_{k}", k) for k in PROVIDER_KINDS]),
+            kinds = [(f"ui.settings.providers.kind_{k}", k) for k in PROVIDER_KINDS]
+            self.kind = ui.tr(gr.Dropdown(choices("en", kinds),
                                           value=PROVIDER_KINDS[0], label=text("ui.settings.providers.kind"),
                                           elem_id="pm-provider-kind"),
                               label="ui.settings.providers.kind",
@@ -69,7 +70,8 @@ class Providers:
                            locale)] for p in providers]
         names = [p.name for p in providers]
         return {self.table: {"data": rows, "headers": self._headers(locale)},
-                self.selected: gr.update(choices=names, value=select if select in names else (names[0] if names else None))}
+                self.selected: gr.update(choices=names,
+                                         value=select if select in names else (names[0] if names else None))}
 
 
 class Prices:
@@ -83,7 +85,8 @@ class Prices:
                                           scale=2, elem_id="pm-price-model"), label="ui.settings.prices.model")
             self.input = ui.tr(gr.Number(label=text("ui.settings.prices.input"), elem_id="pm-price-input"),
                                label="ui.settings.prices.input")
-            self.output = ui.tr(gr.Number(label=text("ui.settings.prices.output"), elem_id="pm-price-output"), label="ui.settings.prices.output")
+            self.output = ui.tr(gr.Number(label=text("ui.settings.prices.output"), elem_id="pm-price-output"),
+                                label="ui.settings.prices.output")
             self.context = ui.tr(gr.Number(label=text("ui.settings.prices.context"), precision=0,
                                            elem_id="pm-price-context"), label="ui.settings.prices.context")
         with gr.Row():

@@ -46,7 +46,8 @@ def test_lang_ar_is_right_to_left(open_app):
 
 def test_handler_messages_are_translated(open_app):
     page = open_app("?lang=de")
-    page.locator("#pm-transfer").get_by_text("Import und Export").click()
+    expect(page.locator("#pm-transfer-open")).to_have_text("Import und Export")
+    page.locator("#pm-transfer-open").click()
     page.locator("#pm-import").click()
     expect(page.get_by_text("Wähle zuerst eine JSON- oder YAML-Datei zum Importieren.")).to_be_visible()
 

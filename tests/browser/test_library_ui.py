@@ -243,7 +243,7 @@ def test_import_and_export(open_app, app_services, tmp_path):
     path = tmp_path / "library.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     page = open_app()
-    page.locator("#pm-transfer").get_by_text("Import and export").click()
+    page.locator("#pm-transfer-open").click()
     page.locator("#pm-import-file").locator("input[type=file]").set_input_files(str(path))
     page.locator("#pm-import").click()
     expect(page.locator("#pm-import-report")).to_contain_text("1 new")

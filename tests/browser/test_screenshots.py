@@ -27,7 +27,7 @@ def settle(page) -> None:
 
 
 @pytest.mark.parametrize("tab", list(TABS))
-def test_screenshot_of_every_tab(open_app, tab, app_services):
+def test_screenshot_of_every_tab(open_app, tab, external_requests):
     page = open_app()
     if tab == "library":
         # Sorted by name, the showcase prompt is on the first page; opening it shows the editor.
@@ -44,3 +44,4 @@ def test_screenshot_of_every_tab(open_app, tab, app_services):
     page.screenshot(path=str(path))
     assert png_size(path) == (1280, 800)
     assert path.stat().st_size > 20_000  # a rendered page, not a blank one
+    assert external_requests == []  # nothing outside loopback: no fonts, no analytics
