@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import json
 import logging
 import socket
@@ -21,6 +22,13 @@ API_KEY = "sk-test-secret-123456"
 IN_PRICE, OUT_PRICE = 1e-6, 2e-6
 HELLO = [{"role": "user", "content": "hello there"}]
 LOCALE_FILE = Path(__file__).resolve().parent.parent / "locales" / "llm.en.yml"
+
+
+def run_async(coroutine):
+    """asyncio.run in a worker thread: the browser tests' sync playwright keeps an event loop
+    running in the main thread for the whole session."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture
@@ -87,7 +95,7 @@ def test_multimodal_content_parts_are_sent_as_is(gateway, target, fake_llm):  # 
 
 def test_acomplete(gateway, target, fake_llm):  # noqa: F811
     fake_llm.script(["async reply"])
-    result = asyncio.run(gateway.acomplete(target, HELLO))
+    result = run_async(gateway.acomplete(target, HELLO))
     assert_ok(result)
     assert result.text == "async reply"
     assert result.cost == pytest.approx(2 * IN_PRICE + 2 * OUT_PRICE)
@@ -95,14 +103,14 @@ def test_acomplete(gateway, target, fake_llm):  # noqa: F811
 
 def test_acomplete_retries_then_succeeds(gateway, target, fake_llm):  # noqa: F811
     fake_llm.fail_next(429)
-    result = asyncio.run(gateway.acomplete(target, HELLO))
+    result = run_async(gateway.acomplete(target, HELLO))
     assert_ok(result)
     assert len(fake_llm.chat_requests) == 2
 
 
 def test_acomplete_error_is_data(gateway, target, fake_llm):  # noqa: F811
     fake_llm.fail_next(401)
-    result = asyncio.run(gateway.acomplete(target, HELLO))
+    result = run_async(gateway.acomplete(target, HELLO))
     assert result.error_code == "auth"
 
 
@@ -444,7 +452,7 @@ def test_local_model_missing_is_a_clear_error(gateway, monkeypatch):
 def test_calls_stay_on_loopback(gateway, target, fake_llm, block_external_network):  # noqa: F811
     assert_ok(gateway.complete(target, HELLO))
     assert list(gateway.stream(target, HELLO))[-1].ok
-    assert asyncio.run(gateway.acomplete(target, HELLO)).ok
+    assert run_async(gateway.acomplete(target, HELLO)).ok
     gateway.known_models()
     assert block_external_network == []
 

@@ -5,11 +5,13 @@ SQLite: two contentless FTS5 tables kept in step by triggers.
 - prompt_fts holds every searched column, and a `facets` column of tokens for the tenant and each
   filter (category, tags, visibility, kind, enhancement), so a filtered search and its total are
   answered by the index alone, without reading one prompt row per match (100,000 prompts: a
-  common word matches most of them).
-- prompt_head_fts holds only the catalogue fields (name, title, description, tags) and the facets:
-  its posting lists are short, so ranking the prompts that match there stays cheap.
-No prefix index: at 100,000 prompts one of 3-5 characters makes inserts ~5x slower (an import
-would take minutes); a prefix search merges the postings of the word's completions instead.
+  common word matches most of them). It records in which columns a word occurs, not where
+  (detail=column): half the size and build time, cheaper prefix merges; it is not ranked.
+- prompt_head_fts holds only the catalogue fields (name, title, description, tags) and the facets,
+  with positions: its posting lists are short, so bm25 ranking of the prompts that match there
+  stays cheap.
+No prefix index: at 100,000 prompts one of 3-5 characters makes inserts several times slower (an
+import would take minutes); a prefix search merges the postings of the word's completions instead.
 Facet tokens are hex-encoded values ending in a digit, which the porter stemmer leaves alone;
 repositories/prompts.py builds the same tokens for queries (facet_tokens)."""
 from alembic import op
@@ -17,6 +19,7 @@ from alembic import op
 SEARCH_COLUMNS = ("name", "title", "description", "tags_text", "content_text")
 HEAD_COLUMNS = ("name", "title", "description", "tags_text")
 _OPTIONS = "content='', tokenize='porter unicode61'"
+_DETAIL = {"prompt_fts": ", detail=column", "prompt_head_fts": ""}
 # Columns whose change must re-index a prompt.
 _FACET_SOURCES = ("tenant_id", "category", "tags", "visibility", "kind", "is_enhancement")
 
@@ -45,7 +48,7 @@ def _sqlite() -> list[str]:
     statements = []
     for table, columns, suffix in (("prompt_fts", SEARCH_COLUMNS, ""), ("prompt_head_fts", HEAD_COLUMNS, "_head")):
         statements += [
-            f"CREATE VIRTUAL TABLE {table} USING fts5({', '.join(columns)}, facets, {_OPTIONS})",
+            f"CREATE VIRTUAL TABLE {table} USING fts5({', '.join(columns)}, facets, {_OPTIONS}{_DETAIL[table]})",
             f"CREATE TRIGGER prompt_fts{suffix}_ai AFTER INSERT ON prompt BEGIN {_insert(table, columns, 'new')} END",
             f"CREATE TRIGGER prompt_fts{suffix}_ad AFTER DELETE ON prompt BEGIN {_delete(table, columns, 'old')} END",
             # Only a change of an indexed column touches the index (a label or counter update does not).

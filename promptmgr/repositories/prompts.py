@@ -1,28 +1,29 @@
 """Data access for prompts, their versions, labels and tags."""
 from __future__ import annotations
 
+import json
 import re
 
 from sqlalchemy import column, delete, func, insert, literal_column, select, text, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.selectable import Join
 from ..models import Label, Prompt, PromptTag, PromptVersion, User, utcnow
 from ..schemas import PromptQuery
 from .base import Repository
 
-_WORD_RE = re.compile(r"\w+", re.UNICODE)
+# Letters and digits: exactly what one token of FTS5's unicode61 tokenizer is ("_" separates).
+_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 # Rows per bulk statement: bounded memory and statement size for very large imports.
 _BULK_BATCH = 5000
 
 # SQLite search (see migrations/search_index.py for the two FTS5 tables).
-# bm25 weights per column: name, title, description, tags_text[, content_text], facets (never scores).
+# bm25 weights per column of prompt_head_fts: name, title, description, tags_text, facets (never scores).
 _HEAD_BM25 = "bm25(prompt_head_fts, 10.0, 8.0, 4.0, 6.0, 0.0)"
-_BM25 = "bm25(prompt_fts, 10.0, 8.0, 4.0, 6.0, 1.0, 0.0)"
 _SEARCH_COLUMNS = "{name title description tags_text content_text}"
 _HEAD_COLUMNS = "{name title description tags_text}"
-# bm25 costs a few microseconds per matching row plus a pass over each word's postings, so it
-# ranks bounded sets: the newest _RANK_WINDOW catalogue matches, and the content matches only
-# when the search matches at most _RANK_ALL prompts (newest first beyond that).
+# bm25 costs a few microseconds per ranked row plus a pass over each word's postings, so it ranks
+# a bounded set: the newest _RANK_WINDOW prompts whose catalogue fields match.
 _RANK_WINDOW = 500
-_RANK_ALL = 1000
 # A word that is itself a term of this many prompts matches as that word (and its inflections,
 # through the stemmer) rather than as a prefix: expanding a common word to every completion
 # costs a merge of all their postings, and adds few prompts to what the word matches.
@@ -35,8 +36,7 @@ def search_terms(query: str | None) -> list[str]:
     """Words of a user's query; everything else (quotes, operators) is dropped so no input can
     break the FTS syntax. All words must match; each matches as a prefix (SQLite: words of 3
     characters or more that are not frequent words themselves, see _EXACT_FROM)."""
-    words = [word for word in _WORD_RE.findall((query or "").lower()) if word.strip("_")]
-    return words[:16]
+    return _WORD_RE.findall((query or "").lower())[:16]
 
 
 def _hex(value: str) -> str:
@@ -57,6 +57,20 @@ def facet_tokens(query: PromptQuery, tenant_id: int | None) -> list[str]:
     if query.is_enhancement is not None:
         tokens.append(f"e{int(query.is_enhancement)}")
     return tokens
+
+
+class _CrossJoin(Join):
+    """JOIN that SQLite must run left to right. Reading a page of prompts by id, its planner
+    otherwise prefers scanning the tenant's index (it has no statistics that say every prompt
+    is the tenant's) over looking up the ids: 15 ms instead of 0.3 ms at 100,000 prompts."""
+
+    inherit_cache = True
+
+
+@compiles(_CrossJoin)
+def _compile_cross_join(element, compiler, **kw):
+    # The left side is a table-valued function: the first " JOIN " is this join's keyword.
+    return compiler.visit_join(element, **kw).replace(" JOIN ", " CROSS JOIN ", 1)
 
 
 def _fts_expression(columns: str, terms: list[str], facets: list[str]) -> str:
@@ -198,9 +212,9 @@ class PromptRepository(Repository):
         """The total and the page come from the FTS5 index alone (filters are facet tokens); only
         the page's rows are read, through _scoped like every other query.
 
-        Relevance order: prompts whose name, title, description or tags hold every word, by
-        bm25 (the newest _RANK_WINDOW of them); then the other matches, by bm25 when the search
-        matches at most _RANK_ALL prompts, else newest first."""
+        Relevance order: prompts whose name, title, description or tags hold every word, by bm25
+        with those fields' weights (the newest _RANK_WINDOW of them); then the other matches (a
+        word only in the content), newest first."""
         terms = [self._fts_term(word) for word in words]
         facets = facet_tokens(query, None if self._sole_tenant() else self.ctx.tenant_id)
         everything = _fts_expression(_SEARCH_COLUMNS, terms, facets)
@@ -212,30 +226,24 @@ class PromptRepository(Repository):
             statement = (self._scoped(Prompt).where(Prompt.id.in_(matches.columns(column("rowid"))))
                          .order_by(*self._order(query.sort, None)).limit(query.limit).offset(query.offset))
             return list(self.session.exec(statement).all()), total
-        ids = self._ranked_ids(everything, _fts_expression(_HEAD_COLUMNS, terms, facets), total,
+        ids = self._ranked_ids(everything, _fts_expression(_HEAD_COLUMNS, terms, facets),
                                query.offset + query.limit)[query.offset:]
-        rows = {p.id: p for p in self.session.exec(self._scoped(Prompt).where(Prompt.id.in_(ids)))}
+        wanted = func.json_each(json.dumps(ids)).table_valued("value").alias("wanted")
+        page = self._scoped(Prompt).select_from(_CrossJoin(wanted, Prompt.__table__, Prompt.id == wanted.c.value))
+        rows = {p.id: p for p in self.session.exec(page)}
         return [rows[i] for i in ids if i in rows], total
 
-    def _ranked_ids(self, everything: str, head: str, total: int, end: int) -> list[int]:
+    def _ranked_ids(self, everything: str, head: str, end: int) -> list[int]:
         """The first `end` matching ids in relevance order (see _search_sqlite)."""
-        def by_score(rows):
-            return [rowid for rowid, _ in sorted(rows, key=lambda row: (row[1], row[0]))]
-
-        ranked = by_score(self._fts(
+        ranked = [rowid for rowid, _ in sorted(self._fts(
             f"SELECT rowid, {_HEAD_BM25} FROM prompt_head_fts WHERE prompt_head_fts MATCH :q "
-            "ORDER BY rowid DESC LIMIT :n", q=head, n=_RANK_WINDOW))
+            "ORDER BY rowid DESC LIMIT :n", q=head, n=_RANK_WINDOW), key=lambda row: (row[1], row[0]))]
         if end <= len(ranked):
             return ranked[:end]
-        seen = set(ranked)
-        if total <= _RANK_ALL:
-            rest = by_score(self._fts(f"SELECT rowid, {_BM25} FROM prompt_fts WHERE prompt_fts MATCH :q",
-                                      q=everything))
-        else:  # at most len(ranked) of these are already ranked
-            rest = [rowid for rowid, in self._fts(
-                "SELECT rowid FROM prompt_fts WHERE prompt_fts MATCH :q ORDER BY rowid DESC LIMIT :n",
-                q=everything, n=end)]
-        return (ranked + [rowid for rowid in rest if rowid not in seen])[:end]
+        seen = set(ranked)  # at most len(ranked) of the newest `end` matches are already ranked
+        rest = self._fts("SELECT rowid FROM prompt_fts WHERE prompt_fts MATCH :q ORDER BY rowid DESC LIMIT :n",
+                         q=everything, n=end)
+        return (ranked + [rowid for rowid, in rest if rowid not in seen])[:end]
 
     def _fts_term(self, word: str) -> str:
         if len(word) < _PREFIX_FROM:

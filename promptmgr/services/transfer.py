@@ -78,12 +78,17 @@ def _plain_variables(texts: list[str]) -> list[str] | None:
     """The variables of templates made only of text and `{{ name }}`; None for any other template."""
     found: dict[str, None] = {}
     for text in texts:
-        names = _PLAIN_VARIABLE.findall(text)
-        if any(name in _SPECIAL_NAMES for name in names) or _OTHER_SYNTAX.search(_PLAIN_VARIABLE.sub("\x00", text)):
+        names: list[str] = []
+        rest = _PLAIN_VARIABLE.sub(lambda match: names.append(match.group(1)) or "\x00", text)
+        if _OTHER_SYNTAX.search(rest) or any(name in _SPECIAL_NAMES for name in names):
             return None
         unique = list(dict.fromkeys(names))
-        if len(unique) > 1:  # the order templating.extract_variables gives
-            unique.sort(key=lambda name: templating._first_position(text, name))
+        if len(unique) > 1:
+            # The order templating.extract_variables gives (first mention anywhere), in one pass.
+            first: dict[str, int] = {}
+            for match in re.finditer(rf"(?<![\w.])({'|'.join(map(re.escape, unique))})(?!\w)", text):
+                first.setdefault(match.group(1), match.start())
+            unique.sort(key=lambda name: first.get(name, len(text)))
         for name in unique:
             found.setdefault(name)
     return list(found)
@@ -143,28 +148,10 @@ class TransferService:
             raise ValidationError("errors.bad_conflict_policy", policy=on_conflict,
                                   allowed=", ".join(CONFLICT_POLICIES))
         entries = [self._validated(i, raw) for i, raw in enumerate(document.get("prompts", []))]
-        report = ImportReport()
+        report, overwrites = ImportReport(), []
         with self.db.session(write=True) as session:
             repo = PromptRepository(session, ctx)
-            taken = repo.names()
-            new_prompts, new_versions, new_labels, overwrites = [], {}, {}, []
-            for prompt, versions, labels in entries:
-                name = prompt["name"]
-                if name in taken or name in new_versions:
-                    if on_conflict == "skip":
-                        report.skipped.append(name)
-                        continue
-                    if on_conflict == "overwrite":
-                        overwrites.append((prompt, versions))
-                        continue
-                    prompt = {**prompt, "name": self._free_name(name, taken | set(new_versions))}
-                    report.renamed[name] = prompt["name"]
-                else:
-                    report.created.append(name)
-                new_prompts.append({**prompt, "owner_id": ctx.user_id})
-                new_versions[prompt["name"]] = [{**v, "author_id": ctx.user_id} for v in versions]
-                new_labels[prompt["name"]] = labels
-            repo.bulk_insert(new_prompts, new_versions, new_labels)
+            repo.bulk_insert(*self._plan(ctx, entries, repo.names(), on_conflict, report, overwrites))
         # Overwrites go through the library so they are versioned like any edit.
         for prompt, versions in overwrites:
             latest = versions[-1]
@@ -177,6 +164,30 @@ class TransferService:
             }))
             report.updated.append(prompt["name"])
         return report
+
+    def _plan(self, ctx: TenantContext, entries: list, names: set[str], on_conflict: str, report: ImportReport,
+              overwrites: list) -> tuple[list[dict], dict[str, list[dict]], dict[str, dict[str, int]]]:
+        """The rows bulk_insert takes for validated entries, applying the conflict policy.
+        `names` (taken names) grows with the document's own, so duplicates inside it conflict too."""
+        new_prompts, new_versions, new_labels = [], {}, {}
+        for prompt, versions, labels in entries:
+            name = prompt["name"]
+            if name in names:
+                if on_conflict == "skip":
+                    report.skipped.append(name)
+                    continue
+                if on_conflict == "overwrite":
+                    overwrites.append((prompt, versions))
+                    continue
+                prompt = {**prompt, "name": self._free_name(name, names)}
+                report.renamed[name] = prompt["name"]
+            else:
+                report.created.append(name)
+            names.add(prompt["name"])
+            new_prompts.append({**prompt, "owner_id": ctx.user_id})
+            new_versions[prompt["name"]] = [{**v, "author_id": ctx.user_id} for v in versions]
+            new_labels[prompt["name"]] = labels
+        return new_prompts, new_versions, new_labels
 
     @staticmethod
     def _free_name(name: str, taken: set[str]) -> str:

@@ -52,7 +52,7 @@ def stats_markdown(locale: str, result) -> str:
     lines.append(text("ui_builder.stats_parts", locale,
                       parts=", ".join(f"{p.name} v{p.version}" for p in result.parts)))
     for key in result.warnings:
-        lines.append("⚠️ " + text(key, locale))
+        lines.append("⚠ " + text(key, locale))
     return "\n\n".join(lines)
 
 
@@ -199,7 +199,7 @@ def build(ui: UI) -> None:
                 custom_template=(custom_source or "") if selected_mode == CUSTOM else None,
                 model=chosen_model or None)
         except PromptMgrError as exc:
-            return {stats: "⚠️ " + exc.translate(locale), preview: gr.update()}
+            return {stats: "⚠ " + exc.translate(locale), preview: gr.update()}
         return {stats: stats_markdown(locale, result), preview: result.text}
 
     @handler

@@ -37,7 +37,7 @@ def candidate_info(locale: str, candidate) -> str:
         line = text("ui_testing.candidate_translated", locale, name=candidate.prompt_name,
                     version=candidate.base_version, language=candidate.target_language or "", model=candidate.model)
     if candidate.missing_placeholders or candidate.added_placeholders:
-        line += "\n\n⚠️ " + text("ui_testing.placeholders_changed", locale,
+        line += "\n\n⚠ " + text("ui_testing.placeholders_changed", locale,
                                  missing=", ".join(candidate.missing_placeholders) or "-",
                                  added=", ".join(candidate.added_placeholders) or "-")
     if not candidate.diff:

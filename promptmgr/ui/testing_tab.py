@@ -87,7 +87,7 @@ def run_stats(locale: str, run) -> str:
     if run.cached:
         line += " · " + text("ui_testing.cached", locale)
     if run.error:
-        line += "\n\n⚠️ " + run.error
+        line += "\n\n⚠ " + run.error
     return line
 
 
@@ -96,7 +96,7 @@ def history_table(locale: str, runs) -> dict:
              run.model, f"{run.prompt_tokens} / {run.completion_tokens}",
              format_cost(locale, run.cost) if run.cost is not None else text("ui_testing.cost_unknown_short", locale),
              f"{run.latency_ms:.0f} ms", "✓" if run.cached else "",
-             ("⚠️ " + run.error) if run.error else run.output[:200]] for run in runs]
+             ("⚠ " + run.error) if run.error else run.output[:200]] for run in runs]
     return {"headers": [text(f"ui_testing.history_{h}", locale) for h in HISTORY_HEADERS], "data": rows}
 
 
@@ -350,7 +350,7 @@ def build(ui: UI) -> None:
         choices, _default = model_choices(ui, locale, found)
         message = text("ui_testing.fetched", locale, count=len(found))
         if problems:
-            message += "\n\n⚠️ " + "\n\n⚠️ ".join(problems)
+            message += "\n\n⚠ " + "\n\n⚠ ".join(problems)
         gr.Info(text("ui_testing.fetched", locale, count=len(found)))
         updates = {fetched: found, notice: model_notice(ui, locale) + "\n\n" + message,
                    models: gr.update(choices=choices)}

@@ -25,7 +25,7 @@ def test_lang_de_shows_german_labels(open_app):
     assert tab_names(page)[0] == "Bibliothek" and tab_names(page)[-1] == "Einstellungen"
     expect(page.locator("#pm-new")).to_have_text("Neuer Prompt")
     expect(page.locator("#pm-search").get_by_role("textbox")).to_have_attribute(
-        "placeholder", "Prompts durchsuchen (Titel, Beschreibung, Inhalt, Tags)…")
+        "placeholder", "Prompts durchsuchen…")
     expect(page.locator("#pm-table").get_by_role("columnheader", name="Kategorie")).to_be_visible()
     expect(page.locator("#pm-page-info")).to_contain_text(" von ")
     assert page.evaluate("document.documentElement.lang") == "de"

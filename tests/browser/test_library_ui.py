@@ -58,8 +58,12 @@ def test_create_prompt_in_ui_and_find_it_with_cli(open_app, app_services, extern
     textbox(page, "pm-name").fill(name)
     textbox(page, "pm-title").fill("Greeting from the browser")
     textbox(page, "pm-description").fill("Made in a playwright test")
+    # A template error is reported live with its line, before anything is saved.
+    type_into(textbox(page, "pm-content"), "Hello\n{{ person ")
+    expect(page.locator("#pm-lint")).to_contain_text("Template error on line 2")
     content = "Hello {{ person }}, welcome to {{ place }}!"
     type_into(textbox(page, "pm-content"), content)
+    expect(page.locator("#pm-lint")).to_contain_text("No template problems")
     # Variables are detected live, before saving.
     expect(page.locator("#pm-variables")).to_contain_text("person")
     expect(page.locator("#pm-variables")).to_contain_text("place")
@@ -115,7 +119,7 @@ def test_restore_and_labels_from_the_history(open_app, app_services):
     page.locator("#pm-label-version").get_by_role("combobox").click()
     page.get_by_role("option", name="v1", exact=True).click()
     page.locator("#pm-set-label").click()
-    expect(page.locator("#pm-labels")).to_contain_text("production")
+    expect(page.locator("#pm-labels")).to_contain_text("production → v1")
     assert app_services.services.library.get(app_services.ctx, name, label="production").version == 1
 
     page.locator("#pm-restore").click()  # the restore choice defaults to the version before the newest

@@ -2,6 +2,7 @@
 taken in a 1280x800 viewport once the tab has loaded."""
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -30,15 +31,17 @@ def settle(page) -> None:
 def test_screenshot_of_every_tab(open_app, tab, external_requests):
     page = open_app()
     if tab == "library":
-        # Sorted by name, the showcase prompt is on the first page; opening it shows the editor.
-        page.locator("#pm-sort").get_by_role("combobox").click()
-        page.get_by_role("option", name="Name (A–Z)").click()
+        # The starter library's coding prompts (other tests' prompts have other categories),
+        # with one opened in the editor.
+        page.locator("#pm-filter-category").get_by_role("combobox").click()
+        page.get_by_role("option", name=re.compile(r"^coding \(\d+\)$")).click()
         cell = page.locator("#pm-table").get_by_role("gridcell", name=SHOWCASE_PROMPT, exact=True).first
         cell.click()
         page.locator("#pm-editor-header").get_by_text(SHOWCASE_PROMPT).wait_for()
     else:
         page.locator("#pm-tabs").get_by_role("tab", name=TABS[tab]).click()
     settle(page)
+    page.evaluate("window.scrollTo(0, 0)")
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{tab}.png"
     page.screenshot(path=str(path))

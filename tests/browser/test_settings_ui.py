@@ -71,7 +71,7 @@ def test_price_overrides_and_default_model(open_app, app_services):
         combo.click()
         page.get_by_role("option", name=model, exact=True).click()
         page.locator("#pm-save-default").click()
-        expect(page.locator("#pm-default-source")).to_contain_text("Your choice.")
+        expect(page.get_by_text(f"Default model: {model}.")).to_be_visible()
         assert app_services.services.providers.default_model(app_services.ctx) == (model, "user")
     finally:
         app_services.services.providers.set_default_model(app_services.ctx, "fake/test-model")
