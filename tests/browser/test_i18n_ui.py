@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from promptmgr.i18n import t
+
 pytestmark = pytest.mark.browser
 
 
@@ -49,7 +51,9 @@ def test_handler_messages_are_translated(open_app):
     expect(page.locator("#pm-transfer-open")).to_have_text("Import und Export")
     page.locator("#pm-transfer-open").click()
     page.locator("#pm-import").click()
-    expect(page.get_by_text("Wähle zuerst eine JSON- oder YAML-Datei zum Importieren.")).to_be_visible()
+    german = t("ui.library.transfer.no_file", "de")
+    assert german != t("ui.library.transfer.no_file", "en")
+    expect(page.get_by_text(german)).to_be_visible()
 
 
 def test_switching_language_in_settings_needs_no_restart(open_app, app_services, reset_preferences):
