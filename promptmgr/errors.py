@@ -18,6 +18,9 @@ class PromptMgrError(Exception):
         params = dict(self.params)
         if "what" in params:  # the kind of thing: a key under errors.what, translated too
             params["what"] = t(f"errors.what.{params['what']}", locale)
+        for name, key in self.params.items():  # NAME_key=KEY: a phrase translated into %{NAME}
+            if name.endswith("_key"):
+                params[name[:-4]] = t(key, locale)
         return t(self.message_key, locale, **params)
 
 

@@ -183,7 +183,7 @@ class ProviderService:
         with self._repo(ctx, write=True) as repo:
             row = repo.price(model)
             if row is None:
-                raise NotFoundError(what="Price", name=model)
+                raise NotFoundError(what="price", name=model)
             repo.delete_price(row)
 
     # --- default model -------------------------------------------------------------------
@@ -257,7 +257,7 @@ class ProviderService:
     def _require(repo: ProviderRepository, name: str) -> Provider:
         row = repo.get(name)
         if row is None:
-            raise NotFoundError(what="Provider", name=name)
+            raise NotFoundError(what="provider", name=name)
         return row
 
     def _public(self, row: Provider) -> ProviderPublic:

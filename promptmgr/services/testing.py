@@ -33,15 +33,15 @@ _MAX_STOPS = 4
 
 def _number(name: str, value, kind: type, low: float | None, high: float | None):
     if isinstance(value, bool):
-        raise ValidationError("testing.bad_param", name=name, value=str(value), expected=_EXPECTED[name])
+        raise ValidationError("testing.bad_param", name=name, value=str(value), expected_key=_EXPECTED[name])
     try:
         number = kind(value.strip() if isinstance(value, str) else value)
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError(value)
     except (TypeError, ValueError):
-        raise ValidationError("testing.bad_param", name=name, value=str(value), expected=_EXPECTED[name]) from None
+        raise ValidationError("testing.bad_param", name=name, value=str(value), expected_key=_EXPECTED[name]) from None
     if number != number or (low is not None and number < low) or (high is not None and number > high):
-        raise ValidationError("testing.bad_param", name=name, value=str(value), expected=_EXPECTED[name])
+        raise ValidationError("testing.bad_param", name=name, value=str(value), expected_key=_EXPECTED[name])
     return number
 
 
@@ -50,16 +50,16 @@ def _stop(value) -> list[str] | str:
         try:
             value = json.loads(value)
         except ValueError:
-            raise ValidationError("testing.bad_param", name="stop", value=value, expected=_EXPECTED["stop"]) from None
+            raise ValidationError("testing.bad_param", name="stop", value=value, expected_key=_EXPECTED["stop"]) from None
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not 1 <= len(items) <= _MAX_STOPS or \
             not all(isinstance(s, str) and s for s in items):
-        raise ValidationError("testing.bad_param", name="stop", value=str(value), expected=_EXPECTED["stop"])
+        raise ValidationError("testing.bad_param", name="stop", value=str(value), expected_key=_EXPECTED["stop"])
     return items[0] if len(items) == 1 else items
 
 
-_EXPECTED = {"temperature": "a number from 0 to 2", "max_tokens": "a whole number from 1", "top_p":
-             "a number from 0 to 1", "seed": "a whole number", "stop": "a text or a list of up to 4 texts"}
+# What each parameter accepts, as a locale key (translated with the error message).
+_EXPECTED = {name: f"testing.expected.{name}" for name in PARAM_NAMES}
 
 
 def clean_params(params: dict | None) -> dict:
@@ -288,7 +288,7 @@ class TestingService:
         with self._repo(ctx) as repo:
             row = repo.get(run_id)
             if row is None:
-                raise NotFoundError(what="Run", name=str(run_id))
+                raise NotFoundError(what="run", name=str(run_id))
             return RunPublic.model_validate(row, from_attributes=True)
 
     # --- estimates -----------------------------------------------------------------------
@@ -306,7 +306,7 @@ class TestingService:
             raise ValidationError("testing.estimate_input")
         if not isinstance(output_tokens, int) or output_tokens < 0:
             raise ValidationError("testing.bad_param", name="output_tokens", value=str(output_tokens),
-                                  expected=_EXPECTED["max_tokens"])
+                                  expected_key=_EXPECTED["max_tokens"])
         target = self._estimate_target(ctx, model)
         count_model = target.model if target else None
         rendered = True
