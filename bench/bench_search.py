@@ -189,9 +189,12 @@ def slowest(queries, results, count=5) -> str:
     return "\n".join(f"    {ms:7.2f} ms  {total:6,} hits  [{q['kind']}] {describe(q)}" for (ms, total), q in worst)
 
 
-def timed_runs(services, ctx, queries, label: str) -> list[tuple[float, int]]:
-    run_service(services, ctx, queries)  # warm the caches (a second search of anything is typical)
-    results = run_service(services, ctx, queries)
+def timed_runs(services, ctx, queries, label: str, rounds: int = 3) -> list[tuple[float, int]]:
+    """Each query's median over `rounds` timed rounds (the machines are shared and noisy), after
+    one round that warms the caches (as a library in use has them warm)."""
+    run_service(services, ctx, queries)
+    runs = [run_service(services, ctx, queries) for _ in range(rounds)]
+    results = [(statistics.median(ms for ms, _ in per_query), per_query[0][1]) for per_query in zip(*runs)]
     print(summary(label, [ms for ms, _ in results]))
     print("  slowest:\n" + slowest(queries, results))
     return results

@@ -21,8 +21,9 @@ _BULK_BATCH = 5000
 _HEAD_BM25 = "bm25(prompt_head_fts, 10.0, 8.0, 4.0, 6.0, 0.0)"
 _SEARCH_COLUMNS = "{name title description tags_text content_text}"
 _HEAD_COLUMNS = "{name title description tags_text}"
-# bm25 costs a few microseconds per ranked row plus a pass over each word's postings, so it ranks
-# a bounded set: the newest _RANK_WINDOW prompts whose catalogue fields match.
+# Ranking costs a few microseconds per ranked row (bm25: plus a pass over each word's postings;
+# ts_rank: reading each row's tsvector), so it ranks a bounded set of the newest matches: SQLite,
+# of prompts whose catalogue fields match; PostgreSQL, of all matches.
 _RANK_WINDOW = 500
 # A word that is itself a term of this many prompts matches as that word (and its inflections,
 # through the stemmer) rather than as a prefix: expanding a common word to every completion
@@ -196,16 +197,37 @@ class PromptRepository(Repository):
         for condition in self._filters(query):
             statement = statement.where(condition)
             count_statement = count_statement.where(condition)
-        statement = statement.order_by(*self._order(query.sort, rank)).limit(query.limit).offset(query.offset)
         total = self.session.exec(count_statement).one()
+        if rank is not None and query.sort == "relevance":
+            return self._ranked_window(statement, rank, query), total
+        statement = statement.order_by(*self._order(query.sort, rank)).limit(query.limit).offset(query.offset)
         return list(self.session.exec(statement).all()), total
 
+    def _ranked_window(self, matches, rank, query: PromptQuery) -> list[Prompt]:
+        """PostgreSQL relevance order: the newest _RANK_WINDOW matches by ts_rank (weights favour
+        name and title), then the older ones newest first. ts_rank reads each row's tsvector, so
+        ranking every match of a common word took ~250 ms at 100,000 prompts."""
+        end = query.offset + query.limit
+        ids: list[int] = []
+        if query.offset < _RANK_WINDOW:
+            window = (matches.with_only_columns(Prompt.id, rank.label("rank"))
+                      .order_by(Prompt.id.desc()).limit(_RANK_WINDOW).subquery())
+            ids = list(self.session.execute(select(window.c.id).order_by(window.c.rank.desc(), window.c.id)
+                                            .offset(query.offset).limit(query.limit)).scalars())
+        rows = {p.id: p for p in self.session.exec(self._scoped(Prompt).where(Prompt.id.in_(ids)))} if ids else {}
+        page = [rows[i] for i in ids if i in rows]
+        if end > _RANK_WINDOW:  # the window's rows are the first _RANK_WINDOW in this order
+            start = max(query.offset, _RANK_WINDOW)
+            page += self.session.exec(matches.order_by(Prompt.id.desc()).offset(start).limit(end - start)).all()
+        return page
+
     def _match(self, statement, count_statement, terms):
-        """PostgreSQL: the generated tsvector column, its GIN index, prefix terms, ts_rank."""
+        """PostgreSQL: the generated tsvector column, its GIN index, prefix terms, ts_rank (higher
+        is better)."""
         ts_query = func.to_tsquery("english", " & ".join(f"{term}:*" for term in terms))
         vector = literal_column("prompt.search_vector")
         match = vector.op("@@")(ts_query)
-        return statement.where(match), count_statement.where(match), func.ts_rank(vector, ts_query).desc()
+        return statement.where(match), count_statement.where(match), func.ts_rank(vector, ts_query)
 
     # --- SQLite full-text search -----------------------------------------------------------
     def _search_sqlite(self, query: PromptQuery, words: list[str]) -> tuple[list[Prompt], int]:
@@ -235,12 +257,15 @@ class PromptRepository(Repository):
 
     def _ranked_ids(self, everything: str, head: str, end: int) -> list[int]:
         """The first `end` matching ids in relevance order (see _search_sqlite)."""
-        ranked = [rowid for rowid, _ in sorted(self._fts(
-            f"SELECT rowid, {_HEAD_BM25} FROM prompt_head_fts WHERE prompt_head_fts MATCH :q "
-            "ORDER BY rowid DESC LIMIT :n", q=head, n=_RANK_WINDOW), key=lambda row: (row[1], row[0]))]
+        ranked = list(self._fts(
+            f"SELECT rowid FROM (SELECT rowid, {_HEAD_BM25} AS score FROM prompt_head_fts "
+            "WHERE prompt_head_fts MATCH :q ORDER BY rowid DESC LIMIT :n) ORDER BY score, rowid LIMIT :end",
+            q=head, n=_RANK_WINDOW, end=end).scalars())
         if end <= len(ranked):
-            return ranked[:end]
-        seen = set(ranked)  # at most len(ranked) of the newest `end` matches are already ranked
+            return ranked
+        # All of the window is in `ranked` (it holds fewer than `end`); at most len(ranked) of the
+        # newest `end` matches are among them.
+        seen = set(ranked)
         rest = self._fts("SELECT rowid FROM prompt_fts WHERE prompt_fts MATCH :q ORDER BY rowid DESC LIMIT :n",
                          q=everything, n=end)
         return (ranked + [rowid for rowid, in rest if rowid not in seen])[:end]
@@ -282,7 +307,7 @@ class PromptRepository(Repository):
     @staticmethod
     def _order(sort: str, rank) -> list:
         if sort == "relevance" and rank is not None:
-            return [rank, Prompt.id]
+            return [rank.desc(), Prompt.id]
         return {
             "name": [Prompt.name],
             "title": [Prompt.title, Prompt.name],

@@ -34,12 +34,16 @@ def template_description(locale: str, item) -> str:
     return item.description if translated == key else translated
 
 
-def prompt_choices(ui: UI, locale: str, query: str | None) -> list[tuple[str, str]]:
-    """(label, name) for the prompts matching a full-text query (all prompts by name without one)."""
+def prompt_choices(ui: UI, locale: str, query: str | None) -> list[list[str]]:
+    """[name, title] rows for the prompts matching a full-text query (all prompts by name without one)."""
     q = (query or "").strip() or None
     page = ui.services.library.list(ui.ctx(locale), PromptQuery(q=q, limit=SEARCH_LIMIT,
                                                                 sort="relevance" if q else "name"))
-    return [(f"{item.title} ({item.name})" if item.title else item.name, item.name) for item in page.items]
+    return [[item.name, item.title] for item in page.items]
+
+
+def result_headers(locale: str) -> list[str]:
+    return [text("ui.library.columns.name", locale), text("ui.library.columns.title", locale)]
 
 
 def stats_markdown(locale: str, result) -> str:
@@ -78,9 +82,12 @@ def build(ui: UI) -> None:
                                       placeholder=text("ui_builder.search_placeholder", en),
                                       elem_id="builder-search"),
                            label="ui_builder.search", placeholder="ui_builder.search_placeholder")
-            picker = ui.tr(gr.Dropdown(label=text("ui_builder.pick", en), info=text("ui_builder.pick_info", en),
-                                       choices=[], value=None, filterable=True, elem_id="builder-picker"),
-                           label="ui_builder.pick", info="ui_builder.pick_info")
+            # A table of matches rather than a dropdown: a click reads the row the browser shows,
+            # while a dropdown whose choices change under it can report a stale choice (Gradio 6).
+            picker = ui.tr(gr.Dataframe(headers=result_headers(en), value=[], interactive=False, max_height=260,
+                                        wrap=False, label=text("ui_builder.pick", en), elem_id="builder-picker"),
+                           label="ui_builder.pick", headers="ui.library.columns.name,ui.library.columns.title")
+            ui.tr(gr.Markdown(text("ui_builder.pick_info", en)), value="ui_builder.pick_info")
             chosen = ui.tr(gr.Radio(label=text("ui_builder.chosen", en), choices=[], elem_id="builder-chosen"),
                            label="ui_builder.chosen")
             with gr.Row():
@@ -135,20 +142,21 @@ def build(ui: UI) -> None:
 
         models, default = model_choices(ui, locale)
         return {
-            picker: gr.update(choices=prompt_choices(ui, locale, None), value=None),
+            picker: prompt_choices(ui, locale, None),
             mode: gr.update(choices=mode_choices(locale)),
             model: gr.update(choices=models, value=default),
         }
 
     @handler
     def do_search(locale, query):
-        return {picker: gr.update(choices=prompt_choices(ui, locale, query))}
+        return {picker: prompt_choices(ui, locale, query)}
 
-    def add(locale, current, picked):
+    def add(locale, current, evt: gr.SelectData):
+        picked = (evt.row_value or [None])[0]
         if not picked:
             return {parts: current, chosen: gr.update()}
-        updated = [*current, picked]
-        return {parts: updated, chosen: chosen_update(updated, len(updated) - 1), picker: gr.update(value=None)}
+        updated = [*current, str(picked)]
+        return {parts: updated, chosen: chosen_update(updated, len(updated) - 1)}
 
     def move(offset):
         def fn(locale, current, selected):
@@ -215,7 +223,7 @@ def build(ui: UI) -> None:
             tags=_tags(new_tags), message=new_message or "")
         done = text("ui_builder.saved", locale, name=prompt.name, version=prompt.version)
         gr.Info(done)
-        return {saved: "✓ " + done, picker: gr.update(choices=prompt_choices(ui, locale, None))}
+        return {saved: "✓ " + done, picker: prompt_choices(ui, locale, None)}
 
     # --- wiring --------------------------------------------------------------------------
     preview_inputs = [ui.locale, parts, mode, custom, model]
@@ -226,7 +234,7 @@ def build(ui: UI) -> None:
     ui.on_load(load, [], [picker, mode, model])
     ui.on_load(describe_mode, [mode], [mode_info, custom, custom_help, start_custom])
     search.change(do_search, [ui.locale, search], [picker], trigger_mode="always_last", show_progress="hidden")
-    picker.select(add, [ui.locale, parts, picker], [parts, chosen, picker]).then(**live)
+    picker.select(add, [ui.locale, parts], [parts, chosen]).then(**live)
     up.click(move(-1), [ui.locale, parts, chosen], [parts, chosen]).then(**live)
     down.click(move(1), [ui.locale, parts, chosen], [parts, chosen]).then(**live)
     remove.click(drop, [ui.locale, parts, chosen], [parts, chosen]).then(**live)

@@ -17,26 +17,10 @@ def field(page, elem_id: str):
     return page.locator(f"#{elem_id}").get_by_role("textbox")
 
 
-def pick_searched(page, elem_id: str, name: str) -> None:
-    """Open the dropdown once the library search has replaced its choices with the single match.
-
-    A list that is open while its choices change keeps showing stale entries (Gradio 6), so
-    the list is closed and opened again until the refreshed choices show."""
-    box, options = page.locator(f"#{elem_id} input"), page.get_by_role("option")
-    for _ in range(WAIT // 250):
-        box.click()
-        if options.count() == 1 and name in options.first.inner_text():
-            options.first.click()
-            return
-        page.keyboard.press("Escape")
-        box.blur()
-        page.wait_for_timeout(250)
-    raise AssertionError(f"the search for {name!r} did not narrow #{elem_id} to it")
-
-
 def add_part(page, name: str) -> None:
+    """Search the library, then click the prompt's row in the matches."""
     field(page, "builder-search").fill(name)
-    pick_searched(page, "builder-picker", name)
+    page.locator("#builder-picker").get_by_role("gridcell", name=name, exact=True).first.click(timeout=WAIT)
 
 
 def create(app_services, name: str, title: str, content: str):
