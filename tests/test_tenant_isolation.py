@@ -1,7 +1,6 @@
 """Tenants never see or touch each other's prompts (property test over random operations)."""
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -2,26 +2,20 @@
 from __future__ import annotations
 
 import difflib
-from contextlib import contextmanager
-from typing import Iterator
 
 from sqlalchemy.exc import IntegrityError
 
 from .. import templating
 from ..context import TenantContext
 from ..db import Database
-from ..errors import ConflictError, DuplicateError, NotFoundError, PermissionDeniedError, ValidationError
+from ..errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ..models import Prompt, PromptVersion
 from ..repositories import PromptRepository
 from ..schemas import (LABEL_RE, CountedName, Page, PromptCreate, PromptPublic, PromptQuery,
                        PromptSummary, PromptUpdate, VersionPublic)
+from .base import unit_of_work
 
 _CATALOGUE_FIELDS = ("title", "description", "category", "is_enhancement", "visibility")
-
-
-def require_writer(ctx: TenantContext) -> None:
-    if not ctx.can_write():
-        raise PermissionDeniedError()
 
 
 def version_text(content: str, messages: list | None) -> str:
@@ -55,12 +49,8 @@ class LibraryService:
     def __init__(self, db: Database):
         self.db = db
 
-    @contextmanager
-    def _repo(self, ctx: TenantContext, write: bool = False) -> Iterator[PromptRepository]:
-        if write:
-            require_writer(ctx)
-        with self.db.session(write=write) as session:
-            yield PromptRepository(session, ctx)
+    def _repo(self, ctx: TenantContext, write: bool = False):
+        return unit_of_work(self.db, ctx, PromptRepository, write=write)
 
     @staticmethod
     def _require(repo: PromptRepository, name: str) -> Prompt:

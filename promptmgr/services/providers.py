@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from contextlib import contextmanager
-from typing import Iterator
 
 from sqlalchemy.exc import IntegrityError
 
@@ -24,7 +22,7 @@ from ..schemas_llm import (PROVIDER_KINDS, ConnectionTest, ModelInfoPublic, Mode
                            ProviderPublic)
 from ..secrets import SecretBox
 from .admin import AdminService
-from .library import require_writer
+from .base import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +63,8 @@ class ProviderService:
         self.admin = admin
         self.settings_default_model = default_model or None
 
-    @contextmanager
-    def _repo(self, ctx: TenantContext, write: bool = False) -> Iterator[ProviderRepository]:
-        if write:
-            require_writer(ctx)
-        with self.db.session(write=write) as session:
-            yield ProviderRepository(session, ctx)
+    def _repo(self, ctx: TenantContext, write: bool = False):
+        return unit_of_work(self.db, ctx, ProviderRepository, write=write)
 
     # --- providers -----------------------------------------------------------------------
     def add(self, ctx: TenantContext, name: str, base_url: str, kind: str = "openai_compatible",

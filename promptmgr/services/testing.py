@@ -9,7 +9,6 @@ import json
 import mimetypes
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -25,6 +24,7 @@ from ..schemas import Page
 from ..schemas_llm import RunPublic, TokenEstimate
 from .library import LibraryService
 from .providers import ProviderService
+from .base import unit_of_work
 
 MAX_SIDE_BY_SIDE = 4
 PARAM_NAMES = ("temperature", "max_tokens", "top_p", "seed", "stop")
@@ -178,10 +178,8 @@ class TestingService:
         self.gateway = gateway
         self.files_dir = Path(files_dir)
 
-    @contextmanager
-    def _repo(self, ctx: TenantContext, write: bool = False) -> Iterator[RunRepository]:
-        with self.db.session(write=write) as session:
-            yield RunRepository(session, ctx)
+    def _repo(self, ctx: TenantContext, write: bool = False):
+        return unit_of_work(self.db, ctx, RunRepository, write=write, writers_only=False)
 
     # --- running -------------------------------------------------------------------------
     def prepare(self, ctx: TenantContext, prompt_name: str, *, version: int | None = None, label: str | None = None,

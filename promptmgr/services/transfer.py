@@ -17,7 +17,8 @@ from ..errors import ValidationError
 from ..models import utcnow
 from ..repositories import PromptRepository
 from ..schemas import ImportReport, PromptCreate, PromptUpdate, parse
-from .library import LibraryService, declared_variables, require_writer, version_text
+from .base import require_writer
+from .library import LibraryService, declared_variables, version_text
 
 FORMAT = "promptmgr-library"
 FORMAT_VERSION = 1
