@@ -93,3 +93,16 @@ def test_starter_library_loads_on_first_start_only(services):
     services.library.delete(ctx, page.items[0].name)
     services.local_context(load_starter=True)  # second start: nothing re-imported
     assert services.library.list(ctx).total == page.total - 1
+
+
+def test_a_failing_overwrite_leaves_the_library_untouched(services, ctx, library):
+    document = {"format": "promptmgr-library", "prompts": [
+        {"name": "fresh", "versions": [{"content": "new prompt"}]},
+        # "a" exists as a text prompt: overwriting it with chat messages fails after validation.
+        {"name": "a", "kind": "chat", "versions": [
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}]},
+    ]}
+    with pytest.raises(ValidationError):
+        services.transfer.import_(ctx, document, "overwrite")
+    assert sorted(p.name for p in services.library.list(ctx).items) == ["a", "chat"]
+    assert services.library.get(ctx, "a").version == 2

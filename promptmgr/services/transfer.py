@@ -153,17 +153,18 @@ class TransferService:
         with self.db.session(write=True) as session:
             repo = PromptRepository(session, ctx)
             repo.bulk_insert(*self._plan(ctx, entries, repo.names(), on_conflict, report, overwrites))
-        # Overwrites go through the library so they are versioned like any edit.
-        for prompt, versions in overwrites:
-            latest = versions[-1]
-            self.library.update(ctx, prompt["name"], parse(PromptUpdate, {
-                "content": latest["content"] if latest["messages"] is None else None,
-                "messages": latest["messages"], "variables": latest["variables"],
-                "message": latest["message"] or "Imported",
-                **{f: prompt[f] for f in ("title", "description", "category", "tags", "is_enhancement", "visibility")},
-                "metadata": prompt["meta"],
-            }))
-            report.updated.append(prompt["name"])
+            # Overwrites are versioned like any edit, in the same transaction as the rest.
+            for prompt, versions in overwrites:
+                latest = versions[-1]
+                self.library.apply_update(repo, prompt["name"], parse(PromptUpdate, {
+                    "content": latest["content"] if latest["messages"] is None else None,
+                    "messages": latest["messages"], "variables": latest["variables"],
+                    "message": latest["message"] or "Imported",
+                    **{f: prompt[f] for f in ("title", "description", "category", "tags", "is_enhancement",
+                                              "visibility")},
+                    "metadata": prompt["meta"],
+                }))
+                report.updated.append(prompt["name"])
         return report
 
     def _plan(self, ctx: TenantContext, entries: list, names: set[str], on_conflict: str, report: ImportReport,
