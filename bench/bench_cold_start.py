@@ -35,7 +35,7 @@ def timed(args: list[str], env: dict, runs: int) -> tuple[float, str]:
     seconds, failure = [], ""
     for _ in range(runs):
         start = time.perf_counter()
-        proc = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
         seconds.append(time.perf_counter() - start)
         if proc.returncode != 0:
             failure = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
@@ -47,7 +47,7 @@ def heaviest_imports(args: list[str], env: dict, top: int) -> list[tuple[float, 
     """(cumulative ms, module) of the slowest top-level imports, from -X importtime."""
     if args[0] != sys.executable:  # run the console script's code under the same interpreter
         args = [sys.executable, "-m", "promptmgr", *args[1:]]
-    proc = subprocess.run([args[0], "-X", "importtime", *args[1:]], env=env, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([args[0], "-X", "importtime", *args[1:]], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     rows = []
     for line in proc.stderr.splitlines():
         match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)
@@ -69,7 +69,7 @@ def main() -> None:
     cli = command()
     try:
         # The data folder exists and holds the starter library before anything is timed.
-        first = subprocess.run([*cli, "prompts", "list", "--json"], env=env, cwd=ROOT, capture_output=True, text=True)
+        first = subprocess.run([*cli, "prompts", "list", "--json"], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
         if first.returncode != 0:
             print(f"`prompts list` fails, so it cannot be timed yet: {first.stderr.strip()[-300:]}")
         print(f"command: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(cli))}   "

@@ -19,8 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-import promptmgr.offline  # noqa: E402,F401
-from corpus import SEED, document_file  # noqa: E402
+from corpus import SEED, document_file
+
+import promptmgr.offline  # noqa: F401  (offline switches before anything else loads)
 
 GOAL_SECONDS = 60.0
 

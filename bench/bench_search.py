@@ -27,8 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-import promptmgr.offline  # noqa: E402,F401
-from corpus import ADJECTIVES, GENERAL, OUT, SEED, Corpus, document_file  # noqa: E402
+from corpus import ADJECTIVES, GENERAL, OUT, SEED, Corpus, document_file
+
+import promptmgr.offline  # noqa: F401  (offline switches before anything else loads)
 
 GOAL_P95_MS = 10.0
 GOAL_SPEEDUP = 100.0
@@ -241,7 +242,7 @@ def bench_postgres(args, queries, home: Path) -> None:
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             version = conn.execute(text("SHOW server_version")).scalar()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001  (any failure to connect means: no server to measure)
         print(f"\nPostgreSQL skipped: the server on 127.0.0.1:5432 is unreachable ({type(exc).__name__})")
         return
     name = f"promptmgr_bench_{uuid.uuid4().hex[:10]}"

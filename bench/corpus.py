@@ -5,15 +5,16 @@ output format, ~200 words each. Words are drawn so that search selectivity is re
 words appear in most prompts (write, clear, format...), category words in ~10% of prompts, topic
 words in ~1%, and made-up product and team names in a handful each (the long tail).
 
-    python bench/corpus.py 1000          # writes bench/out/corpus-1000-7.json and prints its size
+    python bench/corpus.py 1000          # prints the first prompt and the average length
 """
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import random
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
 
@@ -26,9 +27,9 @@ CATEGORIES: dict[str, tuple] = {
     "coding": (20, "code programming review debugging refactoring testing",
                "senior software engineer|staff engineer|code reviewer|security auditor|python expert",
                "function|pull request|unit test|module|bug report|commit message|api endpoint|migration",
-               "code function class method variable compiler runtime exception stack trace repository branch "
-               "commit merge dependency library framework interface module syntax algorithm complexity "
-               "performance memory thread async callback parser linter formatter typing refactor",
+               ("code function class method variable compiler runtime exception stack trace repository branch "
+                "commit merge dependency library framework interface module syntax algorithm complexity "
+                "performance memory thread async callback parser linter formatter typing refactor"),
                {"python": "python pandas asyncio decorator generator pytest virtualenv pip typing dataclass",
                 "javascript": "javascript typescript react node npm promise webpack eslint jsx closure",
                 "rust": "rust cargo borrow lifetime trait ownership crate tokio unsafe clippy",
@@ -44,9 +45,9 @@ CATEGORIES: dict[str, tuple] = {
     "writing": (15, "writing editing copywriting storytelling grammar blog",
                 "professional editor|copywriter|ghostwriter|novelist|technical writer",
                 "blog post|essay|short story|newsletter|speech|cover letter|press release|poem",
-                "tone voice paragraph sentence headline draft outline narrative audience style clarity "
-                "grammar punctuation vocabulary metaphor rhythm structure introduction conclusion edit "
-                "rewrite proofread concise readable engaging persuasive",
+                ("tone voice paragraph sentence headline draft outline narrative audience style clarity "
+                 "grammar punctuation vocabulary metaphor rhythm structure introduction conclusion edit "
+                 "rewrite proofread concise readable engaging persuasive"),
                 {"fiction": "character plot dialogue protagonist villain scene chapter suspense worldbuilding twist",
                  "poetry": "poem stanza rhyme meter haiku sonnet imagery verse alliteration lyric",
                  "business": "memo proposal executive summary stakeholder briefing quarterly report agenda minutes",
@@ -60,9 +61,9 @@ CATEGORIES: dict[str, tuple] = {
     "marketing": (12, "marketing sales advertising social seo branding",
                   "growth marketer|brand strategist|social media manager|sales coach|campaign manager",
                   "ad copy|landing page|email campaign|tagline|product description|social post|case study",
-                  "campaign audience brand conversion funnel customer product launch message offer "
-                  "positioning segment persona engagement retention channel budget analytics growth "
-                  "awareness value proposition competitor pricing promotion",
+                  ("campaign audience brand conversion funnel customer product launch message offer "
+                   "positioning segment persona engagement retention channel budget analytics growth "
+                   "awareness value proposition competitor pricing promotion"),
                   {"email": "newsletter subject open rate unsubscribe drip sequence preheader nurture",
                    "social": "twitter linkedin instagram tiktok hashtag caption influencer viral thread reel",
                    "ads": "adwords facebook cpc ctr impression retargeting creative bidding audience headline",
@@ -76,9 +77,9 @@ CATEGORIES: dict[str, tuple] = {
     "data": (10, "data analysis statistics sql visualization spreadsheet",
              "data analyst|data scientist|statistician|analytics engineer|bi developer",
              "analysis|dashboard|report|sql query|chart|forecast|data dictionary|notebook",
-             "data dataset column row metric trend average median distribution outlier correlation "
-             "regression sample variance chart table aggregate filter pivot cohort forecast "
-             "visualization insight anomaly baseline",
+             ("data dataset column row metric trend average median distribution outlier correlation "
+              "regression sample variance chart table aggregate filter pivot cohort forecast "
+              "visualization insight anomaly baseline"),
              {"spreadsheets": "excel spreadsheet formula vlookup pivot cell macro sheet xlookup conditional",
               "statistics": "pvalue confidence interval significance bayesian hypothesis ttest anova bootstrap",
               "ml": "model training feature overfitting validation gradient classifier embedding clustering precision",
@@ -91,8 +92,8 @@ CATEGORIES: dict[str, tuple] = {
     "education": (8, "education teaching learning tutoring quiz",
                   "patient tutor|teacher|curriculum designer|professor|learning coach",
                   "lesson plan|quiz|flashcards|study guide|explanation|rubric|worksheet",
-                  "student lesson learn teach explain concept example exercise practice quiz grade level "
-                  "curriculum understanding feedback question answer skill beginner advanced knowledge",
+                  ("student lesson learn teach explain concept example exercise practice quiz grade level "
+                   "curriculum understanding feedback question answer skill beginner advanced knowledge"),
                   {"math": "algebra geometry calculus fraction equation theorem proof derivative integral probability",
                    "science": "physics chemistry biology experiment molecule cell energy photosynthesis atom gravity",
                    "history": "history war revolution empire timeline century ancient medieval civilization treaty",
@@ -104,9 +105,9 @@ CATEGORIES: dict[str, tuple] = {
     "support": (8, "support customer service helpdesk faq",
                 "customer support agent|support lead|community manager|success manager|help desk technician",
                 "reply|faq|macro|knowledge base article|escalation note|apology email",
-                "customer ticket issue refund account order problem resolve empathy policy response "
-                "escalate troubleshoot request complaint satisfaction delay shipping subscription "
-                "password billing",
+                ("customer ticket issue refund account order problem resolve empathy policy response "
+                 "escalate troubleshoot request complaint satisfaction delay shipping subscription "
+                 "password billing"),
                 {"billing": "invoice charge refund payment card subscription proration receipt dispute",
                  "technical": "error crash login reset bug workaround reinstall cache browser outage",
                  "shipping": "package tracking courier delivery lost damaged return warehouse customs",
@@ -117,8 +118,8 @@ CATEGORIES: dict[str, tuple] = {
     "research": (8, "research summarization analysis academic literature",
                  "research assistant|analyst|scientist|fact checker|literature reviewer",
                  "literature review|summary|research plan|critique|annotated bibliography",
-                 "research paper study source evidence claim summary finding method result limitation "
-                 "conclusion citation review survey compare evaluate synthesize question",
+                 ("research paper study source evidence claim summary finding method result limitation "
+                  "conclusion citation review survey compare evaluate synthesize question"),
                  {"medicine": "clinical trial patient diagnosis treatment symptom dosage placebo cohort epidemiology",
                   "climate": "climate emissions carbon warming renewable policy adaptation biodiversity",
                   "economics": "inflation gdp market monetary fiscal unemployment elasticity tariff",
@@ -129,8 +130,8 @@ CATEGORIES: dict[str, tuple] = {
     "productivity": (7, "productivity planning meetings email organization",
                      "executive assistant|project manager|productivity coach|chief of staff|scrum master",
                      "agenda|action items|weekly plan|status update|checklist|email reply|retrospective",
-                     "task plan meeting schedule priority deadline goal project team calendar email "
-                     "note summary decision action owner status blocker progress week",
+                     ("task plan meeting schedule priority deadline goal project team calendar email "
+                      "note summary decision action owner status blocker progress week"),
                      {"meetings": "agenda minutes attendee standup retro decision followup recap",
                       "planning": "roadmap milestone okr quarter sprint backlog estimate dependency",
                       "email_mgmt": "inbox reply triage draft followup polite decline request",
@@ -140,8 +141,8 @@ CATEGORIES: dict[str, tuple] = {
     "design": (6, "design ux ui creative image",
                "product designer|ux researcher|art director|illustrator|prompt artist",
                "wireframe|design brief|user flow|style guide|image prompt|persona",
-               "design user interface layout color typography component prototype usability "
-               "accessibility visual style brand mockup feedback iteration",
+               ("design user interface layout color typography component prototype usability "
+                "accessibility visual style brand mockup feedback iteration"),
                {"ux": "usability interview journey persona wireframe heuristic friction onboarding",
                 "ui": "button modal navigation grid spacing responsive dark mode icon",
                 "image_gen": "midjourney stable diffusion photorealistic lighting lens cinematic portrait render",
@@ -151,8 +152,8 @@ CATEGORIES: dict[str, tuple] = {
     "legal_finance": (6, "legal finance contracts compliance accounting",
                       "paralegal|contract lawyer|compliance officer|accountant|financial advisor",
                       "contract summary|clause|policy|budget|financial report|risk assessment",
-                      "contract clause party agreement term obligation liability risk compliance "
-                      "regulation policy budget cost expense income tax audit invoice",
+                      ("contract clause party agreement term obligation liability risk compliance "
+                       "regulation policy budget cost expense income tax audit invoice"),
                       {"contracts": "nda indemnity termination warranty jurisdiction arbitration breach",
                        "privacy": "gdpr ccpa consent processor controller retention dpa cookie",
                        "tax": "deduction vat filing irs depreciation payroll withholding",
@@ -237,7 +238,7 @@ class Corpus:
         self.entities = sorted(names)
         rng.shuffle(self.entities)
         self.pick_entity = _zipf_picker(rng, self.entities, 0.6)
-        self.base_time = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        self.base_time = datetime(2024, 1, 1, tzinfo=UTC)
 
     def category(self) -> _Category:
         return self.categories[bisect.bisect(self._cat_weights, self.rng.random() * self._cat_weights[-1])]
@@ -330,10 +331,14 @@ def document(n: int, seed: int = SEED) -> dict:
 
 
 def document_file(n: int, seed: int = SEED) -> Path:
-    """The JSON export document of n prompts, generated once and cached under bench/out/."""
+    """The JSON export document of n prompts, generated once and cached under bench/out/ (the
+    name holds a hash of this generator, so a change of it makes a new document)."""
     OUT.mkdir(exist_ok=True)
-    path = OUT / f"corpus-{n}-{seed}.json"
+    version = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:8]
+    path = OUT / f"corpus-{n}-{seed}-{version}.json"
     if not path.exists():
+        for stale in OUT.glob(f"corpus-{n}-{seed}*.json"):
+            stale.unlink()
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(document(n, seed), ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)

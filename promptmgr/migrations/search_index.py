@@ -52,8 +52,8 @@ def _sqlite() -> list[str]:
             f"CREATE TRIGGER prompt_fts{suffix}_ai AFTER INSERT ON prompt BEGIN {_insert(table, columns, 'new')} END",
             f"CREATE TRIGGER prompt_fts{suffix}_ad AFTER DELETE ON prompt BEGIN {_delete(table, columns, 'old')} END",
             # Only a change of an indexed column touches the index (a label or counter update does not).
-            f"CREATE TRIGGER prompt_fts{suffix}_au AFTER UPDATE OF {', '.join(columns + _FACET_SOURCES)} ON prompt "
-            f"BEGIN {_delete(table, columns, 'old')} {_insert(table, columns, 'new')} END",
+            (f"CREATE TRIGGER prompt_fts{suffix}_au AFTER UPDATE OF {', '.join(columns + _FACET_SOURCES)} ON prompt "
+             f"BEGIN {_delete(table, columns, 'old')} {_insert(table, columns, 'new')} END"),
         ]
     return statements
 
@@ -62,12 +62,12 @@ _TRIGGERS = ("prompt_fts_ai", "prompt_fts_ad", "prompt_fts_au",
              "prompt_fts_head_ai", "prompt_fts_head_ad", "prompt_fts_head_au")
 
 _POSTGRES = [
-    "ALTER TABLE prompt ADD COLUMN search_vector tsvector GENERATED ALWAYS AS ("
-    "setweight(to_tsvector('english', replace(name, '-', ' ')), 'A') || "
-    "setweight(to_tsvector('english', title), 'A') || "
-    "setweight(to_tsvector('english', tags_text), 'B') || "
-    "setweight(to_tsvector('english', description), 'B') || "
-    "setweight(to_tsvector('english', content_text), 'C')) STORED",
+    ("ALTER TABLE prompt ADD COLUMN search_vector tsvector GENERATED ALWAYS AS ("
+     "setweight(to_tsvector('english', replace(name, '-', ' ')), 'A') || "
+     "setweight(to_tsvector('english', title), 'A') || "
+     "setweight(to_tsvector('english', tags_text), 'B') || "
+     "setweight(to_tsvector('english', description), 'B') || "
+     "setweight(to_tsvector('english', content_text), 'C')) STORED"),
     "CREATE INDEX ix_prompt_search ON prompt USING GIN (search_vector)",
 ]
 

@@ -7,6 +7,7 @@ import re
 from sqlalchemy import column, delete, func, insert, literal_column, select, text, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join
+
 from ..models import Label, Prompt, PromptTag, PromptVersion, User, utcnow
 from ..schemas import PromptQuery
 from .base import Repository
@@ -200,7 +201,7 @@ class PromptRepository(Repository):
         total = self.session.exec(count_statement).one()
         if rank is not None and query.sort == "relevance":
             return self._ranked_window(statement, rank, query), total
-        statement = statement.order_by(*self._order(query.sort, rank)).limit(query.limit).offset(query.offset)
+        statement = statement.order_by(*self._order(query.sort)).limit(query.limit).offset(query.offset)
         return list(self.session.exec(statement).all()), total
 
     def _ranked_window(self, matches, rank, query: PromptQuery) -> list[Prompt]:
@@ -246,7 +247,7 @@ class PromptRepository(Repository):
         if query.sort != "relevance":
             matches = text("SELECT rowid FROM prompt_fts WHERE prompt_fts MATCH :q").bindparams(q=everything)
             statement = (self._scoped(Prompt).where(Prompt.id.in_(matches.columns(column("rowid"))))
-                         .order_by(*self._order(query.sort, None)).limit(query.limit).offset(query.offset))
+                         .order_by(*self._order(query.sort)).limit(query.limit).offset(query.offset))
             return list(self.session.exec(statement).all()), total
         ids = self._ranked_ids(everything, _fts_expression(_HEAD_COLUMNS, terms, facets),
                                query.offset + query.limit)[query.offset:]
@@ -305,9 +306,8 @@ class PromptRepository(Repository):
         return conditions
 
     @staticmethod
-    def _order(sort: str, rank) -> list:
-        if sort == "relevance" and rank is not None:
-            return [rank.desc(), Prompt.id]
+    def _order(sort: str) -> list:
+        """ORDER BY of the sorts other than relevance (without a search, relevance is recency)."""
         return {
             "name": [Prompt.name],
             "title": [Prompt.title, Prompt.name],

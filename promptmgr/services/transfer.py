@@ -80,7 +80,7 @@ def _plain_variables(texts: list[str]) -> list[str] | None:
     found: dict[str, None] = {}
     for text in texts:
         names: list[str] = []
-        rest = _PLAIN_VARIABLE.sub(lambda match: names.append(match.group(1)) or "\x00", text)
+        rest = _PLAIN_VARIABLE.sub(lambda match, found=names: found.append(match.group(1)) or "\x00", text)
         if _OTHER_SYNTAX.search(rest) or any(name in _SPECIAL_NAMES for name in names):
             return None
         unique = list(dict.fromkeys(names))
