@@ -26,6 +26,7 @@ from .library import LibraryService
 from .providers import ProviderService
 from .base import unit_of_work
 
+RunPage = Page[RunPublic]  # built once, see services/library.py
 MAX_SIDE_BY_SIDE = 4
 PARAM_NAMES = ("temperature", "max_tokens", "top_p", "seed", "stop")
 _MAX_STOPS = 4
@@ -279,7 +280,7 @@ class TestingService:
             rows, total = repo.query(prompt_name=prompt_name, model=model, batch_id=batch_id, limit=limit,
                                      offset=offset)
             items = [RunPublic.model_validate(row, from_attributes=True) for row in rows]
-        return Page[RunPublic](items=items, total=total, limit=limit, offset=offset)
+        return RunPage(items=items, total=total, limit=limit, offset=offset)
 
     def get_run(self, ctx: TenantContext, run_id: int) -> RunPublic:
         """Raises NotFoundError."""
