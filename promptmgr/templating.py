@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable
@@ -171,19 +172,24 @@ def resolve_values(texts: list[str], declared: list[dict] | None, values: dict |
     return context
 
 
-def render_text(text: str, context: dict) -> str:
+@contextmanager
+def jinja_errors(unsafe_key: str = "errors.template_unsafe", render_key: str = "errors.template_render"):
+    """Jinja's failures while rendering, as a TemplateError with the caller's message keys."""
     from jinja2 import TemplateError as JinjaTemplateError
     from jinja2.sandbox import SecurityError
 
-    template = _env().from_string(_parse(text))
     try:
+        yield
+    except SecurityError as exc:  # a subclass of jinja's TemplateError: caught first
+        raise TemplateError(unsafe_key, detail=str(exc)) from None
+    except (JinjaTemplateError, TypeError, ValueError, ArithmeticError, OverflowError) as exc:
+        raise TemplateError(render_key, detail=str(exc)) from None
+
+
+def render_text(text: str, context: dict) -> str:
+    template = _env().from_string(_parse(text))
+    with jinja_errors():
         return template.render(context)
-    except SecurityError as exc:
-        raise TemplateError("errors.template_unsafe", detail=str(exc)) from None
-    except JinjaTemplateError as exc:
-        raise TemplateError("errors.template_render", detail=str(exc)) from None
-    except (TypeError, ValueError, ArithmeticError, OverflowError) as exc:
-        raise TemplateError("errors.template_render", detail=str(exc)) from None
 
 
 def render(content: str | None, messages: list | None, declared: list[dict] | None,

@@ -198,24 +198,15 @@ class BuilderService:
 
     @staticmethod
     def _render(compiled, prompts: list[PromptPublic]) -> str:
-        from jinja2 import TemplateError as JinjaTemplateError
-        from jinja2.sandbox import SecurityError
-
         # Chat prompts take part as their text ("[role]" blocks), which is what PromptPublic.content is.
         parts = [{"name": p.name, "title": p.title or p.name, "content": p.content} for p in prompts]
         chunks, size = [], 0
-        try:
+        with templating.jinja_errors("builder.template_unsafe", "builder.template_render"):
             for chunk in compiled.generate(parts=parts):
                 size += len(chunk)
                 if size > MAX_RESULT_CHARS:
                     raise ValidationError("builder.result_too_long", limit=MAX_RESULT_CHARS)
                 chunks.append(chunk)
-        except SecurityError as exc:
-            raise TemplateError("builder.template_unsafe", detail=str(exc)) from None
-        except JinjaTemplateError as exc:
-            raise TemplateError("builder.template_render", detail=str(exc)) from None
-        except (TypeError, ValueError, ArithmeticError, OverflowError) as exc:
-            raise TemplateError("builder.template_render", detail=str(exc)) from None
         return "".join(chunks)
 
     @staticmethod
