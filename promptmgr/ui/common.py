@@ -33,11 +33,50 @@ class UI:
         # Per-session language; every handler takes it as its first input.
         self.locale: gr.State | None = None
 
-    # --- context -------------------------------------------------------------------------
-    def ctx(self, locale: str | None = None, request: gr.Request | None = None) -> TenantContext:
-        """The caller's context. Single-user mode: the local tenant and user.
-        (Hosted mode will read the user from `request` here, and nowhere else.)"""
+    # --- the caller -----------------------------------------------------------------------
+    def caller(self, request: gr.Request | None, locale: str | None = None) -> TenantContext:
+        """The one place a Gradio request becomes the caller's TenantContext. Single-user mode:
+        the local tenant and user. Hosted mode reads the logged-in user from `request` here."""
         return self._local_ctx.with_locale(normalize_locale(locale) or "en")
+
+    def ctx(self, locale: str | None = None, request: gr.Request | None = None) -> TenantContext:
+        """Deprecated: handlers get their context from ui.handler. Removed once no tab uses it."""
+        return self.caller(request, locale)
+
+    def handler(self, fn: Callable) -> Callable:
+        """Wrap a Gradio handler `fn(ctx, *inputs)`: ctx is the caller of this request (resolved by
+        caller() from gr.Request and the locale state, which stays the event's first input).
+        Core errors reach the user as one translated message (gr.Error), never a traceback.
+        Generator handlers (streaming) stay generators, so Gradio still streams them."""
+        ui = self
+
+        if inspect.isgeneratorfunction(fn):
+            def wrapped(request, locale, *args):
+                try:
+                    yield from fn(ui.caller(request, locale), *args)
+                except gr.Error:
+                    raise
+                except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
+                    raise _to_gr_error(exc, fn, locale) from None
+        else:
+            def wrapped(request, locale, *args):
+                try:
+                    return fn(ui.caller(request, locale), *args)
+                except gr.Error:
+                    raise
+                except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
+                    raise _to_gr_error(exc, fn, locale) from None
+
+        # Gradio injects gr.Request by the parameter's type hint; the wrapper's own signature
+        # (not fn's) is what it must see.
+        wrapped.__name__, wrapped.__qualname__, wrapped.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+        wrapped.__annotations__ = {"request": gr.Request}
+        wrapped.__signature__ = inspect.Signature([
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request),
+            inspect.Parameter("locale", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+        ])
+        return wrapped
 
     def pick_locale(self, request: gr.Request | None) -> str:
         """?lang=, then the user's saved preference, the browser's language, the tenant default, English."""
