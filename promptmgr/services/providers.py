@@ -323,8 +323,9 @@ class ProviderService:
                         found.append(self.secrets.decrypt(row.api_key_encrypted))
                     except ValidationError:
                         pass  # unreadable here, so it cannot have been sent either
-        found += environment_secrets()
-        return list(dict.fromkeys(found))
+        found = list(dict.fromkeys(found + environment_secrets()))
+        remember_secrets(*found)  # and out of log records from now on
+        return found
 
     # --- overview ------------------------------------------------------------------------
     def overview(self, ctx: TenantContext, search: str | None = None, limit: int | None = None) -> ModelsOverview:
