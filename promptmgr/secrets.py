@@ -158,6 +158,18 @@ class SecretBox:
         except (InvalidToken, UnicodeError, ValueError, TypeError, AttributeError):
             raise ValidationError("llm.secret_undecryptable") from None
 
+    def adopt_salt(self, token: str | None) -> None:
+        """Encrypt new keys with the salt of an existing token (same parameters), so reading all of a
+        tenant's keys costs one scrypt derivation instead of one per key."""
+        if self._salt is not None or not self._secret_key or not token or not token.startswith(TOKEN_PREFIX):
+            return
+        try:
+            n, r, p, salt, _inner = _parse_token(token)
+        except (ValueError, TypeError):
+            return
+        if (n, r, p) == (SCRYPT_N, SCRYPT_R, SCRYPT_P):
+            self._salt = salt
+
     def is_legacy(self, token: str | None) -> bool:
         """True for a token of the old single-step passphrase derivation (to re-encrypt once)."""
         return bool(token and self._secret_key and not token.startswith(TOKEN_PREFIX))

@@ -158,3 +158,14 @@ def test_hostile_scrypt_parameters_in_a_token_are_refused(tmp_path):
     assert params
     with pytest.raises(ValidationError):
         box.decrypt(f"{head}{2 ** 30},8,1${rest}")  # would need 128 GB
+
+
+def test_keys_added_later_share_the_salt_so_reading_costs_one_derivation(tmp_path):
+    first = SecretBox(tmp_path, "pass phrase").encrypt("one")
+    later = SecretBox(tmp_path, "pass phrase")  # another process
+    later.adopt_salt(first)
+    second = later.encrypt("two")
+    assert first.split("$")[3] == second.split("$")[3]
+    reader = SecretBox(tmp_path, "pass phrase")
+    assert (reader.decrypt(first), reader.decrypt(second)) == ("one", "two")
+    assert len(reader._derived) == 1
