@@ -234,17 +234,18 @@ def scrub_secrets(text, secrets) -> str:
     """The text with every run of >= FRAGMENT_LENGTH consecutive characters of any secret replaced
     by "***" (providers echo keys partly: "sk-PROBESE...456789"), and URL credentials masked.
 
-    Works with str.find over each fragment of each key, so a megabyte of output costs milliseconds."""
+    One str.find pass per distinct fragment: ~0.1 ms per key for 10 KB of output, ~40 ms per key per MB."""
     if not isinstance(text, str) or not text:
         return text
     spans: list[tuple[int, int]] = []
-    for secret in {s for s in secrets or () if isinstance(s, str) and len(s) >= FRAGMENT_LENGTH}:
-        for start in range(len(secret) - FRAGMENT_LENGTH + 1):
-            fragment = secret[start:start + FRAGMENT_LENGTH]
-            at = text.find(fragment)
-            while at != -1:
-                spans.append((at, at + FRAGMENT_LENGTH))
-                at = text.find(fragment, at + 1)
+    fragments = {secret[start:start + FRAGMENT_LENGTH]
+                 for secret in secrets or () if isinstance(secret, str) and len(secret) >= FRAGMENT_LENGTH
+                 for start in range(len(secret) - FRAGMENT_LENGTH + 1)}
+    for fragment in fragments:
+        at = text.find(fragment)
+        while at != -1:
+            spans.append((at, at + FRAGMENT_LENGTH))
+            at = text.find(fragment, at + 1)
     if spans:
         spans.sort()
         out, last = [], 0
