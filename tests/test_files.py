@@ -147,3 +147,11 @@ def test_file_roles(services, ctx):
     with pytest.raises(PermissionDeniedError):
         services.files.cleanup_unreferenced(viewer)
     assert services.files.resolve(viewer, ref)
+
+
+def test_an_upload_drops_day_old_unreferenced_files(services, ctx):
+    stale = services.files.store_image(ctx, "stale.png", PNG)
+    path = services.settings.files_dir / str(ctx.tenant_id) / stale[len("file:"):]
+    os.utime(path, (path.stat().st_atime - 2 * 86400, path.stat().st_mtime - 2 * 86400))
+    fresh = services.files.store_image(ctx, "fresh.png", PNG)
+    assert not path.exists() and services.files.resolve(ctx, fresh)

@@ -6,9 +6,11 @@ import stat
 import threading
 
 import pytest
+from hypothesis import given, settings as hsettings, strategies as st
 
 from promptmgr.errors import ValidationError
-from promptmgr.secrets import SecretBox
+from promptmgr.secrets import (FRAGMENT_LENGTH, TOKEN_PREFIX, SecretBox, derive_legacy_key, mask_url, scrub_secrets,
+                               scrub_value)
 
 API_KEY = "sk-test-secret-123456"
 
@@ -86,10 +88,6 @@ def test_repr_never_shows_the_passphrase(tmp_path):
 
 
 # --- scrubbing key fragments (issue 7 item 17) ---------------------------------------------------
-from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
-
-from promptmgr.secrets import (FRAGMENT_LENGTH, TOKEN_PREFIX, derive_legacy_key, mask_url,  # noqa: E402
-                               scrub_secrets, scrub_value)
 
 PROBE = "sk-PROBESECRET-0123456789abcdef456789"
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 # Freshly uploaded images are not referenced until the prompt is saved: leave them this long.
-CLEANUP_GRACE_SECONDS = 3600
+CLEANUP_GRACE_SECONDS = 24 * 3600
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}(\.[A-Za-z0-9]{1,8})?$")
 _DISPLAY_MAX = 100
 
@@ -86,6 +86,10 @@ class FileService:
         fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        try:  # uploads are rare: a good moment to drop what no prompt uses any more
+            self._cleanup(ctx, CLEANUP_GRACE_SECONDS)
+        except OSError:
+            log.warning("cleaning up stored files of tenant %s failed", ctx.tenant_id, exc_info=True)
         return f"{FILE_SCHEME}{name}"
 
     def resolve(self, ctx: TenantContext, ref: str) -> str:
@@ -116,6 +120,9 @@ class FileService:
         min_age_seconds, so a just-uploaded image survives until its prompt is saved); returns their
         names. Raises PermissionDeniedError."""
         require(ctx, Action.WRITE_PROMPTS)
+        return self._cleanup(ctx, min_age_seconds)
+
+    def _cleanup(self, ctx: TenantContext, min_age_seconds: float) -> list[str]:
         directory = self._dir(ctx)
         if not directory.is_dir():
             return []
