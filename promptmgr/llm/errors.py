@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 ERROR_CODES = ("auth", "unknown_model", "unreachable", "context_length", "rate_limited", "timeout",
-               "server_error", "bad_request", "local_missing", "error")
+               "server_error", "bad_request", "local_missing", "cancelled", "error")
 RETRYABLE = frozenset({"rate_limited", "server_error", "timeout", "unreachable"})
 MAX_UNREACHABLE_RETRIES = 1  # a refused connection rarely heals within a second
 MAX_RETRY_AFTER = 30.0
@@ -136,6 +136,11 @@ def classify(exc: BaseException, *, model: str, api_base: str | None, secret: st
                                                           "BadGatewayError", "APIError"}:
         return Failure("server_error", "llm.server_error", {**base, "status": str(status or 500)})
     return Failure("error", "llm.error", base)
+
+
+def cancelled(model: str) -> Failure:
+    """The caller stopped the call; the text produced so far is kept."""
+    return Failure("cancelled", "llm.cancelled", {"model": model})
 
 
 def retry_delay(attempt: int, backoff_base: float, jitter: float, retry_after: float | None) -> float:

@@ -15,7 +15,7 @@ from typing import Callable
 from ..context import TenantContext
 from ..errors import ProviderError, ValidationError
 from ..schemas import PromptCreate, PromptPublic, PromptUpdate, parse
-from ..schemas_llm import Candidate, RunPublic
+from ..llm.schemas import Candidate, RunPublic
 from .library import LibraryService, version_text
 from .testing import TestingService
 
