@@ -55,6 +55,7 @@ class FakeLLMServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.delay: float = 0.0
         self.usage: bool = True  # False: answers carry no usage block (some local servers)
+        self.echo_auth: bool = False  # True: replies quote the Authorization header (a provider leaking the key)
         self.requests: list[RecordedRequest] = []
         self._replies: deque[str] = deque()
         self._failures: deque[tuple[int, str | None]] = deque()
@@ -91,6 +92,7 @@ class FakeLLMServer:
             self.requests.clear()
             self.delay = 0.0
             self.usage = True
+            self.echo_auth = False
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -185,8 +187,9 @@ def _make_handler(server: FakeLLMServer):
                 status, custom = failure
                 kind, code, message = _ERRORS.get(status, ("server_error", None, f"HTTP {status}"))
                 message = custom or message
-                self._send_json(status, {"error": {
-                    "message": message.format(model=body.get("model", "")),
+                key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                self._send_json(status, {"error": {  # {key_head}/{key_tail}: echo parts of the key as some do
+                    "message": message.format(model=body.get("model", ""), key_head=key[:10], key_tail=key[-6:]),
                     "type": kind, "param": None, "code": code,
                 }})
                 return
@@ -194,6 +197,8 @@ def _make_handler(server: FakeLLMServer):
 
         def _answer(self, body: dict) -> None:
             reply = server._next_reply(body)
+            if server.echo_auth:
+                reply += " (you sent " + (self.headers.get("Authorization") or "") + ")"
             finish = "stop"
             max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
             words = reply.split(" ")

@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from ..errors import ValidationError
@@ -57,6 +57,8 @@ class ModelInfoPublic(BaseModel):
     input_cost_per_token: Optional[float] = None
     output_cost_per_token: Optional[float] = None
     known: bool = True
+    ready: bool = True  # callable now: embedded, a configured provider's, or its key is set
+    missing_keys: list[str] = Field(default_factory=list)  # environment variables that would hold its key
 
 
 class ModelsOverview(BaseModel):
@@ -64,6 +66,7 @@ class ModelsOverview(BaseModel):
 
     default_model: Optional[str] = None
     default_source: Optional[Literal["user", "settings", "local"]] = None
+    default_status: Optional["DefaultModelStatus"] = None
     local_model: str
     local_available: bool
     providers: list[ProviderPublic] = Field(default_factory=list)
@@ -89,14 +92,30 @@ class RunPublic(BaseModel):
     latency_ms: float = 0.0
     cached: bool = False
     error_code: Optional[str] = None
-    error: Optional[str] = None
+    error_key: Optional[str] = None  # the message key and its parameters; edges translate them
+    error_params: Optional[dict] = None
+    error: Optional[str] = None  # English (runs stored before error_key keep their stored text)
     batch_id: Optional[str] = None
     user_id: Optional[int] = None
     created_at: datetime
 
+    @model_validator(mode="after")
+    def _english_error(self) -> "RunPublic":
+        if self.error_key and not self.error:
+            self.error = self.message("en")
+        return self
+
     @property
     def ok(self) -> bool:
         return self.error_code is None
+
+    def message(self, locale: str | None = "en") -> str | None:
+        """The error in the reader's language (None for a successful run)."""
+        if not self.error_key:
+            return self.error
+        from ..errors import PromptMgrError
+
+        return PromptMgrError(self.error_key, **(self.error_params or {})).translate(locale or "en")
 
 
 class TokenEstimate(BaseModel):
@@ -205,3 +224,23 @@ class ModelParams(BaseModel):
 
 
 PARAM_NAMES = tuple(ModelParams.model_fields)
+
+
+class DefaultModelStatus(BaseModel):
+    """The default model and a note on it as a locale key with params, reflecting what is configured now."""
+
+    model: Optional[str] = None
+    source: Optional[Literal["user", "settings", "local"]] = None
+    providers: int = 0
+    note_key: str
+    note_params: dict = Field(default_factory=dict)
+
+
+class DiscoveredModels(BaseModel):
+    """Models listed by the configured providers ("NAME/MODEL"), and the providers that failed (as data)."""
+
+    models: list[str] = Field(default_factory=list)
+    failures: list[ConnectionTest] = Field(default_factory=list)
+
+
+ModelsOverview.model_rebuild()

@@ -280,19 +280,21 @@ class TestingService:
 
     def _store(self, ctx: TenantContext, prepared: Prepared, outcomes: list[tuple[ModelTarget, LLMResult]],
                batch_id: str | None) -> list[RunPublic]:
-        from ..i18n import t
+        from ..secrets import scrub_secrets, scrub_value
 
         rows = []
+        secrets = self.providers.run_secrets(ctx, [target for target, _ in outcomes])
         with self._repo(ctx, write=True) as repo:
             for target, result in outcomes:
-                error = t(result.error_key, ctx.locale, **result.error_params) if result.error_key else None
                 rows.append(repo.add(Run(
                     prompt_name=prepared.prompt_name, version_number=prepared.version_number,
                     model=target.display_name, params=prepared.params, variables=prepared.variables,
-                    rendered_input=prepared.stored_messages, output=result.text or "",
+                    rendered_input=prepared.stored_messages, output=scrub_secrets(result.text or "", secrets),
                     prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
                     cost=result.cost, latency_ms=round(result.latency_ms, 3), cached=result.cached,
-                    error_code=result.error_code, error=error, batch_id=batch_id, user_id=ctx.user_id,
+                    error_code=result.error_code, error_key=result.error_key,
+                    error_params=scrub_value(result.error_params, secrets) if result.error_key else None,
+                    batch_id=batch_id, user_id=ctx.user_id,
                 )))
             return [RunPublic.model_validate(row, from_attributes=True) for row in rows]
 
