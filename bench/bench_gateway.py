@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from promptmgr import offline  # noqa: E402,F401
+from promptmgr.llm import offline  # noqa: E402,F401
 from tests.fake_llm import FakeLLMServer  # noqa: E402
 
 API_KEY = "sk-bench-key-0000000000"
@@ -32,7 +32,8 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     import httpx
 
-    from promptmgr.llm import Gateway, ModelTarget, litellm_module
+    from promptmgr.llm.gateway import Gateway, ModelTarget
+    from promptmgr.llm.remote import litellm_module
 
     with FakeLLMServer() as server:
         target = ModelTarget("openai/fake-model", "fake", api_base=server.base_url, api_key=API_KEY)

@@ -29,7 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from corpus import ADJECTIVES, GENERAL, OUT, SEED, Corpus, document_file
 
-import promptmgr.offline  # noqa: F401  (offline switches before anything else loads)
+import promptmgr.llm.offline  # noqa: F401  (offline switches before anything else loads)
 
 GOAL_P95_MS = 10.0
 GOAL_SPEEDUP = 100.0

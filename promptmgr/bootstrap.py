@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from . import offline  # noqa: F401  (before any third-party import that could reach the network)
+from .llm import offline  # noqa: F401  (before any third-party import that could reach the network)
 from .config import Settings, get_settings
 from .context import TenantContext
 from .db import Database
@@ -29,7 +29,7 @@ class Services:
 
     @cached_property
     def gateway(self):
-        from .llm import Gateway  # litellm itself loads on the first model call, not here
+        from .llm.gateway import Gateway  # litellm itself loads on the first model call, not here
 
         return Gateway(cache_dir=self.settings.cache_dir, cache_enabled=self.settings.cache_enabled)
 

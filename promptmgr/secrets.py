@@ -325,7 +325,7 @@ _KEY_NAME = re.compile(r"KEY|TOKEN|SECRET|CREDENTIAL", re.IGNORECASE)
 def key_env_vars(model: str) -> list[str]:
     """The environment variables holding `model`'s API key that are NOT set ([] when the key is
     there, the model needs none, or litellm does not know its provider). Imports litellm."""
-    from .llm import litellm_module, lookup_price_entry
+    from .llm.remote import litellm_module, lookup_price_entry
 
     litellm = litellm_module()
     name = model

@@ -7,7 +7,7 @@ import sys
 import uuid
 from pathlib import Path
 
-import promptmgr.offline  # noqa: F401  (offline switches before anything else loads)
+import promptmgr.llm.offline  # noqa: F401  (offline switches before anything else loads)
 import pytest
 from sqlalchemy import create_engine, text
 

@@ -6,7 +6,7 @@ import logging
 import pytest
 from sqlalchemy import text
 
-from promptmgr import local_model
+from promptmgr.llm import local as local_model
 from promptmgr.context import TenantContext
 from promptmgr.errors import DuplicateError, NotFoundError, PermissionDeniedError, ValidationError
 

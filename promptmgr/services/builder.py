@@ -228,7 +228,7 @@ class BuilderService:
         if self.testing is not None:
             estimate = self.testing.estimate(ctx, text=text, model=model or None)
             return estimate.tokens, estimate.exact, estimate.cost
-        from ..tokens import count_text
+        from ..llm.tokens import count_text
 
         counted = count_text(text, model)
         return counted.tokens, counted.exact, None

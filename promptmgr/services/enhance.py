@@ -16,7 +16,7 @@ from ..context import TenantContext
 from ..errors import PromptMgrError, ProviderError, ValidationError
 from ..policy import Action, require
 from ..schemas import PromptCreate, PromptPublic, PromptUpdate, parse
-from ..schemas_llm import Candidate, RunPublic
+from ..llm.schemas import Candidate, RunPublic
 from .library import LibraryService, version_text
 from .testing import TestingService
 

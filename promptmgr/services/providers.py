@@ -11,16 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import local_model
 from ..context import TenantContext
 from ..db import Database
 from ..errors import DuplicateError, NotFoundError, ValidationError
-from ..llm import LOCAL_MODEL_NAME, Gateway, ModelTarget
+from ..llm import local as local_model
+from ..llm.cache import credential_identity
+from ..llm.gateway import Gateway, ModelTarget
+from ..llm.local import LOCAL_MODEL_NAME
 from ..models import PriceOverride, Provider
 from ..policy import Action, require
 from ..repositories import ProviderRepository
 from ..schemas import NAME_RE
-from ..schemas_llm import (PROVIDER_KINDS, ConnectionTest, DefaultModelStatus, DiscoveredModels, ModelInfoPublic,
+from ..llm.schemas import (PROVIDER_KINDS, ConnectionTest, DefaultModelStatus, DiscoveredModels, ModelInfoPublic,
                            ModelsOverview, PricePublic, ProviderPublic)
 from ..secrets import SecretBox, environment_secrets, key_env_vars, mask_url, remember_secrets, url_secrets
 from .admin import AdminService
@@ -285,21 +287,23 @@ class ProviderService:
             prefix, sep, rest = typed.partition("/")
             # A configured provider wins over a litellm prefix of the same name ("openai/..." can
             # point at the user's own OpenAI-compatible endpoint).
-            provider = repo.get(prefix) if sep and rest and typed != LOCAL_MODEL_NAME else None
+            provider = repo.get(prefix) if sep and rest else None
             if provider is not None:
                 _name, _kind, api_base, api_key = self._endpoint_of(provider)
                 model = f"{_KIND_PREFIX.get(provider.kind, 'openai')}/{rest}"
+                credential = credential_identity(f"provider:{provider.id}", api_key)
                 if self.secrets.is_legacy(provider.api_key_encrypted):
                     legacy.append(provider.name)
             else:
                 # The embedded model, or a litellm model string as typed (keys from the environment).
-                model, api_base, api_key = typed, None, None
+                model, api_base, api_key, credential = typed, None, None, "environment"
         self._upgrade_legacy_keys(ctx, legacy)
         return ModelTarget(
             model=model, display_name=typed, api_base=api_base, api_key=api_key,
             input_cost_per_token=price.input_cost_per_token if price else None,
             output_cost_per_token=price.output_cost_per_token if price else None,
             context_window=price.context_window if price else None,
+            tenant_id=ctx.tenant_id, credential_id=credential,
         )
 
     def missing_key(self, ctx: TenantContext, model_string: str) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 
-from .. import offline  # noqa: F401  (before gradio reaches for the network)
+from ..llm import offline  # noqa: F401  (before gradio reaches for the network)
 
 import gradio as gr  # noqa: E402
 

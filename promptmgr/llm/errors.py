@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 ERROR_CODES = ("auth", "unknown_model", "unreachable", "context_length", "rate_limited", "timeout",
-               "server_error", "bad_request", "local_missing", "missing_key", "error")
+               "server_error", "bad_request", "local_missing", "missing_key", "cancelled", "error")
 RETRYABLE = frozenset({"rate_limited", "server_error", "timeout", "unreachable"})
 MAX_UNREACHABLE_RETRIES = 1  # a refused connection rarely heals within a second
 MAX_RETRY_AFTER = 30.0
@@ -112,7 +112,7 @@ def classify(exc: BaseException, *, model: str, api_base: str | None, secret: st
     names, status = _names(exc), _status(exc)
     base = {"model": model, "detail": detail(exc, secret)}
     if secret is None and api_base is None and (_MISSING_KEY_TEXT.search(str(exc)) or status in (401, 403)):
-        from .secrets import key_env_vars  # a hosted model called without its key: say which one is missing
+        from ..secrets import key_env_vars  # a hosted model called without its key: say which one is missing
 
         missing = key_env_vars(model)
         if missing:
@@ -144,6 +144,11 @@ def classify(exc: BaseException, *, model: str, api_base: str | None, secret: st
                                                           "BadGatewayError", "APIError"}:
         return Failure("server_error", "llm.server_error", {**base, "status": str(status or 500)})
     return Failure("error", "llm.error", base)
+
+
+def cancelled(model: str) -> Failure:
+    """The caller stopped the call; the text produced so far is kept."""
+    return Failure("cancelled", "llm.cancelled", {"model": model})
 
 
 def retry_delay(attempt: int, backoff_base: float, jitter: float, retry_after: float | None) -> float:

@@ -1,10 +1,15 @@
 """What the providers, testing and enhancement services accept and return."""
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from ..errors import ValidationError
 
 PROVIDER_KINDS = ("openai_compatible", "ollama", "lm_studio", "vllm")
 
@@ -108,7 +113,7 @@ class RunPublic(BaseModel):
         """The error in the reader's language (None for a successful run)."""
         if not self.error_key:
             return self.error or self.error_code
-        from .errors import PromptMgrError
+        from ..errors import PromptMgrError
 
         return PromptMgrError(self.error_key, **(self.error_params or {})).translate(locale or "en")
 
@@ -142,6 +147,83 @@ class Candidate(BaseModel):
     missing_placeholders: list[str] = Field(default_factory=list)
     added_placeholders: list[str] = Field(default_factory=list)
     runs: list[RunPublic] = Field(default_factory=list)
+
+
+# --- model parameters ----------------------------------------------------------------------------
+MAX_STOPS = 4
+_INTEGERS = ("max_tokens", "seed")
+
+
+class ModelParams(BaseModel):
+    """The parameters a run accepts. Strings from forms and the CLI are converted ("0.5", " 20 "),
+    blank ones mean "not set"; booleans are never numbers. Build with ModelParams.parse()."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: Optional[float] = Field(None, ge=0.0, le=2.0)
+    max_tokens: Optional[int] = Field(None, ge=1)
+    top_p: Optional[float] = Field(None, ge=0.0, le=1.0)
+    seed: Optional[int] = None
+    stop: Optional[Union[str, list[str]]] = None  # one string, or 2-4 strings
+
+    @field_validator("temperature", "max_tokens", "top_p", "seed", mode="before")
+    @classmethod
+    def _number(cls, value, info: ValidationInfo):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError("not a number")
+        kind = int if info.field_name in _INTEGERS else float
+        try:
+            if kind is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            number = kind(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError("not a number") from None
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ValueError("not a finite number")
+        return number
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop(cls, value):
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("not a JSON list") from None
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_STOPS or \
+                not all(isinstance(s, str) and s for s in items):
+            raise ValueError("1-4 non-empty strings")
+        return items[0] if len(items) == 1 else items
+
+    @classmethod
+    def parse(cls, params: dict | None) -> "ModelParams":
+        """Raises ValidationError (testing.unknown_param / testing.bad_param, naming the parameter)."""
+        params = dict(params or {})
+        try:
+            return cls.model_validate(params)
+        except PydanticValidationError as exc:
+            error = exc.errors()[0]
+            name = str(error["loc"][0]) if error.get("loc") else ""
+            if error.get("type") == "extra_forbidden":
+                raise ValidationError("testing.unknown_param", name=name, allowed=", ".join(PARAM_NAMES)) from None
+            raise ValidationError("testing.bad_param", name=name, value=str(params.get(name, error.get("input"))),
+                                  expected_key=f"testing.expected.{name}") from None
+
+    def to_call(self) -> dict:
+        """The set parameters only, as the gateway and the stored run take them."""
+        return self.model_dump(exclude_none=True)
+
+
+PARAM_NAMES = tuple(ModelParams.model_fields)
 
 
 class DefaultModelStatus(BaseModel):
