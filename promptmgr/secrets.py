@@ -322,18 +322,34 @@ def _install_log_scrubber() -> None:
 _KEY_NAME = re.compile(r"KEY|TOKEN|SECRET|CREDENTIAL", re.IGNORECASE)
 
 
+# Providers whose litellm.validate_environment only reads environment variables. Others must not be
+# asked: for some it starts a login (github_copilot's device flow) or asks a cloud metadata service.
+_ENV_KEY_PROVIDERS = frozenset({
+    "openai", "text-completion-openai", "anthropic", "mistral", "codestral", "gemini", "groq", "cohere",
+    "cohere_chat", "deepseek", "xai", "together_ai", "fireworks_ai", "perplexity", "openrouter", "deepinfra",
+    "cerebras", "ai21", "ai21_chat", "nlp_cloud", "replicate", "anyscale", "voyage", "friendliai", "sambanova",
+    "nvidia_nim", "novita", "dashscope", "moonshot", "volcengine", "hyperbolic", "lambda_ai", "nebius", "featherless_ai",
+})
+
+
+def env_checkable(provider: str | None) -> bool:
+    """True when a provider's key is a plain environment variable this module can check offline."""
+    return provider in _ENV_KEY_PROVIDERS
+
+
 def key_env_vars(model: str) -> list[str]:
     """The environment variables holding `model`'s API key that are NOT set ([] when the key is
-    there, the model needs none, or litellm does not know its provider). Imports litellm."""
+    there, or the provider's credentials are not plain environment variables). Imports litellm."""
     from .llm.remote import litellm_module, lookup_price_entry
 
     litellm = litellm_module()
-    name = model
-    if "/" not in model:  # "claude-3-5-haiku": litellm names the provider through its price map
-        found = lookup_price_entry(model)
-        provider = found[1].get("litellm_provider") if found else None
-        if provider and provider != "openai":
-            name = f"{provider}/{model}"
+    found = lookup_price_entry(model)
+    provider = (found[1].get("litellm_provider") if found else None) or (model.split("/", 1)[0] if "/" in model
+                                                                         else None)
+    if not env_checkable(provider):
+        return []
+    # "claude-3-5-haiku": litellm only names the provider with its prefix.
+    name = f"{provider}/{model}" if "/" not in model and provider != "openai" else model
     try:
         checked = litellm.validate_environment(model=name)
     except Exception:  # an unknown provider: the call itself will say what is wrong

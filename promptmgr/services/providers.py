@@ -24,7 +24,8 @@ from ..repositories import ProviderRepository
 from ..schemas import NAME_RE
 from ..llm.schemas import (PROVIDER_KINDS, ConnectionTest, DefaultModelStatus, DiscoveredModels, ModelInfoPublic,
                            ModelsOverview, PricePublic, ProviderPublic)
-from ..secrets import SecretBox, environment_secrets, key_env_vars, mask_url, remember_secrets, url_secrets
+from ..secrets import (SecretBox, env_checkable, environment_secrets, key_env_vars, mask_url, remember_secrets,
+                       url_secrets)
 from .admin import AdminService
 from .base import unit_of_work
 
@@ -131,8 +132,9 @@ class ProviderService:
 
     def discover_models(self, ctx: TenantContext, names: list[str] | None = None) -> DiscoveredModels:
         """The models each configured provider (or those named) lists at /models, as "NAME/MODEL",
-        asked concurrently; unreachable providers are reported as data. Raises PermissionDeniedError."""
-        require(ctx, Action.READ_MODELS)
+        asked concurrently (with the stored keys, hence a manager's action); unreachable providers are
+        reported as data. Raises PermissionDeniedError."""
+        require(ctx, Action.MANAGE_PROVIDERS)
         with self._repo(ctx) as repo:
             rows = [row for row in repo.list() if names is None or row.name in names]
             endpoints = [self._endpoint_of(row) for row in rows]
@@ -361,13 +363,15 @@ class ProviderService:
             if m.name in listed or (needle and needle not in m.name.lower() and needle not in (m.provider or "").lower()):
                 continue
             if m.provider not in missing_by_provider:
-                missing_by_provider[m.provider] = key_env_vars(m.name) if m.provider != "local" else []
+                missing_by_provider[m.provider] = [] if m.provider == "local" else key_env_vars(m.name)
             missing = missing_by_provider[m.provider]
+            # Providers whose credentials cannot be checked offline (cloud IAM, device logins) go last too.
+            callable_now = m.provider == "local" or (missing == [] and env_checkable(m.provider))
             info = ModelInfoPublic(name=m.name, provider=m.provider, context_window=m.context_window,
                                    input_cost_per_token=m.input_cost_per_token,
                                    output_cost_per_token=m.output_cost_per_token, known=m.known,
-                                   ready=not missing, missing_keys=missing)
-            (ready if not missing else rest).append(info)
+                                   ready=callable_now, missing_keys=missing or [])
+            (ready if callable_now else rest).append(info)
         known = ready + rest
         shown = known if limit is None else known[:max(limit, 0)]
         return ModelsOverview(
