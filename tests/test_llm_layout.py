@@ -87,3 +87,24 @@ def test_package_import_stays_light():
                             "sorted(m for m in sys.modules if m.startswith('promptmgr.llm')))"],
                            capture_output=True, text=True, check=True, cwd=PACKAGE.parent).stdout.strip()
     assert light == "False ['promptmgr.llm', 'promptmgr.llm.offline']"
+
+
+def test_backends_are_routed_by_exact_name_then_prefix_then_default():
+    from promptmgr.llm.gateway import Gateway
+    from promptmgr.llm.local import LocalBackend
+    from promptmgr.llm.registry import backend_for
+    from promptmgr.llm.remote import LitellmBackend
+    from promptmgr.llm.types import ModelTarget
+    from tests.llm_doubles import ScriptedBackend, use_backend
+
+    assert isinstance(backend_for("local/smollm2"), LocalBackend)
+    assert isinstance(backend_for("openai/gpt-4o-mini"), LitellmBackend)
+    double = ScriptedBackend("one two three")
+    with use_backend(double, prefixes=["double"]):
+        assert backend_for("double/anything") is double
+        result = Gateway(None).complete(ModelTarget("double/x", "double/x"), [{"role": "user", "content": "hi"}])
+        streamed = list(Gateway(None).stream(ModelTarget("double/y", "double/y"), [{"role": "user", "content": "hi"}]))
+    assert result.ok and result.text == "one two three" and result.completion_tokens == 3
+    assert "".join(streamed[:-1]) == streamed[-1].text == "one two three"
+    assert [c["model"] for c in double.calls] == ["double/x", "double/y"]
+    assert isinstance(backend_for("double/anything"), LitellmBackend)  # restored
