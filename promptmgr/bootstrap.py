@@ -45,7 +45,15 @@ class Services:
     def testing(self):
         from .services.testing import TestingService
 
-        return TestingService(self.db, self.library, self.providers, self.gateway, self.settings.files_dir)
+        return TestingService(self.db, self.library, self.providers, self.gateway, self.settings.files_dir,
+                              self.files)
+
+    @cached_property
+    def files(self):
+        from .services.files import FileService
+
+        max_bytes = self.settings.max_image_bytes
+        return FileService(self.db, self.settings.files_dir, max_bytes, adopt_legacy=self.settings.mode == "single")
 
     @cached_property
     def enhance(self):

@@ -67,6 +67,18 @@ class Settings:
     def files_dir(self) -> Path:
         return self.home / "files"
 
+    @property
+    def max_image_bytes(self) -> int:
+        """PROMPTMGR_MAX_IMAGE_MB (default 10): the largest image a chat prompt may store."""
+        value = _env("MAX_IMAGE_MB", "10")
+        try:
+            mb = float(value)
+        except ValueError:
+            mb = -1.0
+        if not 0 < mb <= 1024:
+            raise ValidationError("errors.bad_setting", name="PROMPTMGR_MAX_IMAGE_MB", value=value, allowed="0-1024")
+        return int(mb * 1024 * 1024)
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -158,6 +158,18 @@ class SecretBox:
         except (InvalidToken, UnicodeError, ValueError, TypeError, AttributeError):
             raise ValidationError("llm.secret_undecryptable") from None
 
+    def adopt_salt(self, token: str | None) -> None:
+        """Encrypt new keys with the salt of an existing token (same parameters), so reading all of a
+        tenant's keys costs one scrypt derivation instead of one per key."""
+        if self._salt is not None or not self._secret_key or not token or not token.startswith(TOKEN_PREFIX):
+            return
+        try:
+            n, r, p, salt, _inner = _parse_token(token)
+        except (ValueError, TypeError):
+            return
+        if (n, r, p) == (SCRYPT_N, SCRYPT_R, SCRYPT_P):
+            self._salt = salt
+
     def is_legacy(self, token: str | None) -> bool:
         """True for a token of the old single-step passphrase derivation (to re-encrypt once)."""
         return bool(token and self._secret_key and not token.startswith(TOKEN_PREFIX))
@@ -222,17 +234,18 @@ def scrub_secrets(text, secrets) -> str:
     """The text with every run of >= FRAGMENT_LENGTH consecutive characters of any secret replaced
     by "***" (providers echo keys partly: "sk-PROBESE...456789"), and URL credentials masked.
 
-    Works with str.find over each fragment of each key, so a megabyte of output costs milliseconds."""
+    One str.find pass per distinct fragment: ~0.1 ms per key for 10 KB of output, ~40 ms per key per MB."""
     if not isinstance(text, str) or not text:
         return text
     spans: list[tuple[int, int]] = []
-    for secret in {s for s in secrets or () if isinstance(s, str) and len(s) >= FRAGMENT_LENGTH}:
-        for start in range(len(secret) - FRAGMENT_LENGTH + 1):
-            fragment = secret[start:start + FRAGMENT_LENGTH]
-            at = text.find(fragment)
-            while at != -1:
-                spans.append((at, at + FRAGMENT_LENGTH))
-                at = text.find(fragment, at + 1)
+    fragments = {secret[start:start + FRAGMENT_LENGTH]
+                 for secret in secrets or () if isinstance(secret, str) and len(secret) >= FRAGMENT_LENGTH
+                 for start in range(len(secret) - FRAGMENT_LENGTH + 1)}
+    for fragment in fragments:
+        at = text.find(fragment)
+        while at != -1:
+            spans.append((at, at + FRAGMENT_LENGTH))
+            at = text.find(fragment, at + 1)
     if spans:
         spans.sort()
         out, last = [], 0

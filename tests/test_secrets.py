@@ -6,9 +6,11 @@ import stat
 import threading
 
 import pytest
+from hypothesis import given, settings as hsettings, strategies as st
 
 from promptmgr.errors import ValidationError
-from promptmgr.secrets import SecretBox
+from promptmgr.secrets import (FRAGMENT_LENGTH, TOKEN_PREFIX, SecretBox, derive_legacy_key, mask_url, scrub_secrets,
+                               scrub_value)
 
 API_KEY = "sk-test-secret-123456"
 
@@ -86,10 +88,6 @@ def test_repr_never_shows_the_passphrase(tmp_path):
 
 
 # --- scrubbing key fragments (issue 7 item 17) ---------------------------------------------------
-from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
-
-from promptmgr.secrets import (FRAGMENT_LENGTH, TOKEN_PREFIX, derive_legacy_key, mask_url,  # noqa: E402
-                               scrub_secrets, scrub_value)
 
 PROBE = "sk-PROBESECRET-0123456789abcdef456789"
 
@@ -158,3 +156,14 @@ def test_hostile_scrypt_parameters_in_a_token_are_refused(tmp_path):
     assert params
     with pytest.raises(ValidationError):
         box.decrypt(f"{head}{2 ** 30},8,1${rest}")  # would need 128 GB
+
+
+def test_keys_added_later_share_the_salt_so_reading_costs_one_derivation(tmp_path):
+    first = SecretBox(tmp_path, "pass phrase").encrypt("one")
+    later = SecretBox(tmp_path, "pass phrase")  # another process
+    later.adopt_salt(first)
+    second = later.encrypt("two")
+    assert first.split("$")[3] == second.split("$")[3]
+    reader = SecretBox(tmp_path, "pass phrase")
+    assert (reader.decrypt(first), reader.decrypt(second)) == ("one", "two")
+    assert len(reader._derived) == 1

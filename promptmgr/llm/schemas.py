@@ -112,7 +112,7 @@ class RunPublic(BaseModel):
     def message(self, locale: str | None = "en") -> str | None:
         """The error in the reader's language (None for a successful run)."""
         if not self.error_key:
-            return self.error
+            return self.error or self.error_code
         from ..errors import PromptMgrError
 
         return PromptMgrError(self.error_key, **(self.error_params or {})).translate(locale or "en")

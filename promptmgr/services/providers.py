@@ -86,11 +86,13 @@ class ProviderService:
             raise ValidationError("providers.bad_url", url=mask_url(base_url))
         api_key = (api_key or "").strip() or None
         remember_secrets(api_key, *url_secrets(base_url))
-        encrypted = self.secrets.encrypt(api_key) if api_key else None
         try:
             with self._repo(ctx, write=True) as repo:
                 if repo.get(name) is not None:
                     raise DuplicateError("providers.duplicate", name=name)
+                for other in repo.list():
+                    self.secrets.adopt_salt(other.api_key_encrypted)
+                encrypted = self.secrets.encrypt(api_key) if api_key else None
                 row = repo.add(Provider(name=name, kind=kind, base_url=base_url, api_key_encrypted=encrypted))
                 public = self._public(row)
         except IntegrityError:  # a concurrent add of the same name won the race
@@ -327,8 +329,9 @@ class ProviderService:
                         found.append(self.secrets.decrypt(row.api_key_encrypted))
                     except ValidationError:
                         pass  # unreadable here, so it cannot have been sent either
-        found += environment_secrets()
-        return list(dict.fromkeys(found))
+        found = list(dict.fromkeys(found + environment_secrets()))
+        remember_secrets(*found)  # and out of log records from now on
+        return found
 
     # --- overview ------------------------------------------------------------------------
     def overview(self, ctx: TenantContext, search: str | None = None, limit: int | None = None) -> ModelsOverview:

@@ -4,15 +4,13 @@ list run history, and estimate tokens and cost before a call.
 Provider failures are data: the run is stored with its error and returned, never raised."""
 from __future__ import annotations
 
-import base64
 import json
-import mimetypes
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Callable, Iterator, Union
 
 from .. import templating
 from ..context import TenantContext
@@ -56,27 +54,7 @@ StreamEvent = Union[RunDelta, RunDone]
 
 
 # --- messages --------------------------------------------------------------------------------
-_MAX_FILE_BYTES = 20 * 1024 * 1024
-
-
-def _file_data_uri(url: str, files_dir: Path) -> str:
-    """A stored file ("file:NAME", inside files_dir only) as a data URI."""
-    name = url[len("file:"):].strip()
-    root = files_dir.resolve()
-    path = (root / name).resolve()
-    if not name or not path.is_relative_to(root) or path == root:
-        raise ValidationError("testing.bad_file", name=name)
-    if not path.is_file():
-        raise ValidationError("testing.file_missing", name=name)
-    mime = mimetypes.guess_type(path.name)[0] or ""
-    if not mime.startswith("image/"):
-        raise ValidationError("testing.not_an_image", name=name)
-    if path.stat().st_size > _MAX_FILE_BYTES:
-        raise ValidationError("testing.file_too_large", name=name, limit_mb=_MAX_FILE_BYTES // (1024 * 1024))
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
-
-
-def _openai_content(parts: list[dict], files_dir: Path | None) -> tuple[object, object]:
+def _openai_content(parts: list[dict], files_dir: Callable[[str], str] | None) -> tuple[object, object]:
     """(content for the call, content as stored): all-text messages become one string, which every
     OpenAI-compatible server accepts; images become image_url parts."""
     if all(part.get("type") == "text" for part in parts):
@@ -93,13 +71,13 @@ def _openai_content(parts: list[dict], files_dir: Path | None) -> tuple[object, 
         # Stored runs keep the file reference, not megabytes of base64.
         stored.append({"type": "image_url", "image_url": {"url": url}})
         if url.startswith("file:") and files_dir is not None:
-            url = _file_data_uri(url, files_dir)
+            url = files_dir(url)  # FileService.resolve for the caller: their own tenant's files only
         call.append({"type": "image_url", "image_url": {"url": url}})
     return call, stored
 
 
 def build_messages(content: str | None, messages: list[dict] | None, system_prompt: str | None,
-                   files_dir: Path | None) -> tuple[list[dict], list[dict]]:
+                   files_dir: Callable[[str], str] | None) -> tuple[list[dict], list[dict]]:
     """OpenAI-format messages for a rendered text or chat prompt: (for the call, as stored).
 
     A system prompt leads the chat; if the chat already starts with a system message, it is
@@ -143,12 +121,13 @@ class Prepared:
 
 class TestingService:
     def __init__(self, db: Database, library: LibraryService, providers: ProviderService, gateway: Gateway,
-                 files_dir: Path):
+                 files_dir: Path, files=None):
         self.db = db
         self.library = library
         self.providers = providers
         self.gateway = gateway
         self.files_dir = Path(files_dir)
+        self.files = files
 
     def _repo(self, ctx: TenantContext, write: bool = False):
         return unit_of_work(self.db, ctx, RunRepository, write=write)
@@ -163,7 +142,8 @@ class TestingService:
         prompt = self.library.get(ctx, prompt_name, version=version, label=label)
         raw_content = None if prompt.messages is not None else prompt.content
         content, messages = templating.render(raw_content, prompt.messages, prompt.variables, variables)
-        call, stored = build_messages(content, messages, system_prompt, self.files_dir if resolve_files else None)
+        resolver = (lambda ref: self.files.resolve(ctx, ref)) if resolve_files else None
+        call, stored = build_messages(content, messages, system_prompt, resolver)
         return Prepared(prompt.name, prompt.version, _jsonable(variables), cleaned, call, stored)
 
     def run(self, ctx: TenantContext, prompt_name: str, *, version: int | None = None, label: str | None = None,

@@ -86,8 +86,8 @@ def run_stats(locale: str, run) -> str:
                 cost=format_cost(locale, run.cost), latency=f"{run.latency_ms:.0f}")
     if run.cached:
         line += " · " + text("ui_testing.cached", locale)
-    if run.error:
-        line += "\n\n⚠ " + run.error
+    if run.error_code:
+        line += "\n\n⚠ " + run.message(locale)
     return line
 
 
@@ -96,7 +96,7 @@ def history_table(locale: str, runs) -> dict:
              run.model, f"{run.prompt_tokens} / {run.completion_tokens}",
              format_cost(locale, run.cost) if run.cost is not None else text("ui_testing.cost_unknown_short", locale),
              f"{run.latency_ms:.0f} ms", "✓" if run.cached else "",
-             ("⚠ " + run.error) if run.error else run.output[:200]] for run in runs]
+             ("⚠ " + run.message(locale)) if run.error_code else run.output[:200]] for run in runs]
     return {"headers": [text(f"ui_testing.history_{h}", locale) for h in HISTORY_HEADERS], "data": rows}
 
 
