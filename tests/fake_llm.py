@@ -56,6 +56,10 @@ class FakeLLMServer:
         self.delay: float = 0.0
         self.usage: bool = True  # False: answers carry no usage block (some local servers)
         self.echo_auth: bool = False  # True: replies quote the Authorization header (a provider leaking the key)
+        self.chunk_delay: float = 0.0  # seconds between streamed chunks (cancellation tests)
+        self.reject_keys: set[str] = set()  # API keys answered with 401, as a provider rejects a bad key
+        self.stream_chunks_sent: list[int] = []  # per finished or aborted stream: data chunks written
+        self.stream_aborted = threading.Event()  # set when a client closed a stream before its end
         self.requests: list[RecordedRequest] = []
         self._replies: deque[str] = deque()
         self._failures: deque[tuple[int, str | None]] = deque()
@@ -93,6 +97,10 @@ class FakeLLMServer:
             self.delay = 0.0
             self.usage = True
             self.echo_auth = False
+            self.chunk_delay = 0.0
+            self.reject_keys.clear()
+            self.stream_chunks_sent.clear()
+            self.stream_aborted.clear()
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -183,6 +191,9 @@ def _make_handler(server: FakeLLMServer):
                 return
             server._wait()
             failure = server._next_failure()
+            bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            if failure is None and bearer in server.reject_keys:
+                failure = (401, None)
             if failure is not None:
                 status, custom = failure
                 kind, code, message = _ERRORS.get(status, ("server_error", None, f"HTTP {status}"))
@@ -238,11 +249,21 @@ def _make_handler(server: FakeLLMServer):
             if server.usage and (body.get("stream_options") or {}).get("include_usage"):
                 events.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created,
                                "model": model, "choices": [], "usage": usage})
-            for event in events:
-                self._write_chunk(f"data: {json.dumps(event)}\n\n".encode())
-            self._write_chunk(b"data: [DONE]\n\n")
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
+            sent = 0
+            try:
+                for event in events:
+                    if sent and server.chunk_delay:
+                        server._stopping.wait(server.chunk_delay)
+                    self._write_chunk(f"data: {json.dumps(event)}\n\n".encode())
+                    sent += 1
+                self._write_chunk(b"data: [DONE]\n\n")
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):  # the client closed the stream early
+                server.stream_chunks_sent.append(sent)
+                server.stream_aborted.set()
+                raise
+            server.stream_chunks_sent.append(sent)
 
         def _write_chunk(self, data: bytes) -> None:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")

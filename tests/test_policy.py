@@ -51,7 +51,7 @@ MATRIX = {
     ("providers", "add"): (Action.MANAGE_PROVIDERS, lambda s, c: s.providers.add(c, "other", "http://127.0.0.1:9/v1")),
     ("providers", "remove"): (Action.MANAGE_PROVIDERS, lambda s, c: s.providers.remove(c, "spare")),
     ("providers", "test_connection"): (Action.MANAGE_PROVIDERS, lambda s, c: s.providers.test_connection(c, "fake")),
-    ("providers", "discover_models"): (Action.MANAGE_PROVIDERS, lambda s, c: s.providers.discover_models(c)),
+    ("providers", "discover_models"): (Action.READ_MODELS, lambda s, c: s.providers.discover_models(c)),
     ("providers", "set_price"): (Action.MANAGE_PRICES, lambda s, c: s.providers.set_price(c, MODEL, 0.1, 0.2)),
     ("providers", "remove_price"): (Action.MANAGE_PRICES, lambda s, c: s.providers.remove_price(c, "fake/priced")),
     ("providers", "set_default_model"): (Action.SET_DEFAULT_MODEL,

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
 from .errors import Failure, classify
-from .types import ModelInfo, ModelTarget, Reply, TokenCount, Usage
+from .types import ChatMessage, ModelInfo, ModelTarget, Reply, TokenCount, Usage
 
 
 class Backend(ABC):
@@ -26,12 +26,12 @@ class Backend(ABC):
         return Failure("error", "llm.error", {"model": target.display_name, "detail": self.name})
 
     @abstractmethod
-    async def complete(self, target: ModelTarget, messages: list[dict], params: dict, *,
+    async def complete(self, target: ModelTarget, messages: list[ChatMessage], params: dict, *,
                        timeout: float) -> Reply:
         """One answer; raises on failure."""
 
     @abstractmethod
-    def stream(self, target: ModelTarget, messages: list[dict], params: dict, *,
+    def stream(self, target: ModelTarget, messages: list[ChatMessage], params: dict, *,
                timeout: float) -> AsyncIterator[str | Usage]:
         """An async generator of text deltas, then at most one Usage; raises on failure.
 
@@ -60,5 +60,5 @@ class Backend(ABC):
         """This backend's own token count, or None to let llm.tokens estimate."""
         return None
 
-    def count_messages(self, model: str, messages: list[dict]) -> TokenCount | None:
+    def count_messages(self, model: str, messages: list[ChatMessage]) -> TokenCount | None:
         return None

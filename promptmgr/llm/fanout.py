@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from . import aio
 from .errors import Failure
-from .types import LLMResult, ModelTarget
+from .types import ChatMessage, LLMResult, ModelTarget
 
 log = logging.getLogger(__name__)
 _POLL = 0.05  # how often the waiting caller looks at `cancel`
@@ -25,7 +25,7 @@ _POLL = 0.05  # how often the waiting caller looks at `cancel`
 @dataclass(frozen=True)
 class Call:
     target: ModelTarget
-    messages: list[dict]
+    messages: list[ChatMessage]
     params: dict
     use_cache: bool | None = None
 

@@ -18,7 +18,7 @@ from .cache import ResponseCache, cache_key, wants_cache
 from .errors import Failure, cancelled
 from .registry import backend_for, backends
 from .retry import GaveUp, RetryPolicy, attempts
-from .types import LLMResult, ModelInfo, ModelTarget, Reply, Usage
+from .types import ChatMessage, LLMResult, ModelInfo, ModelTarget, Reply, Usage
 
 __all__ = ["Gateway", "LLMResult", "ModelInfo", "ModelTarget", "cache_key"]
 
@@ -98,7 +98,7 @@ class Gateway:
                          model=target.display_name, error_code=failure.code, error_key=failure.key,
                          error_params=params)
 
-    def cancelled(self, target: ModelTarget, messages: list[dict], text: str, start: float) -> LLMResult:
+    def cancelled(self, target: ModelTarget, messages: list[ChatMessage], text: str, start: float) -> LLMResult:
         """The result of a call the caller stopped: the text so far, its tokens and cost, error "cancelled"."""
         result = self._finish(target, messages, text, None, None, "cancelled", start)
         failure = cancelled(target.display_name)
@@ -116,7 +116,7 @@ class Gateway:
         return lambda exc: backend.classify(exc, target, self.timeout)
 
     # -- async calls (the real implementation) ---------------------------------------------------
-    async def acomplete(self, target: ModelTarget, messages: list[dict], params: dict | None = None, *,
+    async def acomplete(self, target: ModelTarget, messages: list[ChatMessage], params: dict | None = None, *,
                         use_cache: bool | None = None) -> LLMResult:
         """One chat completion; failures come back as LLMResult.error_code, never raised."""
         backend, params, start, key = self._begin(target, messages, params, use_cache)
@@ -139,7 +139,7 @@ class Gateway:
         self._store(key, target, result)
         return result
 
-    async def astream(self, target: ModelTarget, messages: list[dict], params: dict | None = None, *,
+    async def astream(self, target: ModelTarget, messages: list[ChatMessage], params: dict | None = None, *,
                       use_cache: bool | None = None) -> AsyncIterator[str | LLMResult]:
         """Text deltas, then exactly one LLMResult with the full text (an error result keeps the
         partial text). Cancelling the task iterating it closes the provider's stream."""
@@ -175,14 +175,14 @@ class Gateway:
         yield result
 
     # -- sync wrappers -------------------------------------------------------------------------
-    def complete(self, target: ModelTarget, messages: list[dict], params: dict | None = None, *,
+    def complete(self, target: ModelTarget, messages: list[ChatMessage], params: dict | None = None, *,
                  use_cache: bool | None = None) -> LLMResult:
         """acomplete() for synchronous callers."""
         _validate(target, messages, params)
         backend_for(target.model).warm()  # in the caller's thread, not on the shared loop
         return aio.run(self.acomplete(target, messages, params, use_cache=use_cache))
 
-    def stream(self, target: ModelTarget, messages: list[dict], params: dict | None = None, *,
+    def stream(self, target: ModelTarget, messages: list[ChatMessage], params: dict | None = None, *,
                use_cache: bool | None = None) -> Iterator[str | LLMResult]:
         """astream() for synchronous callers; closing the iterator stops the call."""
         _validate(target, messages, params)

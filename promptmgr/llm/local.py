@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import ProviderError
 from .backend import Backend
 from .errors import Failure
-from .types import ModelInfo, ModelTarget, Reply, TokenCount, Usage
+from .types import ChatMessage, ModelInfo, ModelTarget, Reply, TokenCount, Usage
 
 LOCAL_MODEL_NAME = "local/smollm2"
 N_CTX = 2048
@@ -75,7 +75,7 @@ def _quiet_llama_logs() -> None:
         pass
 
 
-def _flatten(messages: list[dict]) -> list[dict]:
+def _flatten(messages: list[ChatMessage]) -> list[dict]:
     flat = []
     for m in messages:
         content = m.get("content")
@@ -123,7 +123,7 @@ def _context_error(exc: Exception) -> LocalModelError | None:
     return None
 
 
-def chatml(messages: list[dict]) -> str:
+def chatml(messages: list[ChatMessage]) -> str:
     """SmolLM2's chat template: ChatML, with a default system message when none leads the chat."""
     from .tokens import flatten_content
 
@@ -203,7 +203,7 @@ class LlamaEngine:
         except Exception:
             return None
 
-    def complete(self, messages: list[dict], params: dict | None = None) -> tuple[str, int, int, str | None]:
+    def complete(self, messages: list[ChatMessage], params: dict | None = None) -> tuple[str, int, int, str | None]:
         """(text, prompt_tokens, completion_tokens, finish_reason); raises LocalModelError."""
         flat, kwargs = _flatten(messages), _kwargs(params)
         llm = self.get_llm()
@@ -217,7 +217,7 @@ class LlamaEngine:
         return (choice["message"].get("content") or "", int(usage.get("prompt_tokens") or 0),
                 int(usage.get("completion_tokens") or 0), choice.get("finish_reason"))
 
-    def stream(self, messages: list[dict], params: dict | None = None,
+    def stream(self, messages: list[ChatMessage], params: dict | None = None,
                stop: threading.Event | None = None) -> Iterator[str | LocalUsage]:
         """Text deltas, then one LocalUsage; raises LocalModelError (before the first delta).
 
@@ -295,12 +295,12 @@ class LocalBackend(Backend):
             return Failure(exc.code, exc.message_key, {"model": target.display_name, **exc.params})
         return super().classify(exc, target, timeout)  # llama.cpp failures are data too
 
-    async def complete(self, target: ModelTarget, messages: list[dict], params: dict, *, timeout: float) -> Reply:
+    async def complete(self, target: ModelTarget, messages: list[ChatMessage], params: dict, *, timeout: float) -> Reply:
         text, prompt_tokens, completion_tokens, finish = await asyncio.to_thread(self.engine.complete, messages,
                                                                                  params)
         return Reply(text, prompt_tokens, completion_tokens, finish)
 
-    async def stream(self, target: ModelTarget, messages: list[dict], params: dict, *,
+    async def stream(self, target: ModelTarget, messages: list[ChatMessage], params: dict, *,
                      timeout: float) -> AsyncIterator[str | Usage]:
         loop, queue, stop = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
 
@@ -347,6 +347,6 @@ class LocalBackend(Backend):
         ids = self.engine.tokenize(text)
         return TokenCount(len(ids), True, "llama.cpp") if ids is not None else None
 
-    def count_messages(self, model: str, messages: list[dict]) -> TokenCount | None:
+    def count_messages(self, model: str, messages: list[ChatMessage]) -> TokenCount | None:
         ids = self.engine.tokenize(chatml(messages), special=True)
         return TokenCount(len(ids), True, "llama.cpp") if ids is not None else None

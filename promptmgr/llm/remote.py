@@ -11,7 +11,7 @@ from functools import lru_cache
 from . import offline  # noqa: F401  (before litellm/tiktoken load)
 from .backend import Backend
 from .cache import NON_CONTENT_PARAMS
-from .types import ModelInfo, ModelTarget, Reply, TokenCount, Usage
+from .types import ChatMessage, ModelInfo, ModelTarget, Reply, TokenCount, Usage
 
 log = logging.getLogger(__name__)
 _NO_KEY = "sk-no-key-required"  # OpenAI-compatible servers without auth still need some key
@@ -76,7 +76,7 @@ def _price_map_models() -> tuple[ModelInfo, ...]:
     return tuple(sorted(out, key=lambda m: m.name))
 
 
-def _kwargs(target: ModelTarget, messages: list[dict], params: dict, timeout: float, stream: bool) -> dict:
+def _kwargs(target: ModelTarget, messages: list[ChatMessage], params: dict, timeout: float, stream: bool) -> dict:
     kwargs = {k: v for k, v in params.items() if v is not None and k not in NON_CONTENT_PARAMS}
     kwargs.update(model=target.model, messages=messages, timeout=timeout, num_retries=0, max_retries=0,
                   drop_params=True)
@@ -98,7 +98,7 @@ class LitellmBackend(Backend):
     def warm(self) -> None:
         litellm_module()
 
-    async def complete(self, target: ModelTarget, messages: list[dict], params: dict, *, timeout: float) -> Reply:
+    async def complete(self, target: ModelTarget, messages: list[ChatMessage], params: dict, *, timeout: float) -> Reply:
         litellm = litellm_module()
         response = await litellm.acompletion(**_kwargs(target, messages, params, timeout, stream=False))
         choice = response.choices[0]
@@ -106,7 +106,7 @@ class LitellmBackend(Backend):
         return Reply(getattr(choice.message, "content", None) or "", getattr(usage, "prompt_tokens", None),
                      getattr(usage, "completion_tokens", None), getattr(choice, "finish_reason", None))
 
-    async def stream(self, target: ModelTarget, messages: list[dict], params: dict, *,
+    async def stream(self, target: ModelTarget, messages: list[ChatMessage], params: dict, *,
                      timeout: float) -> AsyncIterator[str | Usage]:
         litellm = litellm_module()
         response = await litellm.acompletion(**_kwargs(target, messages, params, timeout, stream=True))
@@ -172,7 +172,7 @@ class LitellmBackend(Backend):
             pass
         return None
 
-    def count_messages(self, model: str, messages: list[dict]) -> TokenCount | None:
+    def count_messages(self, model: str, messages: list[ChatMessage]) -> TokenCount | None:
         try:
             if lookup_price_entry(model) is not None:
                 n = litellm_module().token_counter(model=model, messages=messages, use_default_image_token_count=True)

@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 
 from . import offline  # noqa: F401  (TIKTOKEN_CACHE_DIR must point at the shipped encodings first)
-from .types import TokenCount
+from .types import ChatMessage, TokenCount
 
 __all__ = ["TokenCount", "count_text", "count_messages", "flatten_content", "is_openai_model"]
 
@@ -116,7 +116,7 @@ def flatten_content(content) -> str:
     return "\n".join(_parts(content)[0])
 
 
-def _count_openai_messages(messages: list[dict], encoding_name: str) -> TokenCount | None:
+def _count_openai_messages(messages: list[ChatMessage], encoding_name: str) -> TokenCount | None:
     try:
         enc = _encoding(encoding_name)
     except Exception:
@@ -139,7 +139,7 @@ def _count_openai_messages(messages: list[dict], encoding_name: str) -> TokenCou
     return TokenCount(total, exact, f"tiktoken:{encoding_name}")
 
 
-def _heuristic_messages(messages: list[dict]) -> TokenCount:
+def _heuristic_messages(messages: list[ChatMessage]) -> TokenCount:
     total = _REPLY_PRIMING
     for m in messages:
         texts, images, _ = _parts(m.get("content"))
@@ -147,7 +147,7 @@ def _heuristic_messages(messages: list[dict]) -> TokenCount:
     return TokenCount(total, False, "heuristic")
 
 
-def count_messages(messages: list[dict], model: str | None = None) -> TokenCount:
+def count_messages(messages: list[ChatMessage], model: str | None = None) -> TokenCount:
     """Prompt tokens of an OpenAI-format chat, including the per-message overhead."""
     if is_openai_model(model):
         counted = _count_openai_messages(messages, _encoding_name_for(model))
