@@ -132,9 +132,8 @@ class ProviderService:
 
     def discover_models(self, ctx: TenantContext, names: list[str] | None = None) -> DiscoveredModels:
         """The models each configured provider (or those named) lists at /models, as "NAME/MODEL",
-        asked concurrently (with the stored keys, hence a manager's action); unreachable providers are
-        reported as data. Raises PermissionDeniedError."""
-        require(ctx, Action.MANAGE_PROVIDERS)
+        asked concurrently; unreachable providers are reported as data. Raises PermissionDeniedError."""
+        require(ctx, Action.READ_MODELS)
         with self._repo(ctx) as repo:
             rows = [row for row in repo.list() if names is None or row.name in names]
             endpoints = [self._endpoint_of(row) for row in rows]
