@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import threading
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
@@ -342,7 +343,6 @@ def key_env_vars(model: str) -> list[str]:
     there, or the provider's credentials are not plain environment variables). Imports litellm."""
     from .llm.remote import litellm_module, lookup_price_entry
 
-    litellm = litellm_module()
     found = lookup_price_entry(model)
     provider = (found[1].get("litellm_provider") if found else None) or (model.split("/", 1)[0] if "/" in model
                                                                          else None)
@@ -350,13 +350,20 @@ def key_env_vars(model: str) -> list[str]:
         return []
     # "claude-3-5-haiku": litellm only names the provider with its prefix.
     name = f"{provider}/{model}" if "/" not in model and provider != "openai" else model
+    signature = tuple(sorted(k for k, v in os.environ.items() if v and _KEY_NAME.search(k)))
+    return list(_missing_keys(litellm_module(), name, signature))
+
+
+@lru_cache(maxsize=1024)
+def _missing_keys(litellm, name: str, _signature: tuple) -> tuple[str, ...]:
+    # Cached per set of key variables present: the model overview asks for every provider.
     try:
         checked = litellm.validate_environment(model=name)
     except Exception:  # an unknown provider: the call itself will say what is wrong
-        return []
+        return ()
     if checked.get("keys_in_environment"):
-        return []
-    return [k for k in checked.get("missing_keys") or [] if isinstance(k, str) and _KEY_NAME.search(k)]
+        return ()
+    return tuple(k for k in checked.get("missing_keys") or () if isinstance(k, str) and _KEY_NAME.search(k))
 
 
 def environment_secrets() -> list[str]:

@@ -366,10 +366,11 @@ class ProviderService:
             missing = missing_by_provider[m.provider]
             # Providers whose credentials cannot be checked offline (cloud IAM, device logins) go last too.
             callable_now = m.provider == "local" or (missing == [] and env_checkable(m.provider))
-            info = ModelInfoPublic(name=m.name, provider=m.provider, context_window=m.context_window,
-                                   input_cost_per_token=m.input_cost_per_token,
-                                   output_cost_per_token=m.output_cost_per_token, known=m.known,
-                                   ready=callable_now, missing_keys=missing or [])
+            # model_construct: thousands of rows from litellm's own map need no validation (~10x faster).
+            info = ModelInfoPublic.model_construct(name=m.name, provider=m.provider, context_window=m.context_window,
+                                                   input_cost_per_token=m.input_cost_per_token,
+                                                   output_cost_per_token=m.output_cost_per_token, known=m.known,
+                                                   ready=callable_now, missing_keys=list(missing))
             (ready if callable_now else rest).append(info)
         known = ready + rest
         shown = known if limit is None else known[:max(limit, 0)]
