@@ -19,8 +19,6 @@ from .library import LibraryService
 TEMPLATES_FILE = Path(__file__).resolve().parent.parent.parent / "data" / "builder_templates.yaml"
 DEFAULT_TEMPLATE = "sequential"
 CUSTOM = "custom"
-# A template loop can multiply its input; past this the result is no use as a prompt anyway.
-MAX_RESULT_CHARS = 1_000_000
 _REF_RE = re.compile(r"^(?P<name>[^@]+)@(?P<version>\d+)$")
 
 
@@ -63,16 +61,6 @@ class BuildResult:
         if self.custom_template is not None:
             meta["custom_template"] = self.custom_template
         return {"builder": meta}
-
-
-@lru_cache(maxsize=1)
-def _sandbox():
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    # No loader: a builder template cannot include or read anything; StrictUndefined turns a
-    # misspelt attribute (p.titel) into an error instead of silently empty output.
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 @lru_cache(maxsize=4)
@@ -189,25 +177,17 @@ class BuilderService:
 
     @staticmethod
     def _compile(source: str):
-        from jinja2 import TemplateSyntaxError
-
-        try:
-            return _sandbox().from_string(source)
-        except TemplateSyntaxError as exc:
-            raise TemplateError("builder.template_syntax", line=exc.lineno, detail=exc.message) from None
+        # No loader: a builder template cannot include or read anything; StrictUndefined turns a
+        # misspelt attribute (p.titel) into an error instead of silently empty output; the limits of
+        # promptmgr/sandbox.py apply (a custom template is user input like any prompt).
+        return templating.compile_template(source, "builder.template_syntax", keep_trailing_newline=False)
 
     @staticmethod
     def _render(compiled, prompts: list[PromptPublic]) -> str:
         # Chat prompts take part as their text ("[role]" blocks), which is what PromptPublic.content is.
         parts = [{"name": p.name, "title": p.title or p.name, "content": p.content} for p in prompts]
-        chunks, size = [], 0
-        with templating.jinja_errors("builder.template_unsafe", "builder.template_render"):
-            for chunk in compiled.generate(parts=parts):
-                size += len(chunk)
-                if size > MAX_RESULT_CHARS:
-                    raise ValidationError("builder.result_too_long", limit=MAX_RESULT_CHARS)
-                chunks.append(chunk)
-        return "".join(chunks)
+        return templating.render_limited(compiled, {"parts": parts}, "builder.template_unsafe",
+                                         "builder.template_render")
 
     @staticmethod
     def _variables(text: str, prompts: list[PromptPublic]) -> list[dict]:
