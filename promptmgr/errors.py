@@ -21,6 +21,8 @@ class PromptMgrError(Exception):
         for name, key in self.params.items():  # NAME_key=KEY: a phrase translated into %{NAME}
             if name.endswith("_key"):
                 params[name[:-4]] = t(key, locale)
+            elif isinstance(key, PromptMgrError):  # a nested cause, e.g. what is wrong with one import entry
+                params[name] = key.translate(locale)
         return t(self.message_key, locale, **params)
 
 

@@ -57,14 +57,11 @@ def _parse(text: str):
 
 def texts_of(content: str | None, messages: list | None) -> list[str]:
     """Every template text of a prompt: its content, or each text part of its chat messages."""
+    from .schemas import as_messages
+
     if messages is None:
         return [content or ""]
-    return [
-        part.get("text", "")
-        for message in messages
-        for part in message.get("content", [])
-        if part.get("type") == "text"
-    ]
+    return [text for message in as_messages(messages) for text in message.texts()]
 
 
 def extract_variables(text: str) -> list[str]:
@@ -254,15 +251,14 @@ def render_text(text: str, context: dict) -> str:
 def render(content: str | None, messages: list | None, declared: list[dict] | None,
            values: dict | None) -> tuple[str | None, list | None]:
     """Render a text prompt or every text part of a chat prompt."""
+    from .schemas import as_messages
+
     context = resolve_values(texts_of(content, messages), declared, values)
     if messages is None:
         return render_text(content or "", context), None
     rendered = []
-    for message in messages:
-        parts = []
-        for part in message.get("content", []):
-            if part.get("type") == "text":
-                part = {**part, "text": render_text(part.get("text", ""), context)}
-            parts.append(part)
-        rendered.append({**message, "content": parts})
+    for message in as_messages(messages):
+        parts = [part.model_copy(update={"text": render_text(part.text or "", context)}) if part.type == "text"
+                 else part for part in message.content]
+        rendered.append(message.model_copy(update={"content": parts}).model_dump(exclude_none=True))
     return None, rendered

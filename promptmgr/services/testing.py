@@ -180,7 +180,7 @@ class TestingService:
         self.files_dir = Path(files_dir)
 
     def _repo(self, ctx: TenantContext, write: bool = False):
-        return unit_of_work(self.db, ctx, RunRepository, write=write, writers_only=False)
+        return unit_of_work(self.db, ctx, RunRepository, write=write)
 
     # --- running -------------------------------------------------------------------------
     def prepare(self, ctx: TenantContext, prompt_name: str, *, version: int | None = None, label: str | None = None,
