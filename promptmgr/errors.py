@@ -56,6 +56,13 @@ class TemplateError(ValidationError):
     message_key = "errors.template_syntax"
 
 
+class DatabaseUnavailableError(PromptMgrError):
+    """The database cannot be used as it is: damaged, or made by a newer promptmgr."""
+
+    code = "database"
+    message_key = "db.unavailable"
+
+
 class ProviderError(PromptMgrError):
     """A model call failed in a way the user can act on (bad key, unknown model, unreachable...)."""
 

@@ -212,23 +212,38 @@ class TransferService:
         if on_conflict not in CONFLICT_POLICIES:
             raise ValidationError("errors.bad_conflict_policy", policy=on_conflict,
                                   allowed=", ".join(CONFLICT_POLICIES))
+        # Validated before the write transaction opens: SQLite's write lock is held only to write.
         entries = [self._validated(i, raw) for i, raw in enumerate(document.get("prompts", []))]
-        report, overwrites = ImportReport(), []
         with self.db.session(write=True) as session:
-            repo = PromptRepository(session, ctx)
-            repo.bulk_insert(*self._plan(ctx, entries, repo.names(), on_conflict, report, overwrites))
-            # Overwrites are versioned like any edit, in the same transaction as the rest.
-            for prompt, versions in overwrites:
-                latest = versions[-1]
-                self.library.apply_update(repo, prompt["name"], parse(PromptUpdate, {
-                    "content": latest["content"] if latest["messages"] is None else None,
-                    "messages": latest["messages"], "variables": latest["variables"],
-                    "message": latest["message"] or "Imported",
-                    **{f: prompt[f] for f in ("title", "description", "category", "tags", "is_enhancement",
-                                              "visibility")},
-                    "metadata": prompt["meta"],
-                }))
-                report.updated.append(prompt["name"])
+            return self._write(session, ctx, entries, on_conflict)
+
+    def import_into(self, session, ctx: TenantContext, document: dict, on_conflict: ConflictPolicy = "skip"
+                    ) -> ImportReport:
+        """import_() inside a caller's transaction (the first start loads the starter library in the
+        transaction that creates the tenant). Raises ValidationError, PermissionDeniedError."""
+        require(ctx, Action.IMPORT_OVERWRITE if on_conflict == "overwrite" else Action.IMPORT)
+        if on_conflict not in CONFLICT_POLICIES:
+            raise ValidationError("errors.bad_conflict_policy", policy=on_conflict,
+                                  allowed=", ".join(CONFLICT_POLICIES))
+        entries = [self._validated(i, raw) for i, raw in enumerate(document.get("prompts", []))]
+        return self._write(session, ctx, entries, on_conflict)
+
+    def _write(self, session, ctx: TenantContext, entries: list, on_conflict: str) -> ImportReport:
+        report, overwrites = ImportReport(), []
+        repo = PromptRepository(session, ctx)
+        repo.bulk_insert(*self._plan(ctx, entries, repo.names(), on_conflict, report, overwrites))
+        # Overwrites are versioned like any edit, in the same transaction as the rest.
+        for prompt, versions in overwrites:
+            latest = versions[-1]
+            self.library.apply_update(repo, prompt["name"], parse(PromptUpdate, {
+                "content": latest["content"] if latest["messages"] is None else None,
+                "messages": latest["messages"], "variables": latest["variables"],
+                "message": latest["message"] or "Imported",
+                **{f: prompt[f] for f in ("title", "description", "category", "tags", "is_enhancement",
+                                          "visibility")},
+                "metadata": prompt["meta"],
+            }))
+            report.updated.append(prompt["name"])
         return report
 
     def _plan(self, ctx: TenantContext, entries: list, names: set[str], on_conflict: str, report: ImportReport,
