@@ -95,6 +95,7 @@ def test_content_limit_in_the_cli(cli, monkeypatch):
     monkeypatch.setenv("PROMPTMGR_MAX_CONTENT_BYTES", "100")
     get_settings.cache_clear()
     previous = list(config._active)
+    config._active.clear()  # a real CLI process starts from the environment
     try:
         result = cli("prompts", "add", "big", "--content", "y" * 101)
         assert result.code == 1 and "100" in result.err and "PROMPTMGR_MAX_CONTENT_BYTES" in result.err
@@ -186,4 +187,4 @@ def test_rename_report_lists_every_rename(services, ctx, cli):
 def test_import_entry_errors_are_translated(services, ctx):
     with pytest.raises(ValidationError) as err:
         services.transfer.import_(ctx, doc(title="x\x1b"))
-    assert "Steuerzeichen" in err.value.translate("de") and "#1" in err.value.translate("de")
+    assert "Der Titel enthält Steuerzeichen" in err.value.translate("de") and "(„p“)" in err.value.translate("de")
