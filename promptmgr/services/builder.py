@@ -13,6 +13,7 @@ from pathlib import Path
 from .. import templating
 from ..context import TenantContext
 from ..errors import NotFoundError, TemplateError, ValidationError
+from ..policy import Action, require
 from ..schemas import PromptCreate, PromptPublic, parse
 from .library import LibraryService
 
@@ -109,12 +110,14 @@ class BuilderService:
 
     # --- templates -----------------------------------------------------------------------
     def templates(self, ctx: TenantContext) -> list[BuilderTemplate]:
-        """The template gallery (data/builder_templates.yaml)."""
+        """The template gallery (data/builder_templates.yaml). Raises PermissionDeniedError."""
+        require(ctx, Action.READ_PROMPTS)
         path = self.templates_file
         return list(_load_templates(path, path.stat().st_mtime))
 
     def template(self, ctx: TenantContext, name: str) -> BuilderTemplate:
-        """One template by name. Raises NotFoundError."""
+        """One template by name. Raises NotFoundError, PermissionDeniedError."""
+        require(ctx, Action.READ_PROMPTS)
         for item in self.templates(ctx):
             if item.name == name:
                 return item
@@ -129,7 +132,9 @@ class BuilderService:
         over template_name (default: sequential).
 
         Raises NotFoundError (prompt or template), ValidationError (no parts, bad model),
-        TemplateError (custom template or result)."""
+        TemplateError (custom template or result), PermissionDeniedError. A preview counts tokens
+        and never calls a model, so reading prompts is all it needs."""
+        require(ctx, Action.READ_PROMPTS)
         result = self._build(ctx, prompt_names, template_name, custom_template)
         result.model = model or None
         result.tokens, result.tokens_exact, result.cost = self._count(ctx, result.text, model)
@@ -142,6 +147,7 @@ class BuilderService:
 
         Raises NotFoundError, ValidationError (no parts, bad name...), TemplateError, DuplicateError,
         PermissionDeniedError."""
+        require(ctx, Action.WRITE_PROMPTS)
         result = self._build(ctx, prompt_names, template_name, custom_template)
         data = parse(PromptCreate, {
             "name": (name or "").strip(), "kind": "text", "content": result.text, "variables": result.variables,
