@@ -67,10 +67,14 @@ class Services:
         return ctx
 
     def _starter_loader(self):
-        from .services.transfer import load_document
+        def load(session, ctx: TenantContext) -> None:
+            # Read only on a first start: every other start must not pay for parsing the file.
+            from .services.transfer import load_document
 
-        document = load_document(STARTER_LIBRARY.read_text(encoding="utf-8"), "yaml")
-        return lambda session, ctx: self.transfer.import_into(session, ctx, document, on_conflict="skip")
+            document = load_document(STARTER_LIBRARY.read_text(encoding="utf-8"), "yaml")
+            self.transfer.import_into(session, ctx, document, on_conflict="skip")
+
+        return load
 
     def load_starter(self, ctx: TenantContext):
         from .services.transfer import load_document

@@ -99,13 +99,26 @@ def _check_int(value: Any) -> None:
 
 
 def _check_args(args, kwargs) -> None:
-    """No integer argument larger than the output cap (widths, counts and sizes all are one), and no
-    container whose printed form would not fit in it."""
+    """No container argument whose printed form would not fit in the output cap."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, (list, tuple, dict, set, frozenset)):
+            printed_size(value)
+
+
+def _check_widths(args, kwargs) -> None:
+    """Widths and counts (center, indent, wordwrap, zfill...): none larger than the output cap."""
     for value in (*args, *kwargs.values()):
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _max_chars():
             raise LimitExceeded("limits.template_argument", value=_short(value), limit=_max_chars())
-        if isinstance(value, (list, tuple, dict, set, frozenset)):
-            printed_size(value)
+
+
+# Filters and str methods whose integer arguments are widths or counts of what they produce.
+_WIDTH_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate", "batch", "slice"})
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+# Filters that turn their value into text: a container value is checked for its printed size.
+_TEXT_FILTERS = frozenset({"string", "pprint", "tojson", "safe", "e", "escape", "forceescape", "urlencode",
+                           "xmlattr", "trim", "upper", "lower", "title", "capitalize", "replace", "center",
+                           "indent", "wordwrap", "truncate", "striptags", "wordcount", "urlize", "format"})
 
 
 def printed_size(value: Any) -> int:
@@ -160,7 +173,9 @@ def _format_widths(fmt: str, args=(), kwargs=None) -> None:
     widths = sum(int(d) for d in _DIGITS.findall(fmt) if len(d) < 12) + sum(
         1 for d in _DIGITS.findall(fmt) if len(d) >= 12) * (_max_chars() + 1)
     ints = [abs(v) for v in (*args, *(kwargs or {}).values()) if isinstance(v, int) and not isinstance(v, bool)]
-    widths += (fmt.count("*") + fmt.count("{")) * max(ints, default=0)
+    # Widths taken from the arguments: `%*d`, and a replacement field nested in a format spec.
+    nested = len(re.findall(r"\{[^{}]*:[^{}]*\{", fmt))
+    widths += (fmt.count("*") + nested) * max(ints, default=0)
     _need(widths)
 
 
@@ -195,7 +210,9 @@ def _replace_size(text: str, old: str, new: str, count: int = -1) -> int:
 
 
 def _join_size(sep: str, items: list) -> int:
-    return len(sep) * max(len(items) - 1, 0) + sum(len(str(item)) for item in items)
+    return len(sep) * max(len(items) - 1, 0) + sum(
+        printed_size(item) if isinstance(item, (list, tuple, dict, set, frozenset)) else len(str(item))
+        for item in items)
 
 
 def _str_method_check(text: str, name: str, args, kwargs) -> tuple:
@@ -225,7 +242,6 @@ def limited_iter(iterable) -> Iterator:
 
 
 def limited_range(*args) -> range:
-    _check_args(args, {})
     rng = range(*args)
     if len(rng) > MAX_RANGE:
         raise LimitExceeded("limits.template_range", limit=MAX_RANGE)
@@ -265,7 +281,11 @@ def _limited_filter(name: str, func):
     def wrapper(*args, **kwargs):
         tick()
         _check_args(args[skip + 1:], kwargs)
+        if name in _WIDTH_FILTERS:
+            _check_widths(args[skip + 1:], kwargs)
         value = args[skip] if len(args) > skip else None
+        if name in _TEXT_FILTERS:
+            finalize(value)
         if name == "join" and len(args) > skip:
             items = list(limited_iter(value))
             sep = args[skip + 1] if len(args) > skip + 1 else kwargs.get("d", "")
@@ -304,10 +324,11 @@ def environment(keep_trailing_newline: bool = True):
                 return limited_iter(*args)
             if __obj is limited_concat:
                 return limited_concat(*args)
-            if __obj is not limited_range and __obj is not limited_lipsum:
-                _check_args(args, kwargs)
+            _check_args(args, kwargs)
             owner = getattr(__obj, "__self__", None)
             if isinstance(owner, str):
+                if getattr(__obj, "__name__", "") in _WIDTH_METHODS:
+                    _check_widths(args, kwargs)
                 args = _str_method_check(owner, getattr(__obj, "__name__", ""), args, kwargs)
             return check_size(super().call(__context, __obj, *args, **kwargs))
 
@@ -328,7 +349,6 @@ def environment(keep_trailing_newline: bool = True):
 
             def checked(*args, **kwargs):
                 _format_widths(fmt, args, kwargs)
-                _check_args(args, kwargs)
                 return check_size(wrapped(*args, **kwargs))
 
             return checked

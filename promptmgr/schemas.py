@@ -134,10 +134,16 @@ def messages_size(messages: list[ChatMessage]) -> int:
 
 
 def as_messages(messages: list | None) -> list[ChatMessage] | None:
-    """Stored messages (JSON dicts) as the typed models; typed ones pass through."""
+    """Stored messages (JSON dicts) as the typed models; typed ones pass through. Raises ValidationError."""
     if messages is None:
         return None
-    return [m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m) for m in messages]
+    if all(isinstance(m, ChatMessage) for m in messages):
+        return list(messages)
+    return parse(_Messages, {"messages": messages}).messages
+
+
+class _Messages(BaseModel):
+    messages: list[ChatMessage]
 
 
 class VariableSpec(BaseModel):
@@ -310,6 +316,12 @@ class PromptQuery(BaseModel):
     sort: Literal["relevance", "updated", "created", "name", "title"] = "relevance"
     limit: int = Field(default=50, ge=1, le=1000)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+
+    @field_validator("q", "category", "tag")
+    @classmethod
+    def _clean(cls, value):
+        # PostgreSQL refuses NUL bytes in any text parameter (with the SQL in its message).
+        return check_text(value, "query") if value is not None else None
 
 
 class Page(BaseModel, Generic[T]):

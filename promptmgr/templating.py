@@ -61,7 +61,13 @@ def texts_of(content: str | None, messages: list | None) -> list[str]:
 
     if messages is None:
         return [content or ""]
-    return [text for message in as_messages(messages) for text in message.texts()]
+    try:
+        return [text for message in as_messages(messages) for text in message.texts()]
+    except ValidationError:
+        # A draft in the editor (a half-typed image URL...) is analysed before it can validate:
+        # its text parts are still its templates.
+        return [part.get("text") or "" for message in messages if isinstance(message, dict)
+                for part in message.get("content") or [] if isinstance(part, dict) and part.get("type") == "text"]
 
 
 def extract_variables(text: str) -> list[str]:

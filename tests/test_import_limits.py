@@ -188,3 +188,18 @@ def test_import_entry_errors_are_translated(services, ctx):
     with pytest.raises(ValidationError) as err:
         services.transfer.import_(ctx, doc(title="x\x1b"))
     assert "Der Titel enthält Steuerzeichen" in err.value.translate("de") and "(„p“)" in err.value.translate("de")
+
+
+def test_nul_in_lookups_and_queries_is_a_clear_error_on_every_database(services, ctx):
+    from promptmgr.errors import NotFoundError
+    from promptmgr.schemas import PromptQuery
+
+    services.library.create(ctx, parse(PromptCreate, {"name": "a", "content": "x"}))
+    with pytest.raises(NotFoundError):
+        services.library.get(ctx, "a\x00b")
+    with pytest.raises(NotFoundError):
+        services.library.remove_label(ctx, "a", "x\x00")
+    for field in ("q", "category", "tag"):
+        with pytest.raises(ValidationError) as err:
+            services.library.list(ctx, parse(PromptQuery, {field: "nul\x00"}))
+        assert err.value.message_key == "limits.nul_byte"

@@ -81,6 +81,11 @@ def test_ordinary_templates_still_render():
     assert templating.render_text(text, {"name": "Ann"}) == "Hi Ann! 1024 ababab 3 Ann! 00042    7012    x   |1,2"
 
 
+def test_large_but_ordinary_numbers_are_fine():
+    text = "{{ '{:,}'.format(n) }} {{ '%d'|format(n) }} {{ n * 3 }} {{ '{:>{w}}'.format(1, w=3) }}"
+    assert templating.render_text(text, {"n": 8_000_000_000}) == "8,000,000,000 8000000000 24000000000   1"
+
+
 def test_output_limit_is_a_setting(fast_limits):
     config.activate(config.Settings(max_render_bytes=1000))
     templating.render_text("{{ 'x' * 1000 }}", {})

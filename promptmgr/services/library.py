@@ -46,6 +46,14 @@ def declared_variables(content: str, messages: list | None, declared: list[dict]
     return templating.normalize_declarations([known.get(name, {"name": name}) for name in used])
 
 
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 class LibraryService:
     def __init__(self, db: Database):
         self.db = db
@@ -55,7 +63,8 @@ class LibraryService:
 
     @staticmethod
     def _require(repo: PromptRepository, name: str) -> Prompt:
-        prompt = repo.get(name)
+        # A name no prompt can have (NUL, lone surrogate) is not looked up: PostgreSQL would refuse it.
+        prompt = repo.get(name) if _storable(name) else None
         if prompt is None:
             raise NotFoundError(what="prompt", name=name)
         return prompt
@@ -230,7 +239,7 @@ class LibraryService:
             raise ValidationError("limits.label_required")
         with self._repo(ctx, write=True) as repo:
             prompt = self._require(repo, name)
-            if not repo.remove_label(prompt, label):
+            if not _storable(label) or not repo.remove_label(prompt, label):
                 raise NotFoundError(what="label", name=f"{name}:{label}")
             repo.session.flush()
             return repo.labels(prompt)
