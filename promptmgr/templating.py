@@ -213,7 +213,7 @@ def jinja_errors(unsafe_key: str = "errors.template_unsafe", render_key: str = "
         raise TemplateError("limits.template_output", limit=limits().max_bytes) from None
     except SecurityError as exc:  # a subclass of jinja's TemplateError: caught first
         raise TemplateError(unsafe_key, detail=str(exc)) from None
-    except (JinjaTemplateError, TypeError, ValueError, ArithmeticError, OverflowError) as exc:
+    except (JinjaTemplateError, TypeError, ValueError, ArithmeticError, AttributeError, LookupError) as exc:
         raise TemplateError(render_key, detail=str(exc)) from None
 
 
