@@ -49,7 +49,8 @@ def _is_word_char(char: str) -> bool:
 def search_terms(query: str | None) -> list[str]:
     """Words of a user's query, lower-cased; everything else (quotes, operators, punctuation) only
     separates words, so no input can reach the full-text syntax. All words must match; the last
-    one, from 2 characters on, as a prefix."""
+    one, from 2 characters on, as a prefix. (A 1-character prefix would merge the postings of a
+    good part of the vocabulary: such a word matches as itself.)"""
     words: list[str] = []
     for candidate in _WORD_RE.finditer((query or "")[:_MAX_QUERY_CHARS].lower()):
         marked = "".join(char if _is_word_char(char) else " " for char in candidate.group())
