@@ -42,11 +42,29 @@ def test_query_words_are_plain(query, words):
     assert search_terms(query) == words
 
 
-def test_last_word_is_a_quoted_prefix_from_two_characters():
-    assert sqlite_match(["near", "su"]) == '"near" AND "su"*'
-    assert postgres_tsquery(["near", "su"]) == "'near' & 'su':*"
-    assert sqlite_match(["summarize", "a"]) == '"summarize" AND "a"'
-    assert postgres_tsquery(["a"]) == "'a'"
+def test_words_are_quoted_and_the_last_may_be_a_prefix():
+    assert sqlite_match(["near", "su"], True) == '"near" AND "su"*'
+    assert postgres_tsquery(["near", "su"], True) == "'near' & 'su':*"
+    assert sqlite_match(["summarize", "a"], False) == '"summarize" AND "a"'
+    assert postgres_tsquery(["a"], False) == "'a'"
+
+
+def test_last_word_is_a_prefix_unless_short_or_itself_frequent(services, ctx, monkeypatch):
+    """From 2 characters; over 4 (beyond SQLite's prefix indexes) a word that is itself in
+    _EXACT_FROM of the tenant's prompts matches as that word. Same rule on both databases."""
+    monkeypatch.setattr("promptmgr.repositories.prompts._EXACT_FROM", 3)
+    contents = {"c1": "clear", "c2": "clear", "c3": "clearly", "r1": "rarely", "r2": "rare", "a": "a b"}
+    for name, content in contents.items():
+        services.library.create(ctx, parse(PromptCreate, {"name": name, "content": content}))
+
+    def names(q):
+        return sorted(p.name for p in services.library.list(ctx, PromptQuery(q=q)).items)
+    assert names("clear") == ["c1", "c2", "c3"]  # 2 prompts hold "clear": a prefix
+    services.library.create(ctx, parse(PromptCreate, {"name": "c4", "content": "clear"}))
+    assert names("clear") == ["c1", "c2", "c4"]  # now 3 do: the word itself
+    assert names("clea") == ["c1", "c2", "c3", "c4"]  # 4 characters: always a prefix
+    assert names("rare") == ["r1", "r2"] and names("rarel") == ["r1"]
+    assert names("a") == ["a"] and names("b a") == ["a"]  # 1 character: the word
 
 
 # --- one library of each kind ----------------------------------------------------------------
