@@ -4,6 +4,7 @@ the order without a query, and the index migration."""
 from __future__ import annotations
 
 import random
+import re
 import uuid
 
 import pytest
@@ -203,15 +204,16 @@ def test_every_prompt_is_found_by_the_prefixes_of_its_name(services, ctx):
     for i, name in enumerate(names):
         services.library.create(ctx, parse(PromptCreate, {"name": name, "content": f"Prompt number {i}."}))
     for name in names:
-        # Typing the name: each prefix whose last word is empty or 2+ characters (a 1-character last
-        # word matches as a word; see search_terms).
-        prefixes = [name[:k] for k in range(2, len(name) + 1)
-                    if len(search_terms(name[:k])[-1]) >= 2 or not name[k - 1].isalnum()]
-        assert name in {p.name for p in services.library.list(ctx, PromptQuery(q=name, limit=20)).items}
-        for prefix in prefixes:
+        # Typing the name: 2 characters into each part, each whole part, each separator after it (a
+        # 1-character last word matches as a word, not a prefix: see PromptRepository._prefix_last).
+        cuts = {len(name)}
+        for part in re.finditer(r"[a-z0-9]+", name):
+            cuts |= {part.start() + 2, part.end(), part.end() + 1} if len(part.group()) >= 2 else {part.end() + 1}
+        for prefix in sorted({name[:k] for k in cuts if 2 <= k <= len(name)}):
             page = services.library.list(ctx, PromptQuery(q=prefix, limit=20))
-            assert name in ({p.name for p in page.items} if page.total <= 20 else _all_matches(services, ctx, prefix)), \
-                prefix
+            found = {p.name for p in page.items} if page.total <= 20 else _all_matches(services, ctx, prefix)
+            assert name in found, prefix
+        assert name in {p.name for p in services.library.list(ctx, PromptQuery(q=name, limit=20)).items}
     assert _all_matches(services, ctx, "summ") == {n for n in names if "summ" in n}
 
 
