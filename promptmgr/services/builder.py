@@ -13,10 +13,11 @@ from pathlib import Path
 from .. import templating
 from ..context import TenantContext
 from ..errors import NotFoundError, TemplateError, ValidationError
+from ..resources import data_path
 from ..schemas import PromptCreate, PromptPublic, parse
 from .library import LibraryService
 
-TEMPLATES_FILE = Path(__file__).resolve().parent.parent.parent / "data" / "builder_templates.yaml"
+TEMPLATES_FILE = data_path("builder_templates.yaml")
 DEFAULT_TEMPLATE = "sequential"
 CUSTOM = "custom"
 # A template loop can multiply its input; past this the result is no use as a prompt anyway.
