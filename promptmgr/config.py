@@ -29,6 +29,15 @@ def _flag(name: str, default: bool) -> bool:
     raise ValidationError("errors.bad_setting", name=f"PROMPTMGR_{name}", value=value, allowed="true, false")
 
 
+def _int(name: str, default: int, low: int, high: int) -> int:
+    value = _env(name)
+    if value is None or not value.strip():
+        return default
+    if value.strip().isdigit() and low <= int(value) <= high:
+        return int(value)
+    raise ValidationError("errors.bad_setting", name=f"PROMPTMGR_{name}", value=value, allowed=f"{low}-{high}")
+
+
 def _default_home() -> Path:
     if _env("HOME"):
         return Path(_env("HOME")).expanduser()
@@ -48,6 +57,11 @@ class Settings:
     default_locale: str = field(default_factory=lambda: _env("DEFAULT_LOCALE", "en"))
     default_model: str | None = field(default_factory=lambda: _env("DEFAULT_MODEL") or None)
     cache_enabled: bool = field(default_factory=lambda: _flag("CACHE_ENABLED", True))
+    # Listening beyond loopback without login must be asked for (promptmgr/exposure.py).
+    expose: bool = field(default_factory=lambda: _flag("EXPOSE", False))
+    allowed_hosts: tuple[str, ...] = field(default_factory=lambda: tuple(
+        h.strip().lower() for h in (_env("ALLOWED_HOSTS") or "").split(",") if h.strip()))
+    max_upload_mb: int = field(default_factory=lambda: _int("MAX_UPLOAD_MB", 10, 1, 10240))
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
