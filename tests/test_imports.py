@@ -123,3 +123,47 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_no_import_cycle_in_the_package():
     assert cycles(import_graph()) == []
+
+
+# --- the `prompts list` path stays lean (start-up time, issue 8 §10) ------------------------------
+LIST_PATH_PROBE = """
+import contextlib, io, json, sys
+from promptmgr.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main(["prompts", "list"])
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_prompts_list_imports_nothing_it_does_not_need(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTMGR_") and k != "DATABASE_URL"}
+    env.update(PROMPTMGR_HOME=str(tmp_path / "home"), PROMPTMGR_LOCALE="en")
+    for _ in range(2):  # the first run creates the data folder (migrations); the second is the everyday one
+        proc = subprocess.run([sys.executable, "-c", LIST_PATH_PROBE], cwd=PACKAGE_DIR.parent, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = set(json.loads(proc.stdout.splitlines()[-1]))
+    top_level = {name.split(".")[0] for name in loaded}
+    for heavy in ("gradio", "litellm", "alembic", "jinja2", "tiktoken", "httpx", "llama_cpp", "fastapi", "rich"):
+        assert heavy not in top_level, f"`prompts list` imports {heavy}"
+    for other_command in ("enhance", "library", "models", "providers", "runs", "ui"):
+        assert f"promptmgr.cli.{other_command}" not in loaded
+
+
+def test_every_command_is_in_the_lazy_table():
+    from promptmgr import cli
+
+    app = cli.build_app()
+    names = {info.name for info in app.registered_commands} | {info.name for info in app.registered_groups}
+    assert names == set(cli.GROUPS) | set(cli.COMMANDS)
+    for name in names:  # wiring one command gives that command (and its module's others)
+        alone = cli.build_app(name)
+        assert name in {i.name for i in alone.registered_commands} | {i.name for i in alone.registered_groups}
