@@ -29,13 +29,14 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, mode: str, expose: bool) -> bool:
-    """True when listening on `host` exposes the app beyond this machine (and that was asked for).
+    """True when listening on `host` exposes the login-free single-user app beyond this machine
+    (which then needs `expose`); hosted mode has its own login.
 
     Raises ValidationError (exposure.refused) for a non-loopback address in single-user mode
     without the opt-in."""
-    if is_loopback(host):
+    if is_loopback(host) or mode != "single":
         return False
-    if mode == "single" and not expose:
+    if not expose:
         raise ValidationError("exposure.refused", host=host)
     return True
 

@@ -67,7 +67,7 @@ def test_the_opt_in_and_the_modes():
     with pytest.raises(ValidationError):
         check_bind("::", "single", False)
     assert check_bind("0.0.0.0", "single", True) is True
-    assert check_bind("0.0.0.0", "multi", False) is True  # hosted mode has its own login
+    assert check_bind("0.0.0.0", "multi", False) is False  # hosted mode has its own login: no warning
 
 
 def test_settings_read_the_opt_in_and_the_allow_list(monkeypatch):
