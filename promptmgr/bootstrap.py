@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 
 from .llm import offline  # noqa: F401  (before any third-party import that could reach the network)
 from .config import Settings, activate, get_settings
 from .context import TenantContext
 from .db import Database, private_dir
+from .resources import data_path
 from .services.admin import AdminService
 from .services.library import LibraryService
 from .services.transfer import TransferService
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-STARTER_LIBRARY = DATA_DIR / "starter_library.yaml"
+STARTER_LIBRARY = data_path("starter_library.yaml")
 
 
 class Services:

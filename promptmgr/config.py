@@ -68,6 +68,11 @@ class Settings:
     max_render_bytes: int = field(default_factory=lambda: _number("MAX_RENDER_BYTES", 1_000_000))
     render_seconds: float = field(default_factory=lambda: _number("RENDER_SECONDS", 2.0, float))
     max_document_bytes: int = field(default_factory=lambda: _number("MAX_DOCUMENT_BYTES", 50_000_000))
+    # Listening beyond loopback without login must be asked for (promptmgr/exposure.py).
+    expose: bool = field(default_factory=lambda: _flag("EXPOSE", False))
+    allowed_hosts: tuple[str, ...] = field(default_factory=lambda: tuple(
+        h.strip().lower() for h in (_env("ALLOWED_HOSTS") or "").split(",") if h.strip()))
+    max_upload_mb: int = field(default_factory=lambda: _number("MAX_UPLOAD_MB", 10))
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)

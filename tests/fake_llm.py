@@ -288,9 +288,10 @@ def _is_loopback(host) -> bool:
         return False
 
 
-@pytest.fixture
-def block_external_network(monkeypatch):
-    """Fail any connection or DNS lookup that leaves loopback; yields the list of attempts."""
+def guard_network(monkeypatch) -> list[str]:
+    """Make any connection or DNS lookup that leaves loopback fail; returns the list of attempts.
+
+    Patched for the calling test only (monkeypatch undoes it); child processes are not covered."""
     attempts: list[str] = []
     real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
     real_getaddrinfo = socket.getaddrinfo
@@ -320,4 +321,11 @@ def block_external_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    yield attempts
+    return attempts
+
+
+@pytest.fixture
+def block_external_network(monkeypatch):
+    """Every test runs behind guard_network (tests/conftest.py); this one also hands the test the
+    list of attempts it blocked, so it can assert there were none."""
+    yield guard_network(monkeypatch)

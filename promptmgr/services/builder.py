@@ -14,10 +14,11 @@ from .. import templating
 from ..context import TenantContext
 from ..errors import NotFoundError, TemplateError, ValidationError
 from ..policy import Action, require
+from ..resources import data_path
 from ..schemas import PromptCreate, PromptPublic, parse
 from .library import LibraryService
 
-TEMPLATES_FILE = Path(__file__).resolve().parent.parent.parent / "data" / "builder_templates.yaml"
+TEMPLATES_FILE = data_path("builder_templates.yaml")
 DEFAULT_TEMPLATE = "sequential"
 CUSTOM = "custom"
 _REF_RE = re.compile(r"^(?P<name>[^@]+)@(?P<version>\d+)$")

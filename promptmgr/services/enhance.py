@@ -9,18 +9,18 @@ import difflib
 import re
 from collections import Counter
 from functools import lru_cache
-from pathlib import Path
 from typing import Callable
 
 from ..context import TenantContext
 from ..errors import PromptMgrError, ProviderError, ValidationError
 from ..policy import Action, require
+from ..resources import data_path
 from ..schemas import PromptCreate, PromptPublic, PromptUpdate, parse
 from ..llm.schemas import Candidate, RunPublic
 from .library import LibraryService, version_text
 from .testing import TestingService
 
-SYSTEM_PROMPTS = Path(__file__).resolve().parent.parent.parent / "data" / "system_prompts.yaml"
+SYSTEM_PROMPTS = data_path("system_prompts.yaml")
 TRANSLATE_RUN_NAME = "system:translate"  # ":" cannot occur in prompt names, so no run history clash
 _TEMPLATE_TOKEN = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _FENCE = re.compile(r"^```[\w+-]*[ \t]*\n(.*?)\n?```$", re.DOTALL)
