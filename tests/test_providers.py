@@ -341,3 +341,12 @@ def test_roles_on_provider_methods(services, ctx, fake_llm):
     services.providers.get(viewer, "fake")
     services.providers.prices(viewer)
     services.providers.default_model(viewer)
+
+
+def test_a_missing_key_is_found_before_any_request(services, ctx, monkeypatch, block_external_network):
+    # litellm would send Mistral an unauthenticated request; the gateway's preflight stops it first.
+    monkeypatch.delenv("MISTRAL_API_KEY", raising=False)
+    _prompt(services, ctx)
+    run = services.testing.run(ctx, "hello", model="mistral/mistral-small-latest")
+    assert run.error_code == "missing_key" and run.error_params["env"] == "MISTRAL_API_KEY"
+    assert block_external_network == []

@@ -111,7 +111,8 @@ def classify(exc: BaseException, *, model: str, api_base: str | None, secret: st
     """The user-facing failure for an exception raised by a provider call."""
     names, status = _names(exc), _status(exc)
     base = {"model": model, "detail": detail(exc, secret)}
-    if secret is None and api_base is None and (_MISSING_KEY_TEXT.search(str(exc)) or status in (401, 403)):
+    keyless = secret is None and api_base is None
+    if keyless and ("MissingKeyError" in names or _MISSING_KEY_TEXT.search(str(exc)) or status in (401, 403)):
         from ..secrets import key_env_vars  # a hosted model called without its key: say which one is missing
 
         missing = key_env_vars(model)

@@ -92,6 +92,18 @@ def _kwargs(target: ModelTarget, messages: list[ChatMessage], params: dict, time
     return kwargs
 
 
+class MissingKeyError(Exception):
+    """A hosted model's key variable is not set: found before any request (classified as missing_key)."""
+
+
+def _preflight(target: ModelTarget) -> None:
+    if not target.api_key and not target.api_base:
+        from ..secrets import key_env_vars
+
+        if key_env_vars(target.model):
+            raise MissingKeyError(target.model)
+
+
 class LitellmBackend(Backend):
     name = "litellm"
 
@@ -99,6 +111,7 @@ class LitellmBackend(Backend):
         litellm_module()
 
     async def complete(self, target: ModelTarget, messages: list[ChatMessage], params: dict, *, timeout: float) -> Reply:
+        _preflight(target)
         litellm = litellm_module()
         response = await litellm.acompletion(**_kwargs(target, messages, params, timeout, stream=False))
         choice = response.choices[0]
@@ -108,6 +121,7 @@ class LitellmBackend(Backend):
 
     async def stream(self, target: ModelTarget, messages: list[ChatMessage], params: dict, *,
                      timeout: float) -> AsyncIterator[str | Usage]:
+        _preflight(target)
         litellm = litellm_module()
         response = await litellm.acompletion(**_kwargs(target, messages, params, timeout, stream=True))
         usage, finish = None, None
