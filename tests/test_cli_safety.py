@@ -154,7 +154,7 @@ def test_database_from_a_newer_version_is_one_line(tmp_path):
 def test_database_from_a_newer_version_on_postgres(pg_url):
     from sqlalchemy import create_engine, text
 
-    from promptmgr.db import Database
+    from promptmgr.db import SCHEMA_HEAD, Database
     from promptmgr.errors import DatabaseUnavailableError
 
     engine = create_engine(pg_url)
@@ -166,7 +166,7 @@ def test_database_from_a_newer_version_on_postgres(pg_url):
         assert err.value.message_key == "db.newer"
     finally:
         with engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+            conn.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": SCHEMA_HEAD})
         engine.dispose()
 
 
