@@ -227,3 +227,9 @@ def test_processes_starting_at_once_on_postgres(pg_url, tmp_path):
 
     _truncate(pg_url)
     _fresh_starts(tmp_path / "home", pg_url)
+
+
+def test_removing_a_label_with_an_empty_name(cli):
+    assert cli("prompts", "add", "p", "--content", "x").code == 0
+    line = one_error_line(cli("prompts", "label", "p", "", "--remove"), "label name is required")
+    assert "'p:'" not in line

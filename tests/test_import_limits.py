@@ -203,3 +203,28 @@ def test_nul_in_lookups_and_queries_is_a_clear_error_on_every_database(services,
         with pytest.raises(ValidationError) as err:
             services.library.list(ctx, parse(PromptQuery, {field: "nul\x00"}))
         assert err.value.message_key == "limits.nul_byte"
+
+
+def test_alias_bomb_as_chat_messages_in_the_cli(cli, tmp_path):
+    bomb = "\n".join(ALIAS_BOMB.splitlines()[6:14]).replace("    ", "") + \
+        "\nmessages: [{role: user, content: [*h, *h]}]\n"
+    path = tmp_path / "chat.yaml"
+    path.write_text(bomb, encoding="utf-8")
+    result = cli("prompts", "add", "c", "--chat", "--file", str(path))
+    assert result.code == 1 and "aliases" in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_a_file_over_the_document_limit_is_refused_before_reading(cli, tmp_path, monkeypatch):
+    from promptmgr.config import get_settings
+
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(doc(description="x" * 5000)), encoding="utf-8")
+    monkeypatch.setenv("PROMPTMGR_MAX_DOCUMENT_BYTES", "1000")
+    get_settings.cache_clear()
+    previous = list(config._active)
+    config._active.clear()
+    try:
+        result = cli("import", str(path))
+        assert result.code == 1 and "PROMPTMGR_MAX_DOCUMENT_BYTES" in result.err
+    finally:
+        config._active[:] = previous

@@ -91,8 +91,10 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import a library file. It is checked first: a bad file changes nothing."""
-    from ..services.transfer import load_document
+    from ..services.transfer import check_document_size, load_document
 
+    if path != "-" and Path(path).is_file():
+        check_document_size(Path(path).stat().st_size)  # before reading a huge file into memory
     document = load_document(read_input(path), _FORMATS.get(Path(path).suffix.lower()))
     report = services().transfer.import_(context(), document, on_conflict)
     result = {**report.model_dump(mode="json"), "counts": {

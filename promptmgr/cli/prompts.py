@@ -69,9 +69,11 @@ def parse_structured(text: str, path: str):
     try:
         if Path(path).suffix.lower() == ".json":
             return json.loads(text)
-        import yaml
+        from ..services.transfer import safe_yaml_load
 
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return safe_yaml_load(text)  # refuses alias bombs
+    except ValidationError:
+        raise
     except Exception as exc:  # noqa: BLE001 — any parser error is the file's problem, reported as such
         detail = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ValidationError("cli.bad_structured", path=source_name(path), detail=detail) from None
