@@ -141,7 +141,8 @@ def test_same_prompts_on_both_and_syntax_is_plain_words(starter, q):
 def test_every_word_and_short_prefix_of_the_library_finds_the_same_prompts(starter):
     vocabulary = _vocabulary(starter)
     assert len(vocabulary) > 500
-    queries = set(vocabulary) | {w[:2] for w in vocabulary} | {w[:3] for w in vocabulary}
+    # All 2- and 3-character prefixes, and a fixed sample of the words (all of them take ~40 s).
+    queries = set(random.Random(7).sample(vocabulary, 400)) | {w[:2] for w in vocabulary} | {w[:3] for w in vocabulary}
     for q in sorted(queries):
         assert _assert_same(starter, q) or len(q) < 2, q  # a word of the library finds its prompt
 
