@@ -24,8 +24,7 @@ NOT_CALLER_FACING = {("admin", "ensure_tenant"), ("admin", "local_context"), ("l
 
 
 def _document(s, ctx):
-    return {"format_version": 1, "prompts": [{"name": "imported", "content": "Hi", "versions": [
-        {"number": 1, "content": "Hi {{ who }}", "variables": [{"name": "who"}]}]}]}
+    return {"format": "promptmgr-library", "prompts": [{"name": "greet", "versions": [{"content": "Hi {{ name }}"}]}]}
 
 
 MATRIX = {
