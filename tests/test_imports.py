@@ -113,7 +113,7 @@ def test_the_graph_sees_module_level_imports_only():
     graph = import_graph()
     assert "promptmgr.context" in graph["promptmgr"]  # from .context import TenantContext
     assert "promptmgr.bootstrap" not in graph["promptmgr"]  # imported inside build_services()
-    assert "promptmgr.offline" in graph["promptmgr.bootstrap"]  # from . import offline
+    assert "promptmgr.llm.offline" in graph["promptmgr.bootstrap"]  # from .llm import offline
 
 
 def test_cycle_finder_finds_a_cycle():

@@ -27,6 +27,11 @@ def _document(s, ctx):
     return {"format": "promptmgr-library", "prompts": [{"name": "greet", "versions": [{"content": "Hi {{ name }}"}]}]}
 
 
+def _import_into(s, ctx):
+    with s.db.session(write=True) as session:
+        return s.transfer.import_into(session, ctx, _document(s, ctx), on_conflict="skip")
+
+
 MATRIX = {
     ("admin", "preferences"): (Action.OWN_PREFERENCES, lambda s, c: s.admin.preferences(c)),
     ("admin", "save_preferences"): (Action.OWN_PREFERENCES, lambda s, c: s.admin.save_preferences(c, theme="dark")),
@@ -47,6 +52,7 @@ MATRIX = {
     ("library", "remove_label"): (Action.MOVE_LABEL, lambda s, c: s.library.remove_label(c, "greet", "beta")),
     ("transfer", "export"): (Action.EXPORT, lambda s, c: s.transfer.export(c)),
     ("transfer", "import_"): (Action.IMPORT, lambda s, c: s.transfer.import_(c, _document(s, c), on_conflict="skip")),
+    ("transfer", "import_into"): (Action.IMPORT, lambda s, c: _import_into(s, c)),
     ("providers", "add"): (Action.MANAGE_PROVIDERS, lambda s, c: s.providers.add(c, "other", "http://127.0.0.1:9/v1")),
     ("providers", "remove"): (Action.MANAGE_PROVIDERS, lambda s, c: s.providers.remove(c, "spare")),
     ("providers", "test_connection"): (Action.MANAGE_PROVIDERS, lambda s, c: s.providers.test_connection(c, "fake")),

@@ -97,7 +97,12 @@ def starter(tmp_path_factory, request):
 
 
 def _found(services, ctx, q: str, **filters) -> tuple[int, set[str]]:
-    page = services.library.list(ctx, PromptQuery(q=q, limit=100, **filters))
+    from promptmgr.errors import ValidationError
+
+    try:  # NUL bytes and lone surrogates are refused as input, the same way on both databases
+        page = services.library.list(ctx, PromptQuery(q=q, limit=100, **filters))
+    except ValidationError as exc:
+        return -1, {exc.message_key}
     assert len(page.items) == page.total  # the starter library fits on one page
     return page.total, {p.name for p in page.items}
 
@@ -225,6 +230,19 @@ def test_without_a_query_relevance_lists_the_last_updated_first(services, ctx):
     services.library.update(ctx, "first", parse(PromptUpdate, {"content": "edited"}))
     for query in (PromptQuery(), PromptQuery(q="  "), PromptQuery(q='"*'), PromptQuery(sort="updated")):
         assert [p.name for p in services.library.list(ctx, query).items] == ["first", "second", "enhance-a"]
+
+
+def test_an_imported_library_lists_in_its_file_order_not_enhancers_first(services, ctx):
+    """Issue 7 item 10: the starter library's enhancers (the file's last entries) came first."""
+    import yaml
+
+    from promptmgr.resources import data_path
+
+    services.load_starter(ctx)
+    in_file = [p["name"] for p in yaml.safe_load(data_path("starter_library.yaml").read_text("utf-8"))["prompts"]]
+    listed = services.library.list(ctx, PromptQuery(limit=1000)).items
+    assert [p.name for p in listed] == in_file
+    assert not listed[0].is_enhancement
 
 
 # --- the migration re-indexes what is there ---------------------------------------------------

@@ -364,8 +364,8 @@ class PromptRepository(Repository):
         return {
             "name": [Prompt.name],
             "title": [Prompt.title, Prompt.name],
-            "created": [Prompt.created_at.desc(), Prompt.id.desc()],
-        }.get(sort, [Prompt.updated_at.desc(), Prompt.id.desc()])
+            "created": [Prompt.created_at.desc(), Prompt.id],
+        }.get(sort, [Prompt.updated_at.desc(), Prompt.id])  # one import: its file order
 
     # --- export --------------------------------------------------------------------------
     def all_prompts(self) -> list[Prompt]:

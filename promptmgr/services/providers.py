@@ -393,7 +393,7 @@ class ProviderService:
         the row is re-checked inside the write, so concurrent readers never re-encrypt twice."""
         if not names:
             return
-        with unit_of_work(self.db, ctx, ProviderRepository, write=True, writers_only=False) as repo:
+        with unit_of_work(self.db, ctx, ProviderRepository, write=True) as repo:
             for name in names:
                 row = repo.get(name)
                 if row is None or not self.secrets.is_legacy(row.api_key_encrypted):

@@ -162,15 +162,15 @@ def _iso(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat()
 
 
-def _when(value) -> datetime:
+def _when(value, now: datetime) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if value:
         try:
-            return _when(datetime.fromisoformat(str(value)))
+            return _when(datetime.fromisoformat(str(value)), now)
         except ValueError:
             raise ValidationError("errors.invalid", detail=f"bad date {value!r}") from None
-    return utcnow()
+    return now
 
 
 def _shown_name(name) -> str:
@@ -208,12 +208,8 @@ class TransferService:
         """Add a document's prompts. The whole document is validated first and written in one
         transaction: on any error nothing is written. Raises ValidationError, PermissionDeniedError
         (overwriting needs an admin)."""
-        require(ctx, Action.IMPORT_OVERWRITE if on_conflict == "overwrite" else Action.IMPORT)
-        if on_conflict not in CONFLICT_POLICIES:
-            raise ValidationError("errors.bad_conflict_policy", policy=on_conflict,
-                                  allowed=", ".join(CONFLICT_POLICIES))
         # Validated before the write transaction opens: SQLite's write lock is held only to write.
-        entries = [self._validated(i, raw) for i, raw in enumerate(document.get("prompts", []))]
+        entries = self._checked(ctx, document, on_conflict)
         with self.db.session(write=True) as session:
             return self._write(session, ctx, entries, on_conflict)
 
@@ -221,12 +217,16 @@ class TransferService:
                     ) -> ImportReport:
         """import_() inside a caller's transaction (the first start loads the starter library in the
         transaction that creates the tenant). Raises ValidationError, PermissionDeniedError."""
+        return self._write(session, ctx, self._checked(ctx, document, on_conflict), on_conflict)
+
+    def _checked(self, ctx: TenantContext, document: dict, on_conflict: str) -> list:
+        """The policy check and the validated entries of a document, before anything is written."""
         require(ctx, Action.IMPORT_OVERWRITE if on_conflict == "overwrite" else Action.IMPORT)
         if on_conflict not in CONFLICT_POLICIES:
             raise ValidationError("errors.bad_conflict_policy", policy=on_conflict,
                                   allowed=", ".join(CONFLICT_POLICIES))
-        entries = [self._validated(i, raw) for i, raw in enumerate(document.get("prompts", []))]
-        return self._write(session, ctx, entries, on_conflict)
+        now = utcnow()  # one moment for the whole import: undated entries keep the document's order
+        return [self._validated(i, raw, now) for i, raw in enumerate(document.get("prompts", []))]
 
     def _write(self, session, ctx: TenantContext, entries: list, on_conflict: str) -> ImportReport:
         report, overwrites = ImportReport(), []
@@ -278,7 +278,7 @@ class TransferService:
         return f"{name[:95]}-{n}"
 
     @staticmethod
-    def _validated(index: int, raw) -> tuple[dict, list[dict], dict[str, int]]:
+    def _validated(index: int, raw, now: datetime) -> tuple[dict, list[dict], dict[str, int]]:
         """One document entry as rows to insert; any problem names the entry."""
         where = raw.get("name") if isinstance(raw, dict) else None
         try:
@@ -310,7 +310,7 @@ class TransferService:
                 versions.append({
                     "number": expected, "content": content, "messages": messages,
                     "variables": _declared(content, messages, checked.variables),
-                    "message": checked.message, "author": author, "created_at": _when(v.get("created_at")),
+                    "message": checked.message, "author": author, "created_at": _when(v.get("created_at"), now),
                 })
             labels = raw.get("labels") or {}
             if not isinstance(labels, dict):
@@ -328,13 +328,13 @@ class TransferService:
             raise ValidationError("errors.bad_import_entry", index=index + 1, name=_shown_name(where),
                                   detail=exc) from None
         latest = versions[-1]
-        created_at = _when(raw.get("created_at") or versions[0]["created_at"])
+        created_at = _when(raw.get("created_at") or versions[0]["created_at"], now)
         prompt = {
             "name": fields.name, "title": fields.title, "description": fields.description,
             "category": fields.category, "tags": fields.tags, "tags_text": " ".join(fields.tags),
             "is_enhancement": fields.is_enhancement, "visibility": fields.visibility, "kind": fields.kind,
             "meta": fields.metadata, "latest_version": len(versions),
             "content_text": version_text(latest["content"], latest["messages"]),
-            "created_at": created_at, "updated_at": _when(raw.get("updated_at") or latest["created_at"]),
+            "created_at": created_at, "updated_at": _when(raw.get("updated_at") or latest["created_at"], now),
         }
         return prompt, versions, {str(k): v for k, v in labels.items()}
