@@ -242,6 +242,55 @@ class TestingService:
                 result = item
         yield self._store(ctx, prepared, [(target, result)], batch_id=None)[0]
 
+    def stream_many(self, ctx: TenantContext, prompt_name: str, models: list[str], *, version: int | None = None,
+                    label: str | None = None, variables: dict | None = None, params: dict | None = None,
+                    system_prompt: str | None = None, use_cache: bool | None = None,
+                    cancel: "threading.Event | None" = None) -> Iterator[tuple[int, "str | RunPublic"]]:
+        """TEMP shim (helper "llm" owns the real one): (index, delta) as they arrive, then (index, RunPublic)
+        per model; a set `cancel` closes the calls and stores them with error_code "cancelled".
+        Raises as run(), at the first iteration, before any call."""
+        import queue
+        import threading
+
+        models = [m for m in (models or []) if m and m.strip()]
+        if not 1 <= len(models) <= MAX_SIDE_BY_SIDE:
+            raise ValidationError("testing.model_count", count=len(models), max=MAX_SIDE_BY_SIDE)
+        prepared = self.prepare(ctx, prompt_name, version=version, label=label, variables=variables, params=params,
+                                system_prompt=system_prompt)
+        targets = [self.providers.resolve(ctx, m) for m in models]
+        cancel = cancel or threading.Event()
+        batch_id, inbox = str(uuid.uuid4()), queue.Queue()
+
+        def pump(index: int, target: ModelTarget) -> None:
+            stream, result, parts = self.gateway.stream(target, prepared.messages, prepared.params,
+                                                        use_cache=use_cache), None, []
+            try:
+                for item in stream:
+                    if cancel.is_set():
+                        break
+                    if isinstance(item, str):
+                        parts.append(item)
+                        inbox.put((index, item))
+                    else:
+                        result = item
+            finally:
+                stream.close()  # closes the HTTP response of an unfinished call
+            if result is None:
+                result = LLMResult(text="".join(parts), prompt_tokens=0, completion_tokens=0, cost=None,
+                                   latency_ms=0.0, model=target.display_name, error_code="cancelled")
+            inbox.put((index, result))
+
+        for index, target in enumerate(targets):
+            threading.Thread(target=pump, args=(index, target), daemon=True, name=f"promptmgr-run-{index}").start()
+        pending = len(targets)
+        while pending:
+            index, item = inbox.get()
+            if isinstance(item, str):
+                yield index, item
+                continue
+            pending -= 1
+            yield index, self._store(ctx, prepared, [(targets[index], item)], batch_id=batch_id)[0]
+
     def run_messages(self, ctx: TenantContext, messages: list[dict], *, model: str | None = None,
                      params: dict | None = None, prompt_name: str = "", version_number: int | None = None,
                      variables: dict | None = None, use_cache: bool | None = None) -> RunPublic:
