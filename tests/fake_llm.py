@@ -55,6 +55,8 @@ class FakeLLMServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.delay: float = 0.0
         self.usage: bool = True  # False: answers carry no usage block (some local servers)
+        self.stream_delay: float = 0.0  # seconds between streamed chunks (a slow model)
+        self.disconnects: int = 0  # clients that closed the connection while being answered
         self.requests: list[RecordedRequest] = []
         self._replies: deque[str] = deque()
         self._failures: deque[tuple[int, str | None]] = deque()
@@ -91,6 +93,8 @@ class FakeLLMServer:
             self.requests.clear()
             self.delay = 0.0
             self.usage = True
+            self.stream_delay = 0.0
+            self.disconnects = 0
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -140,8 +144,9 @@ def _make_handler(server: FakeLLMServer):
         def handle(self) -> None:
             try:
                 super().handle()
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
-                pass
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout and cancel tests)
+                with server._lock:
+                    server.disconnects += 1
 
         def log_message(self, *args) -> None:  # keep test output quiet
             pass
@@ -235,6 +240,8 @@ def _make_handler(server: FakeLLMServer):
                                "model": model, "choices": [], "usage": usage})
             for event in events:
                 self._write_chunk(f"data: {json.dumps(event)}\n\n".encode())
+                if server.stream_delay > 0:
+                    server._stopping.wait(server.stream_delay)
             self._write_chunk(b"data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
