@@ -274,7 +274,11 @@ class TestingService:
                     else:
                         result = item
             finally:
-                stream.close()  # closes the HTTP response of an unfinished call
+                stream.close()
+                if cancel.is_set():
+                    import gc
+
+                    gc.collect()  # litellm's stream wrapper sits in a reference cycle: finalize it now
             if result is None:
                 result = LLMResult(text="".join(parts), prompt_tokens=0, completion_tokens=0, cost=None,
                                    latency_ms=0.0, model=target.display_name, error_code="cancelled")

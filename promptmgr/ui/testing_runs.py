@@ -203,7 +203,7 @@ def build_runs(ui: UI, form):
         show_progress="hidden")
     running.then(finish, [ui.locale], [run, stop], queue=False).then(
         refresh_history, [ui.locale, form.prompt], [history, history_ids, details, status])
-    stop.click(do_stop, [ui.locale, token], [stop], queue=False)
+    stop.click(do_stop, [ui.locale, token], [stop], concurrency_limit=None, show_progress="hidden")
     history.select(open_run, [ui.locale, history_ids], [details, summary, run_input, run_output, status])
     ui.on_locale_change(refresh_history, [form.prompt], [history, history_ids, details, status])
 

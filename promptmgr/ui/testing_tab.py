@@ -111,7 +111,11 @@ def build(ui: UI) -> None:
     @reports(matches)
     def type_prompt(ctx, current, evt: gr.KeyUpData):
         # Typing in the picker searches the whole library, not only the choices loaded so far.
-        return searched(ctx, evt.input_value, current)
+        # Keys that type nothing (Escape, arrows, Enter) and an empty box keep the choices.
+        typed = (evt.input_value or "").strip()
+        if not typed or (len(evt.key or "") > 1 and evt.key not in ("Backspace", "Delete")):
+            return {}
+        return searched(ctx, typed, current)
 
     def slot_updates(locale, chosen, names, values) -> dict:
         # Values typed for a variable survive switching versions of a prompt that still uses it.
