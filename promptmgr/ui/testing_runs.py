@@ -182,15 +182,22 @@ def build_runs(ui: UI, form):
         if not name:
             return {history: history_table(ctx.locale, []), history_ids: [], details: gr.update(visible=False)}
         page = services.testing.list_runs(ctx, prompt_name=name, limit=HISTORY_LIMIT)
-        return {history: history_table(ctx.locale, page.items), history_ids: [r.id for r in page.items]}
+        table = history_table(ctx.locale, page.items)
+        # Each id with its row: a click is matched by the row it shows, not only by its position.
+        return {history: table, history_ids: [[r.id, row] for r, row in zip(page.items, table["data"])]}
 
     @ui.handler
     @reports(status, clear=False)
     def open_run(ctx, ids, evt: gr.SelectData):
-        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        if row is None or not 0 <= row < len(ids or []):
+        ids = ids or []
+        shown = [str(v) for v in (evt.row_value or [])]
+        matching = [run_id for run_id, row in ids if [str(v) for v in row] == shown]
+        position = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        if not matching and position is not None and 0 <= position < len(ids):
+            matching = [ids[position][0]]
+        if not matching:
             return {}
-        chosen = services.testing.get_run(ctx, ids[row])
+        chosen = services.testing.get_run(ctx, matching[0])
         return {details: gr.update(visible=True), summary: run_summary(ctx.locale, chosen),
                 run_input: messages_text(chosen.rendered_input or []), run_output: chosen.output or ""}
 

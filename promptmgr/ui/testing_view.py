@@ -155,9 +155,8 @@ def run_summary(locale: str, run) -> str:
     lines = [text("ui_testing.run_heading", locale, id=run.id, time=run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
                   name=run.prompt_name, version=version, model=run.model),
              run_stats(locale, run)]
-    if run.error_code == "cancelled":
-        pass  # run_stats said it was stopped
-    elif run.error:
+    if run.error and run.error_code != "cancelled":
+        lines[-1] = run_stats(locale, run.model_copy(update={"error": None}))  # the error once, on its own line
         lines.append(text("ui_testing.run_error", locale, error=run.error))
     params = json.dumps(run.params or {}, ensure_ascii=False, sort_keys=True)
     variables = json.dumps(run.variables or {}, ensure_ascii=False, sort_keys=True)

@@ -84,7 +84,7 @@ def test_combine_two_prompts_and_save(open_app, app_services):
     # A bad name, then a good one: the next attempt works.
     field(page, "builder-name").fill("Bad Name!")
     page.locator("#builder-save").click()
-    expect(page.locator("#builder-saved")).to_contain_text("Bad Name!", timeout=WAIT)
+    expect(page.locator("#builder-saved")).to_contain_text("names are 1-100 characters", timeout=WAIT)
     assert_usable(page, "builder-name", "Bad Name!")
     field(page, "builder-name").fill(name + "-2")
     page.locator("#builder-save").click()
