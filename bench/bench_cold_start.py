@@ -25,9 +25,13 @@ GOALS = {"--help": 0.3, "prompts list": 0.6}
 
 
 def command() -> list[str]:
-    """The installed console script when there is one (what users run), else `python -m promptmgr`."""
+    """The installed console script (what users run) when it runs this tree's code, else
+    `python -m promptmgr` from this tree (e.g. a worktree beside another checkout's editable install)."""
     script = Path(sys.executable).with_name("promptmgr")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "promptmgr"]
+    probe = subprocess.run([sys.executable, "-c", "import promptmgr; print(promptmgr.__file__)"], cwd="/",
+                           capture_output=True, text=True, check=False)
+    installed_here = probe.returncode == 0 and Path(probe.stdout.strip()).resolve().is_relative_to(ROOT)
+    return [str(script)] if script.exists() and installed_here else [sys.executable, "-m", "promptmgr"]
 
 
 def timed(args: list[str], env: dict, runs: int) -> tuple[float, str]:

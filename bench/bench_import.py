@@ -21,7 +21,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from corpus import SEED, document_file
 
-import promptmgr.offline  # noqa: F401  (offline switches before anything else loads)
+import promptmgr.llm.offline  # noqa: F401  (offline switches before anything else loads)
 
 GOAL_SECONDS = 60.0
 

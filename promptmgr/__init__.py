@@ -1,5 +1,5 @@
 """promptmgr: an AI prompt manager — library, versions, templates, testing and experiments."""
-from . import offline  # noqa: F401  (first: keeps every library that loads later off the network)
+from .llm import offline  # noqa: F401  (first: keeps every library that loads later off the network)
 from .context import TenantContext
 from .errors import ConflictError, DuplicateError, NotFoundError, PromptMgrError, ValidationError
 

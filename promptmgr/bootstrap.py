@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 
-from . import offline  # noqa: F401  (before any third-party import that could reach the network)
-from .config import Settings, get_settings
+from .llm import offline  # noqa: F401  (before any third-party import that could reach the network)
+from .config import Settings, activate, get_settings
 from .context import TenantContext
-from .db import Database
+from .db import Database, private_dir
+from .resources import data_path
 from .services.admin import AdminService
 from .services.library import LibraryService
 from .services.transfer import TransferService
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-STARTER_LIBRARY = DATA_DIR / "starter_library.yaml"
+STARTER_LIBRARY = data_path("starter_library.yaml")
 
 
 class Services:
@@ -29,7 +28,7 @@ class Services:
 
     @cached_property
     def gateway(self):
-        from .llm import Gateway  # litellm itself loads on the first model call, not here
+        from .llm.gateway import Gateway  # litellm itself loads on the first model call, not here
 
         return Gateway(cache_dir=self.settings.cache_dir, cache_enabled=self.settings.cache_enabled)
 
@@ -45,7 +44,15 @@ class Services:
     def testing(self):
         from .services.testing import TestingService
 
-        return TestingService(self.db, self.library, self.providers, self.gateway, self.settings.files_dir)
+        return TestingService(self.db, self.library, self.providers, self.gateway, self.settings.files_dir,
+                              self.files)
+
+    @cached_property
+    def files(self):
+        from .services.files import FileService
+
+        max_bytes = self.settings.max_image_bytes
+        return FileService(self.db, self.settings.files_dir, max_bytes, adopt_legacy=self.settings.mode == "single")
 
     @cached_property
     def enhance(self):
@@ -60,11 +67,21 @@ class Services:
         return BuilderService(self.library, self.testing)
 
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
-        """Single-user mode: the local tenant and user, created (with the starter library) on first start."""
-        ctx, created = self.admin.local_context()
-        if created and (self.settings.load_starter if load_starter is None else load_starter):
-            self.load_starter(ctx)
+        """Single-user mode: the local tenant and user, created with the starter library on first
+        start, in one transaction (processes starting at once never see an empty library)."""
+        load = self.settings.load_starter if load_starter is None else load_starter
+        ctx, _ = self.admin.local_context(on_create=self._starter_loader() if load else None)
         return ctx
+
+    def _starter_loader(self):
+        def load(session, ctx: TenantContext) -> None:
+            # Read only on a first start: every other start must not pay for parsing the file.
+            from .services.transfer import load_document
+
+            document = load_document(STARTER_LIBRARY.read_text(encoding="utf-8"), "yaml")
+            self.transfer.import_into(session, ctx, document, on_conflict="skip")
+
+        return load
 
     def load_starter(self, ctx: TenantContext):
         from .services.transfer import load_document
@@ -75,7 +92,8 @@ class Services:
 
 def build_services(settings: Settings | None = None) -> Services:
     settings = settings or get_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
+    activate(settings)
+    private_dir(settings.home)
     db = Database(settings.db_url)
     db.upgrade()
     return Services(settings, db)

@@ -29,6 +29,20 @@ def _flag(name: str, default: bool) -> bool:
     raise ValidationError("errors.bad_setting", name=f"PROMPTMGR_{name}", value=value, allowed="true, false")
 
 
+def _number(name: str, default: float, kind=int):
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        number = kind(value.strip().replace("_", ""))
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise ValidationError("errors.bad_setting", name=f"PROMPTMGR_{name}", value=value,
+                              allowed="a positive number")
+    return number
+
+
 def _default_home() -> Path:
     if _env("HOME"):
         return Path(_env("HOME")).expanduser()
@@ -48,6 +62,17 @@ class Settings:
     default_locale: str = field(default_factory=lambda: _env("DEFAULT_LOCALE", "en"))
     default_model: str | None = field(default_factory=lambda: _env("DEFAULT_MODEL") or None)
     cache_enabled: bool = field(default_factory=lambda: _flag("CACHE_ENABLED", True))
+    # Limits on user input: one prompt's content (editor, CLI, import alike), a rendered template,
+    # the time one render may take, and an import document.
+    max_content_bytes: int = field(default_factory=lambda: _number("MAX_CONTENT_BYTES", 1_000_000))
+    max_render_bytes: int = field(default_factory=lambda: _number("MAX_RENDER_BYTES", 1_000_000))
+    render_seconds: float = field(default_factory=lambda: _number("RENDER_SECONDS", 2.0, float))
+    max_document_bytes: int = field(default_factory=lambda: _number("MAX_DOCUMENT_BYTES", 50_000_000))
+    # Listening beyond loopback without login must be asked for (promptmgr/exposure.py).
+    expose: bool = field(default_factory=lambda: _flag("EXPOSE", False))
+    allowed_hosts: tuple[str, ...] = field(default_factory=lambda: tuple(
+        h.strip().lower() for h in (_env("ALLOWED_HOSTS") or "").split(",") if h.strip()))
+    max_upload_mb: int = field(default_factory=lambda: _number("MAX_UPLOAD_MB", 10))
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -67,7 +92,32 @@ class Settings:
     def files_dir(self) -> Path:
         return self.home / "files"
 
+    @property
+    def max_image_bytes(self) -> int:
+        """PROMPTMGR_MAX_IMAGE_MB (default 10): the largest image a chat prompt may store."""
+        value = _env("MAX_IMAGE_MB", "10")
+        try:
+            mb = float(value)
+        except ValueError:
+            mb = -1.0
+        if not 0 < mb <= 1024:
+            raise ValidationError("errors.bad_setting", name="PROMPTMGR_MAX_IMAGE_MB", value=value, allowed="0-1024")
+        return int(mb * 1024 * 1024)
+
 
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+_active: list[Settings] = []
+
+
+def activate(settings: Settings) -> None:
+    """The settings the process runs with (build_services calls this): the limits that code without
+    a Services object at hand (schemas, templating) applies come from here."""
+    _active[:] = [settings]
+
+
+def active_settings() -> Settings:
+    return _active[0] if _active else get_settings()

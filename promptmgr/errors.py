@@ -21,6 +21,8 @@ class PromptMgrError(Exception):
         for name, key in self.params.items():  # NAME_key=KEY: a phrase translated into %{NAME}
             if name.endswith("_key"):
                 params[name[:-4]] = t(key, locale)
+            elif isinstance(key, PromptMgrError):  # a nested cause, e.g. what is wrong with one import entry
+                params[name] = key.translate(locale)
         return t(self.message_key, locale, **params)
 
 
@@ -52,6 +54,13 @@ class PermissionDeniedError(PromptMgrError):
 class TemplateError(ValidationError):
     code = "template"
     message_key = "errors.template_syntax"
+
+
+class DatabaseUnavailableError(PromptMgrError):
+    """The database cannot be used as it is: damaged, or made by a newer promptmgr."""
+
+    code = "database"
+    message_key = "db.unavailable"
 
 
 class ProviderError(PromptMgrError):

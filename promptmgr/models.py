@@ -155,7 +155,9 @@ class Run(SQLModel, table=True):
     latency_ms: float = 0.0
     cached: bool = False
     error_code: Optional[str] = Field(default=None, max_length=32)
-    error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))  # text of runs before 0002
+    error_key: Optional[str] = Field(default=None, max_length=100)  # the message key; edges translate
+    error_params: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))
     batch_id: Optional[str] = Field(default=None, max_length=36, index=True)
     experiment_id: Optional[int] = None
     variant: Optional[str] = Field(default=None, max_length=64)

@@ -1,14 +1,15 @@
 """`{{ variable }}` templates: extraction, linting and sandboxed rendering (jinja2).
 
 The sandbox refuses access to Python internals (attributes starting with "_", unsafe callables)
-and the environment has no loader, so templates cannot read files or include other templates."""
+and the environment has no loader, so templates cannot read files or include other templates.
+promptmgr/sandbox.py bounds what a template may cost (numbers, sizes, loops, time), also while
+parsing and extracting variables, so nothing done at save time or on reads can hang."""
 from __future__ import annotations
 
 import json
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Iterable
 
 from .errors import TemplateError, ValidationError
@@ -25,15 +26,20 @@ class LintIssue:
     line: int | None = None
 
 
-@lru_cache(maxsize=1)
 def _env():
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from .sandbox import environment
 
-    # Immutable: a template cannot mutate the lists/dicts it is given either.
-    return ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-    )
+    # Immutable: a template cannot mutate the lists/dicts it is given either; limited: see sandbox.py.
+    return environment()
+
+
+def limits():
+    """The render limits from the active settings (output size and time)."""
+    from .config import active_settings
+    from .sandbox import Limits
+
+    settings = active_settings()
+    return Limits(max_bytes=settings.max_render_bytes, seconds=settings.render_seconds)
 
 
 def _parse(text: str):
@@ -43,31 +49,48 @@ def _parse(text: str):
         return _env().parse(text)
     except TemplateSyntaxError as exc:
         raise TemplateError("errors.template_syntax", line=exc.lineno, detail=exc.message) from None
+    except RecursionError:  # thousands of nested brackets
+        raise TemplateError("limits.template_nesting") from None
+    except (ValueError, OverflowError, MemoryError) as exc:  # e.g. an integer literal too long to read
+        raise TemplateError("limits.template_unreadable", detail=str(exc)) from None
 
 
 def texts_of(content: str | None, messages: list | None) -> list[str]:
     """Every template text of a prompt: its content, or each text part of its chat messages."""
+    from .schemas import as_messages
+
     if messages is None:
         return [content or ""]
-    return [
-        part.get("text", "")
-        for message in messages
-        for part in message.get("content", [])
-        if part.get("type") == "text"
-    ]
+    try:
+        return [text for message in as_messages(messages) for text in message.texts()]
+    except ValidationError:
+        # A draft in the editor (a half-typed image URL...) is analysed before it can validate:
+        # its text parts are still its templates.
+        return [part.get("text") or "" for message in messages if isinstance(message, dict)
+                for part in message.get("content") or [] if isinstance(part, dict) and part.get("type") == "text"]
 
 
 def extract_variables(text: str) -> list[str]:
     """Names the template reads from its context, in order of first appearance."""
     from jinja2 import meta
 
-    names = meta.find_undeclared_variables(_parse(text))
-    return sorted(names, key=lambda name: _first_position(text, name))
+    tree = _parse(text)
+    try:
+        names = meta.find_undeclared_variables(tree)
+    except RecursionError:
+        raise TemplateError("limits.template_nesting") from None
+    return sorted(names, key=_first_mentions(text).get)
 
 
-def _first_position(text: str, name: str) -> int:
-    match = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text)
-    return match.start() if match else len(text)
+def _first_mentions(text: str) -> dict[str, int]:
+    """Each name's first mention among the template's tokens (not in plain text, not after a dot)."""
+    first: dict[str, int] = {}
+    previous = None
+    for index, (_, kind, value) in enumerate(_env().lex(text)):
+        if kind == "name" and previous != "dot":
+            first.setdefault(value, index)
+        previous = "dot" if kind == "dot" else kind
+    return first
 
 
 def extract_all(texts: Iterable[str]) -> list[str]:
@@ -178,32 +201,70 @@ def jinja_errors(unsafe_key: str = "errors.template_unsafe", render_key: str = "
     from jinja2 import TemplateError as JinjaTemplateError
     from jinja2.sandbox import SecurityError
 
+    from .sandbox import LimitExceeded
+
     try:
         yield
+    except LimitExceeded as exc:
+        raise TemplateError(exc.key, **exc.params) from None
+    except RecursionError:  # a macro calling itself
+        raise TemplateError("limits.template_recursion") from None
+    except MemoryError:
+        raise TemplateError("limits.template_output", limit=limits().max_bytes) from None
     except SecurityError as exc:  # a subclass of jinja's TemplateError: caught first
         raise TemplateError(unsafe_key, detail=str(exc)) from None
-    except (JinjaTemplateError, TypeError, ValueError, ArithmeticError, OverflowError) as exc:
+    except (JinjaTemplateError, TypeError, ValueError, ArithmeticError, AttributeError, LookupError) as exc:
         raise TemplateError(render_key, detail=str(exc)) from None
 
 
+def compile_template(text: str, syntax_key: str = "errors.template_syntax", keep_trailing_newline: bool = True):
+    """A template ready to render within limits (see render_limited)."""
+    from jinja2 import TemplateSyntaxError
+
+    from .sandbox import environment, guard
+
+    env = environment(keep_trailing_newline)
+    try:
+        return env.from_string(guard(env.parse(text)))
+    except TemplateSyntaxError as exc:
+        raise TemplateError(syntax_key, line=exc.lineno, detail=exc.message) from None
+    except RecursionError:
+        raise TemplateError("limits.template_nesting") from None
+    except (ValueError, OverflowError, MemoryError) as exc:
+        raise TemplateError("limits.template_unreadable", detail=str(exc)) from None
+
+
+def render_limited(template, context: dict, unsafe_key: str = "errors.template_unsafe",
+                   render_key: str = "errors.template_render") -> str:
+    """Render with the active limits: output size (bytes), loop iterations and time."""
+    from .sandbox import LimitExceeded, budget
+
+    active = limits()
+    chunks, size = [], 0
+    with jinja_errors(unsafe_key, render_key), budget(active):
+        for chunk in template.generate(context):
+            size += len(chunk.encode("utf-8", "surrogatepass"))
+            if size > active.max_bytes:
+                raise LimitExceeded("limits.template_output", limit=active.max_bytes)
+            chunks.append(chunk)
+    return "".join(chunks)
+
+
 def render_text(text: str, context: dict) -> str:
-    template = _env().from_string(_parse(text))
-    with jinja_errors():
-        return template.render(context)
+    return render_limited(compile_template(text), context)
 
 
 def render(content: str | None, messages: list | None, declared: list[dict] | None,
            values: dict | None) -> tuple[str | None, list | None]:
     """Render a text prompt or every text part of a chat prompt."""
+    from .schemas import as_messages
+
     context = resolve_values(texts_of(content, messages), declared, values)
     if messages is None:
         return render_text(content or "", context), None
     rendered = []
-    for message in messages:
-        parts = []
-        for part in message.get("content", []):
-            if part.get("type") == "text":
-                part = {**part, "text": render_text(part.get("text", ""), context)}
-            parts.append(part)
-        rendered.append({**message, "content": parts})
+    for message in as_messages(messages):
+        parts = [part.model_copy(update={"text": render_text(part.text or "", context)}) if part.type == "text"
+                 else part for part in message.content]
+        rendered.append(message.model_copy(update={"content": parts}).model_dump(exclude_none=True))
     return None, rendered

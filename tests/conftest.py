@@ -7,15 +7,34 @@ import sys
 import uuid
 from pathlib import Path
 
-import promptmgr.offline  # noqa: F401  (offline switches before anything else loads)
+import promptmgr.llm.offline  # noqa: F401  (offline switches before anything else loads)
 import pytest
+from hypothesis import HealthCheck, settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
-from tests.fake_llm import block_external_network, fake_llm  # noqa: F401  (fixtures)
+from tests.fake_llm import block_external_network, fake_llm, guard_network  # noqa: F401  (fixtures)
+
+# Property tests must not fail on a loaded machine (a deadline is a timing assertion) nor wander:
+# bounded examples, no deadline, and the blob to reproduce any failure. Tests may ask for fewer
+# examples with @settings; HYPOTHESIS_PROFILE=dev gives a quick local run.
+hypothesis_settings.register_profile(
+    "ci", max_examples=50, deadline=None, print_blob=True, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+hypothesis_settings.register_profile("dev", parent=hypothesis_settings.get_profile("ci"), max_examples=10)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("PROMPTMGR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TABLES = ("run", "price_override", "provider", "prompt_tag", "label", "prompt_version", "prompt", '"user"', "tenant")
+
+
+@pytest.fixture(autouse=True)
+def _no_external_network(request, monkeypatch):
+    """No test reaches beyond loopback: connections and DNS lookups elsewhere fail at once. A test
+    that truly needs the outside marks itself `allow_network` (none does today)."""
+    if request.node.get_closest_marker("allow_network") is None:
+        guard_network(monkeypatch)
 
 
 def _pg_reachable() -> bool:

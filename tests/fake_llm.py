@@ -55,8 +55,11 @@ class FakeLLMServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.delay: float = 0.0
         self.usage: bool = True  # False: answers carry no usage block (some local servers)
-        self.stream_delay: float = 0.0  # seconds between streamed chunks (a slow model)
-        self.disconnects: int = 0  # clients that closed the connection while being answered
+        self.echo_auth: bool = False  # True: replies quote the Authorization header (a provider leaking the key)
+        self.chunk_delay: float = 0.0  # seconds between streamed chunks (cancellation tests)
+        self.reject_keys: set[str] = set()  # API keys answered with 401, as a provider rejects a bad key
+        self.stream_chunks_sent: list[int] = []  # per finished or aborted stream: data chunks written
+        self.stream_aborted = threading.Event()  # set when a client closed a stream before its end
         self.requests: list[RecordedRequest] = []
         self._replies: deque[str] = deque()
         self._failures: deque[tuple[int, str | None]] = deque()
@@ -93,8 +96,11 @@ class FakeLLMServer:
             self.requests.clear()
             self.delay = 0.0
             self.usage = True
-            self.stream_delay = 0.0
-            self.disconnects = 0
+            self.echo_auth = False
+            self.chunk_delay = 0.0
+            self.reject_keys.clear()
+            self.stream_chunks_sent.clear()
+            self.stream_aborted.clear()
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -145,8 +151,7 @@ def _make_handler(server: FakeLLMServer):
             try:
                 super().handle()
             except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout and cancel tests)
-                with server._lock:
-                    server.disconnects += 1
+                pass
 
         def log_message(self, *args) -> None:  # keep test output quiet
             pass
@@ -186,12 +191,16 @@ def _make_handler(server: FakeLLMServer):
                 return
             server._wait()
             failure = server._next_failure()
+            bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            if failure is None and bearer in server.reject_keys:
+                failure = (401, None)
             if failure is not None:
                 status, custom = failure
                 kind, code, message = _ERRORS.get(status, ("server_error", None, f"HTTP {status}"))
                 message = custom or message
-                self._send_json(status, {"error": {
-                    "message": message.format(model=body.get("model", "")),
+                key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                self._send_json(status, {"error": {  # {key_head}/{key_tail}: echo parts of the key as some do
+                    "message": message.format(model=body.get("model", ""), key_head=key[:10], key_tail=key[-6:]),
                     "type": kind, "param": None, "code": code,
                 }})
                 return
@@ -199,6 +208,8 @@ def _make_handler(server: FakeLLMServer):
 
         def _answer(self, body: dict) -> None:
             reply = server._next_reply(body)
+            if server.echo_auth:
+                reply += " (you sent " + (self.headers.get("Authorization") or "") + ")"
             finish = "stop"
             max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
             words = reply.split(" ")
@@ -238,13 +249,21 @@ def _make_handler(server: FakeLLMServer):
             if server.usage and (body.get("stream_options") or {}).get("include_usage"):
                 events.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created,
                                "model": model, "choices": [], "usage": usage})
-            for event in events:
-                self._write_chunk(f"data: {json.dumps(event)}\n\n".encode())
-                if server.stream_delay > 0:
-                    server._stopping.wait(server.stream_delay)
-            self._write_chunk(b"data: [DONE]\n\n")
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
+            sent = 0
+            try:
+                for event in events:
+                    if sent and server.chunk_delay:
+                        server._stopping.wait(server.chunk_delay)
+                    self._write_chunk(f"data: {json.dumps(event)}\n\n".encode())
+                    sent += 1
+                self._write_chunk(b"data: [DONE]\n\n")
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):  # the client closed the stream early
+                server.stream_chunks_sent.append(sent)
+                server.stream_aborted.set()
+                raise
+            server.stream_chunks_sent.append(sent)
 
         def _write_chunk(self, data: bytes) -> None:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -269,9 +288,10 @@ def _is_loopback(host) -> bool:
         return False
 
 
-@pytest.fixture
-def block_external_network(monkeypatch):
-    """Fail any connection or DNS lookup that leaves loopback; yields the list of attempts."""
+def guard_network(monkeypatch) -> list[str]:
+    """Make any connection or DNS lookup that leaves loopback fail; returns the list of attempts.
+
+    Patched for the calling test only (monkeypatch undoes it); child processes are not covered."""
     attempts: list[str] = []
     real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
     real_getaddrinfo = socket.getaddrinfo
@@ -301,4 +321,11 @@ def block_external_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    yield attempts
+    return attempts
+
+
+@pytest.fixture
+def block_external_network(monkeypatch):
+    """Every test runs behind guard_network (tests/conftest.py); this one also hands the test the
+    list of attempts it blocked, so it can assert there were none."""
+    yield guard_network(monkeypatch)

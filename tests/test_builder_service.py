@@ -167,7 +167,7 @@ def test_every_error_key_has_english_text():
 
 
 def test_token_count_and_cost_come_from_the_testing_service(services, ctx, two):
-    from promptmgr.tokens import count_text
+    from promptmgr.llm.tokens import count_text
 
     result = services.builder.preview(ctx, two, "sections", model="gpt-4o")
     assert result.tokens == count_text(result.text, "gpt-4o").tokens and result.tokens_exact

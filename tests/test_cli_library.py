@@ -203,7 +203,7 @@ def test_export_import_round_trip_is_lossless(cli, tmp_path, ext):
 
     # next to the originals, under new names, with --on-conflict rename
     report = cli("import", str(path), "--on-conflict", "rename", "--json").json()
-    assert report["renamed"] == {name: f"{name}-2" for name in names}
+    assert report["renamed"] == [[name, f"{name}-2"] for name in names]
     copies = snapshot(cli, [f"{name}-2" for name in names])
     assert {name.removesuffix("-2"): value for name, value in copies.items()} == before
 

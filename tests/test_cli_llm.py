@@ -10,7 +10,7 @@ import socket
 import pytest
 from sqlalchemy import create_engine, text
 
-from promptmgr import local_model
+from promptmgr.llm import local as local_model
 
 SECRET = "sk-cli-secret-0123456789abcdefghij"
 MODEL = "fake/fake-model"

@@ -119,3 +119,28 @@ def test_placeholder_helpers():
     assert clean_output('```\n"Hi {{ x }}"\n```') == "Hi {{ x }}"
     assert clean_output("BEGIN PROMPT\nHallo\nEND PROMPT") == "Hallo"
     assert clean_output('He said "hi" and "bye"') == 'He said "hi" and "bye"'
+
+
+def test_enhance_failure_reads_in_the_readers_language(lib, ctx, fake_llm):
+    fake_llm.fail_next(401)
+    with pytest.raises(ProviderError) as err:
+        lib.enhance.enhance(ctx.with_locale("de"), "poem", "clarify", MODEL)
+    english, german = err.value.translate("en"), err.value.translate("de")
+    assert "rejected the API key" in english and "Schlüssel" in german and "rejected" not in german
+
+
+def test_enhance_roles(lib, ctx, fake_llm):
+    from promptmgr.context import TenantContext
+    from promptmgr.errors import PermissionDeniedError
+
+    viewer = TenantContext(ctx.tenant_id, ctx.user_id, "viewer")
+    editor = TenantContext(ctx.tenant_id, ctx.user_id, "editor")
+    for call in (lambda c: lib.enhance.enhance(c, "poem", "clarify", MODEL),
+                 lambda c: lib.enhance.translate(c, "poem", "German", MODEL),
+                 lambda c: lib.enhance.accept(c, "poem", "New text", 1)):
+        with pytest.raises(PermissionDeniedError):
+            call(viewer)
+    assert fake_llm.chat_requests == []
+    fake_llm.script(["Write a poem on {{ topic }}.\n{% if short %}Keep it short.{% endif %}"])
+    candidate = lib.enhance.enhance(editor, "poem", "clarify", MODEL)
+    assert lib.enhance.accept(editor, "poem", candidate.text, candidate.base_version).version == 2

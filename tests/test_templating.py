@@ -61,14 +61,19 @@ def test_sandbox_refuses_access_to_python_internals(attack, tmp_path, monkeypatc
     assert not marker.exists()
 
 
-@settings(max_examples=200)
+@settings(max_examples=50)
 @given(source=st.text(alphabet="{}%#._()[]'\"abcx_ =|+-*/0123456789", max_size=60))
-def test_rendering_arbitrary_input_never_executes_host_code(source, tmp_path_factory):
-    """Whatever the text, rendering either works or raises our error; nothing else escapes."""
+def test_rendering_arbitrary_input_never_executes_host_code(source):
+    """Whatever the text, rendering gives plain text or raises our error with a message; no other
+    exception and no Python object escapes."""
     try:
-        templating.render_text(source, {"x": "v", "a": [1, 2], "b": {"k": 1}, "c": 3})
-    except (TemplateError, ValidationError):
-        pass
+        rendered = templating.render_text(source, {"x": "v", "a": [1, 2], "b": {"k": 1}, "c": 3})
+    except (TemplateError, ValidationError) as exc:
+        message = exc.translate("en")
+        assert message.strip() and "Traceback" not in message
+        return
+    assert isinstance(rendered, str)
+    assert not any(leak in rendered for leak in ("<class ", "<function ", "<built-in ", "<bound method ", "<module "))
 
 
 def test_file_and_network_access_are_impossible():

@@ -24,7 +24,8 @@ def test_operations_in_one_tenant_never_leak_into_another(services, ops):
         ctx, expected = tenants[who], model[who]
         try:
             if op == "create":
-                services.library.create(ctx, parse(PromptCreate, {"name": name, "content": f"{op}-{who}-{name}-secret"}))
+                services.library.create(ctx, parse(PromptCreate, {"name": name, "content": f"{op}-{who}-{name}-secret",
+                                                                 "category": f"cat{who}", "tags": [f"tag{who}"]}))
                 expected[name] = f"{op}-{who}-{name}-secret"
             elif op == "edit":
                 services.library.update(ctx, name, parse(PromptUpdate, {"content": f"edited-{who}-{name}"}))
@@ -45,7 +46,10 @@ def test_operations_in_one_tenant_never_leak_into_another(services, ops):
         other = 1 - who
         assert services.library.list(ctx, PromptQuery(q=f"{other}")).total == sum(
             1 for c in model[who].values() if f"-{other}-" in c)
-        assert sum(t.count for t in services.library.categories(ctx)) == 0
+        # Each tenant files its prompts under its own category and tag: the other's never show up.
+        own = {f"cat{who}": len(model[who])} if model[who] else {}
+        assert {c.name: c.count for c in services.library.categories(ctx)} == own
+        assert {t.name: t.count for t in services.library.tags(ctx)} == {f"tag{who}": count for count in own.values()}
         exported = services.transfer.export(ctx)
         assert {p["name"] for p in exported["prompts"]} == set(model[who])
 

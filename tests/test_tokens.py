@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 import tiktoken
 
-from promptmgr import local_model, tokens
-from promptmgr.tokens import TokenCount, count_messages, count_text
+from promptmgr.llm import local as local_model, tokens
+from promptmgr.llm.tokens import TokenCount, count_messages, count_text
 from tests.fake_llm import block_external_network  # noqa: F401  (fixture)
+from tests.llm_doubles import MissingEngine, local_engine
 
 TEXT = "Prompt engineering: write clear instructions, give examples, and test — 日本語もOK! <|endoftext|>"
 
@@ -108,7 +109,9 @@ def test_local_model_uses_its_own_tokenizer():
     assert chat.exact and chat.tokens > 2
 
 
-def test_local_model_without_the_model_is_a_heuristic(monkeypatch):
-    monkeypatch.setattr(local_model, "is_available", lambda: False)
-    result = count_text("hello world", "local/smollm2")
+def test_local_model_without_the_model_is_a_heuristic():
+    with local_engine(MissingEngine()):
+        result = count_text("hello world", "local/smollm2")
+        chat = count_messages([{"role": "user", "content": "hi"}], "local/smollm2")
     assert not result.exact and result.method == "heuristic"
+    assert not chat.exact and chat.method == "heuristic"

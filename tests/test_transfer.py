@@ -45,7 +45,7 @@ def test_conflict_policies(services, ctx, library):
     assert services.transfer.import_(ctx, document, "skip").skipped == ["a", "chat"]
     assert services.library.get(ctx, "a").version == 2
     renamed = services.transfer.import_(ctx, document, "rename")
-    assert renamed.renamed == {"a": "a-2", "chat": "chat-2"}
+    assert renamed.renamed == [("a", "a-2"), ("chat", "chat-2")]
     assert [v.number for v in services.library.history(ctx, "a-2")] == [1, 2, 3]
     updated = services.transfer.import_(ctx, document, "overwrite")
     assert updated.updated == ["a", "chat"]

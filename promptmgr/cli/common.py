@@ -3,11 +3,38 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from functools import lru_cache
 from typing import Any, Callable
 
 import typer
+
+# What a terminal would act on instead of showing: C0 controls but newline and tab (ESC starts
+# screen clears, OSC 52 clipboard writes, OSC 8 links), a CR not ending a line (overwrites what was
+# printed), DEL, C1 controls (\x9b is an 8-bit CSI) and text-direction overrides.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\r(?!\n)")
+# json.dumps escapes C0 controls itself; with ensure_ascii=False it leaves DEL, C1 and overrides.
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def safe_text(text: str) -> str:
+    """Stored text made harmless for a terminal: control characters shown as \\xNN escapes."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def safe_json(text: str) -> str:
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def echo(text: str, err: bool = False, nl: bool = True) -> None:
+    """Print human output: every CLI printer goes through here (or emit), never typer.echo directly."""
+    typer.echo(safe_text(text), err=err, nl=nl)
 
 
 def cli_locale() -> str:
@@ -47,11 +74,11 @@ def to_jsonable(value: Any) -> Any:
 def emit(data: Any, as_json: bool, human: Callable[[Any], str | None] | None = None) -> None:
     """Print `data` as JSON, or as the human text `human(data)` returns."""
     if as_json or human is None:
-        typer.echo(json.dumps(to_jsonable(data), ensure_ascii=False, indent=2, default=str))
+        typer.echo(safe_json(json.dumps(to_jsonable(data), ensure_ascii=False, indent=2, default=str)))
     else:
         text = human(data)
         if text:
-            typer.echo(text)
+            echo(text)
 
 
 def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
@@ -73,13 +100,20 @@ def fail(exc: BaseException, locale: str) -> None:
     from ..i18n import t as translate
 
     if isinstance(exc, PromptMgrError):
-        typer.echo(translate("cli.error", locale, message=exc.translate(locale)), err=True)
+        echo(_one_line(translate("cli.error", locale, message=exc.translate(locale))), err=True)
         sys.exit(1)
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-    if isinstance(exc, OperationalError):
-        typer.echo(translate("cli.error", locale, message=translate("errors.database", locale,
-                                                                       detail=str(exc.orig).strip())), err=True)
+    if isinstance(exc, DBAPIError):
+        # The driver's message only: str(exc) would add the SQL and its parameters (a whole import
+        # batch, encrypted keys...). PostgreSQL's message can span lines (DETAIL, HINT): the first.
+        detail = _one_line(str(exc.orig))
+        echo(translate("cli.error", locale, message=translate("errors.database", locale, detail=detail)), err=True)
         sys.exit(1)
-    typer.echo(translate("cli.unexpected", locale, kind=type(exc).__name__, detail=str(exc)), err=True)
+    detail = _one_line(str(exc.args[0]) if isinstance(exc, SQLAlchemyError) and exc.args else str(exc))
+    echo(translate("cli.unexpected", locale, kind=type(exc).__name__, detail=detail), err=True)
     sys.exit(2)
+
+
+def _one_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import context, emit, services, t
+from .common import context, echo, emit, services, t
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ModelOpt = Annotated[Optional[str], typer.Option(
@@ -66,9 +66,9 @@ def _finish(candidate, accept: bool, message: str, new_name: str | None, as_json
     if as_json:
         emit({"candidate": candidate, "saved": saved}, True)
     elif new_name:
-        typer.echo(t("cli_llm.enhance.created", name=saved.name, version=saved.version))
+        echo(t("cli_llm.enhance.created", name=saved.name, version=saved.version))
     else:
-        typer.echo(t("cli_llm.enhance.accepted", name=saved.name, version=saved.version))
+        echo(t("cli_llm.enhance.accepted", name=saved.name, version=saved.version))
 
 
 def _candidate_text(c) -> str:

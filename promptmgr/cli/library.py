@@ -103,6 +103,6 @@ def import_(
 
 def _import_text(result: dict) -> str:
     lines = [t("cli.library.imported", **result["counts"])]
-    lines += [t("cli.library.renamed", old=old, new=new) for old, new in result["renamed"].items()]
+    lines += [t("cli.library.renamed", old=old, new=new) for old, new in result["renamed"]]
     return "\n".join(lines)
 

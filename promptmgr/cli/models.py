@@ -77,13 +77,20 @@ def _models_text(o, limit: int | None) -> str:
     lines += ["", t("cli_llm.models.known_header", total=o.known_total)]
     shown = o.known if limit is None else o.known[:limit]
     if shown:
+        # Callable models come first (the service orders them); the others name the key they lack.
         header = [t(f"cli_llm.models.col_{c}") for c in ("model", "provider", "context", "input", "output")]
         rows = [[m.name, m.provider or "-", str(m.context_window or "-"), per_1k(m.input_cost_per_token),
-                 per_1k(m.output_cost_per_token)] for m in shown]
+                 per_1k(m.output_cost_per_token) + ("" if m.ready else f"  ({_needs(m)})")] for m in shown]
         lines.append(aligned([header, *rows]))
     if len(shown) < o.known_total:
         lines.append(t("cli_llm.models.more", count=o.known_total - len(shown)))
     return "\n".join(lines)
+
+
+def _needs(m) -> str:
+    if m.missing_keys:
+        return t("providers.needs_key", env=" / ".join(m.missing_keys))
+    return t("providers.needs_credentials", provider=m.provider or "?")
 
 
 # --- tokens ------------------------------------------------------------------------------

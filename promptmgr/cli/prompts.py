@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import context, emit, parse_pairs, services, t
+from .common import context, echo, emit, parse_pairs, safe_text, services, t
 
 app = typer.Typer(no_args_is_help=True, help="Manage prompts: versions, labels, templates and search.")
 
@@ -271,10 +271,10 @@ def rm(
         if not _interactive():
             raise ValidationError("cli.prompts.rm_needs_yes", name=name)
         if not typer.confirm(t("cli.prompts.rm_confirm", name=name), default=False):
-            typer.echo(t("cli.prompts.rm_cancelled"), err=True)
+            echo(t("cli.prompts.rm_cancelled"), err=True)
             raise typer.Exit(1)
     library.delete(ctx, name)
-    typer.echo(t("cli.prompts.removed", name=name))
+    echo(t("cli.prompts.removed", name=name))
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -320,9 +320,9 @@ def _list(q, category, tag, visibility, enhancement, kind, sort, limit, offset, 
     if as_json:
         emit(page.items, True)
         if page.total > page.offset + len(page.items):  # stdout stays a pure array; the hint goes to stderr
-            typer.echo(_showing(page), err=True)
+            echo(_showing(page), err=True)
         return
-    typer.echo(_table(page))
+    echo(_table(page))
 
 
 def _showing(page) -> str:
@@ -413,15 +413,15 @@ def diff(
     """Unified diff between two versions (colored on a terminal)."""
     text = services().library.diff(context(), name, v1, v2)
     if not text:
-        typer.echo(t("cli.prompts.no_difference", name=name, v1=v1, v2=v2), err=True)
+        echo(t("cli.prompts.no_difference", name=name, v1=v1, v2=v2), err=True)
         return
     if not sys.stdout.isatty():
-        typer.echo(text)
+        echo(text)
         return
     colors = {"+": typer.colors.GREEN, "-": typer.colors.RED, "@": typer.colors.CYAN}
     for line in text.splitlines():
         bold = line.startswith(("+++", "---"))
-        typer.echo(typer.style(line, fg=None if bold else colors.get(line[:1]), bold=bold or None))
+        typer.echo(typer.style(safe_text(line), fg=None if bold else colors.get(line[:1]), bold=bold or None))
 
 
 @app.command()
@@ -451,4 +451,4 @@ def render(
         emit({"name": prompt.name, "version": prompt.version, "content": prompt.content,
               "messages": prompt.messages}, True)
     else:
-        typer.echo(prompt.content, nl=not prompt.content.endswith("\n"))
+        echo(prompt.content, nl=not prompt.content.endswith("\n"))

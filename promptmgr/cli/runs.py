@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import context, emit, parse_pairs, services, t, to_jsonable
+from .common import cli_locale, context, emit, parse_pairs, services, t, to_jsonable
 from .models import aligned, money
 
 app = typer.Typer(no_args_is_help=True, help="Stored runs: every model call made by `promptmgr run`, "
@@ -100,7 +100,7 @@ def _stream(items, as_json: bool):
 def _exit_on_failure(runs) -> None:
     failed = [r for r in runs if r.error_code]
     for item in failed:
-        typer.echo(t("cli.error", message=item.error or item.error_code), err=True)
+        typer.echo(t("cli.error", message=item.message(cli_locale()) or item.error_code), err=True)
     if failed:
         raise typer.Exit(1)
 
@@ -170,6 +170,6 @@ def _run_text(r) -> str:
                                 for p in content or [])
         lines.append(f"[{message.get('role')}]\n{content}")
     lines += ["", t("cli_llm.runs.output"), r.output]
-    if r.error:
-        lines += ["", t("cli_llm.runs.error", code=r.error_code, message=r.error)]
+    if r.error_code:
+        lines += ["", t("cli_llm.runs.error", code=r.error_code, message=r.message(cli_locale()) or r.error_code)]
     return "\n".join(lines)

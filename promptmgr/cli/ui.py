@@ -11,17 +11,27 @@ from .common import services, t
 
 
 def ui(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on. Keep 127.0.0.1 unless other "
-                                                      "machines must reach the app (there is no login).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on. Keep 127.0.0.1: there is no login, so "
+                                                      "any other address needs --expose.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 7860,
+    expose: Annotated[bool, typer.Option(
+        "--expose", help="Allow a --host other machines can reach (also PROMPTMGR_EXPOSE=1). Everyone who reaches "
+                         "the port can then read, change, delete and export your library and run models on your "
+                         "stored keys.")] = False,
 ) -> None:
     """Open the prompt library, builder, testing bench and settings in your browser."""
+    from ..config import get_settings
     from ..errors import ValidationError
+    from ..exposure import check_bind
+
+    settings = get_settings()
+    expose = expose or settings.expose
+    check_bind(host, settings.mode, expose)  # refused before anything loads
     from ..ui.app import create_demo, launch
 
     demo = create_demo(services())
     try:
-        launch(demo, host=host, port=port, quiet=True, prevent_thread_lock=True)
+        launch(demo, host=host, port=port, expose=expose, settings=settings, quiet=True, prevent_thread_lock=True)
     except OSError as exc:  # the port is taken, or the address is not this machine's
         raise ValidationError("ui.app.cannot_listen", host=host, port=port, detail=str(exc).splitlines()[0]) from None
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host

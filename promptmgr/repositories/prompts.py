@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 
-from sqlalchemy import column, delete, func, insert, literal_column, select, text, update
+from sqlalchemy import cast, column, delete, func, insert, literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join
 
@@ -12,7 +14,8 @@ from ..models import Label, Prompt, PromptTag, PromptVersion, User, utcnow
 from ..schemas import PromptQuery
 from .base import Repository
 
-# Letters and digits: exactly what one token of FTS5's unicode61 tokenizer is ("_" separates).
+# Candidate words of a query: letters and digits. search_terms narrows them to what both indexes
+# call a word (see migrations/search_index.py): letters and decimal digits.
 _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 # Rows per bulk statement: bounded memory and statement size for very large imports.
 _BULK_BATCH = 5000
@@ -26,19 +29,56 @@ _HEAD_COLUMNS = "{name title description tags_text}"
 # ts_rank: reading each row's tsvector), so it ranks a bounded set of the newest matches: SQLite,
 # of prompts whose catalogue fields match; PostgreSQL, of all matches.
 _RANK_WINDOW = 500
-# A word that is itself a term of this many prompts matches as that word (and its inflections,
-# through the stemmer) rather than as a prefix: expanding a common word to every completion
-# costs a merge of all their postings, and adds few prompts to what the word matches.
+# The last word of a query matches as a prefix from this length on (shorter: as a word; a
+# 1-character prefix would merge the postings of a good part of the vocabulary).
+_PREFIX_FROM = 2
+# SQLite's prefix indexes cover prefixes up to this length (migrations/search_index.py): one
+# posting list, as cheap as a word. A longer prefix merges the postings of all its completions:
+# cheap for most words, but a word that is itself in _EXACT_FROM of the tenant's prompts matches
+# as that word instead ("clear*" over 100,000 prompts: 3x the time of "clear", for 4% more
+# prompts). PostgreSQL applies the same rule, so both return the same prompts.
+_INDEXED_PREFIX = 4
 _EXACT_FROM = 1000
-# Shorter words match exactly: "a*" would merge the postings of a good part of the vocabulary.
-_PREFIX_FROM = 3
+# Words a query keeps (all must match) and the part of a query read to find them.
+_MAX_WORDS = 16
+_MAX_QUERY_CHARS = 2000
+# PostgreSQL neither indexes nor accepts a longer word: such a query matches nothing, on both.
+_MAX_WORD_BYTES = 2047
+
+
+def _is_word_char(char: str) -> bool:
+    # Letters and decimal digits, in this Python's Unicode tables and in Unicode 3.2's: SQLite's
+    # unicode61 tokenizer knows only Unicode 6.1, and a character it does not call a letter would
+    # split a word into a phrase (which the detail=column table refuses).
+    return (unicodedata.category(char)[0] == "L" or unicodedata.category(char) == "Nd") and \
+        (unicodedata.ucd_3_2_0.category(char)[0] == "L" or unicodedata.ucd_3_2_0.category(char) == "Nd")
 
 
 def search_terms(query: str | None) -> list[str]:
-    """Words of a user's query; everything else (quotes, operators) is dropped so no input can
-    break the FTS syntax. All words must match; each matches as a prefix (SQLite: words of 3
-    characters or more that are not frequent words themselves, see _EXACT_FROM)."""
-    return _WORD_RE.findall((query or "").lower())[:16]
+    """Words of a user's query, lower-cased; everything else (quotes, operators, punctuation) only
+    separates words, so no input can reach the full-text syntax. All words must match; the last
+    one as a prefix (see PromptRepository._prefix_last)."""
+    words: list[str] = []
+    for candidate in _WORD_RE.finditer((query or "")[:_MAX_QUERY_CHARS].lower()):
+        marked = "".join(char if _is_word_char(char) else " " for char in candidate.group())
+        words += marked.split()
+        if len(words) >= _MAX_WORDS:
+            break
+    return words[:_MAX_WORDS]
+
+
+def sqlite_match(words: list[str], prefix: bool) -> str:
+    """The FTS5 terms of a query's words: each a quoted string (never an operator), the last one a
+    prefix when `prefix`."""
+    terms = [f'"{word}"' for word in words]
+    return " AND ".join(terms) + ("*" if prefix else "")
+
+
+def postgres_tsquery(words: list[str], prefix: bool) -> str:
+    """The tsquery text of a query's words: quoted lexemes (already normalized: the cast parses no
+    words, so there are no stop words or stems to disagree with the index), the last one a prefix
+    when `prefix`."""
+    return " & ".join(f"'{word}'" for word in words) + (":*" if prefix else "")
 
 
 def _hex(value: str) -> str:
@@ -75,9 +115,9 @@ def _compile_cross_join(element, compiler, **kw):
     return compiler.visit_join(element, **kw).replace(" JOIN ", " CROSS JOIN ", 1)
 
 
-def _fts_expression(columns: str, terms: list[str], facets: list[str]) -> str:
+def _fts_expression(columns: str, match: str, facets: list[str]) -> str:
     # Words first: FTS5 then steps through the (longer) facet postings by skipping.
-    return " AND ".join([f"{columns} : ({' AND '.join(terms)})"] + [f'facets : "{token}"' for token in facets])
+    return " AND ".join([f"{columns} : ({match})"] + [f'facets : "{token}"' for token in facets])
 
 
 class PromptRepository(Repository):
@@ -187,6 +227,8 @@ class PromptRepository(Repository):
     def query(self, query: PromptQuery) -> tuple[list[Prompt], int]:
         """One page of prompts matching the filters and the full-text query, and the total."""
         terms = search_terms(query.q)
+        if any(len(word.encode("utf-8")) > _MAX_WORD_BYTES for word in terms):
+            return [], 0
         sqlite = self.session.get_bind().dialect.name == "sqlite"
         if terms and sqlite:
             return self._search_sqlite(query, terms)
@@ -223,9 +265,8 @@ class PromptRepository(Repository):
         return page
 
     def _match(self, statement, count_statement, terms):
-        """PostgreSQL: the generated tsvector column, its GIN index, prefix terms, ts_rank (higher
-        is better)."""
-        ts_query = func.to_tsquery("english", " & ".join(f"{term}:*" for term in terms))
+        """PostgreSQL: the generated tsvector column, its GIN index, ts_rank (higher is better)."""
+        ts_query = cast(postgres_tsquery(terms, self._prefix_last(terms, None)), TSQUERY)
         vector = literal_column("prompt.search_vector")
         match = vector.op("@@")(ts_query)
         return statement.where(match), count_statement.where(match), func.ts_rank(vector, ts_query)
@@ -238,9 +279,10 @@ class PromptRepository(Repository):
         Relevance order: prompts whose name, title, description or tags hold every word, by bm25
         with those fields' weights (the newest _RANK_WINDOW of them); then the other matches (a
         word only in the content), newest first."""
-        terms = [self._fts_term(word) for word in words]
-        facets = facet_tokens(query, None if self._sole_tenant() else self.ctx.tenant_id)
-        everything = _fts_expression(_SEARCH_COLUMNS, terms, facets)
+        tenant = None if self._sole_tenant() else self.ctx.tenant_id
+        match = sqlite_match(words, self._prefix_last(words, tenant))
+        facets = facet_tokens(query, tenant)
+        everything = _fts_expression(_SEARCH_COLUMNS, match, facets)
         total = self._fts("SELECT count(*) FROM prompt_fts WHERE prompt_fts MATCH :q", q=everything).scalar()
         if not total or query.offset >= total:
             return [], total
@@ -249,7 +291,7 @@ class PromptRepository(Repository):
             statement = (self._scoped(Prompt).where(Prompt.id.in_(matches.columns(column("rowid"))))
                          .order_by(*self._order(query.sort)).limit(query.limit).offset(query.offset))
             return list(self.session.exec(statement).all()), total
-        ids = self._ranked_ids(everything, _fts_expression(_HEAD_COLUMNS, terms, facets),
+        ids = self._ranked_ids(everything, _fts_expression(_HEAD_COLUMNS, match, facets),
                                query.offset + query.limit)[query.offset:]
         wanted = func.json_each(json.dumps(ids)).table_valued("value").alias("wanted")
         page = self._scoped(Prompt).select_from(_CrossJoin(wanted, Prompt.__table__, Prompt.id == wanted.c.value))
@@ -271,12 +313,23 @@ class PromptRepository(Repository):
                          q=everything, n=end)
         return (ranked + [rowid for rowid, in rest if rowid not in seen])[:end]
 
-    def _fts_term(self, word: str) -> str:
+    def _prefix_last(self, words: list[str], tenant: int | None) -> bool:
+        """Whether the last word matches as a prefix (see _PREFIX_FROM, _EXACT_FROM). `tenant`: the
+        SQLite index's tenant token, None when it needs none."""
+        word = words[-1]
         if len(word) < _PREFIX_FROM:
-            return f'"{word}"'
-        frequent = self._fts("SELECT count(*) FROM (SELECT 1 FROM prompt_fts WHERE prompt_fts MATCH :q LIMIT :n)",
-                             q=f'"{word}"', n=_EXACT_FROM).scalar()
-        return f'"{word}"' if frequent >= _EXACT_FROM else f'"{word}"*'
+            return False
+        if len(word) <= _INDEXED_PREFIX:
+            return True
+        if self.session.get_bind().dialect.name == "sqlite":
+            match = _fts_expression(_SEARCH_COLUMNS, f'"{word}"', facet_tokens(PromptQuery(), tenant))
+            frequent = self._fts("SELECT count(*) FROM (SELECT 1 FROM prompt_fts WHERE prompt_fts MATCH :q LIMIT :n)",
+                                 q=match, n=_EXACT_FROM).scalar()
+        else:
+            matches = (self._scoped(Prompt, Prompt.id).where(literal_column("prompt.search_vector").op("@@")(
+                cast(postgres_tsquery([word], False), TSQUERY))).limit(_EXACT_FROM).subquery())
+            frequent = self.session.execute(select(func.count()).select_from(matches)).scalar()
+        return frequent < _EXACT_FROM
 
     def _fts(self, sql: str, **params):
         return self.session.execute(text(sql), params)

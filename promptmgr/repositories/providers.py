@@ -18,6 +18,11 @@ class ProviderRepository(Repository):
         self.session.flush()
         return provider
 
+    def save(self, provider: Provider) -> Provider:
+        self.session.add(provider)
+        self.session.flush()
+        return provider
+
     def delete(self, provider: Provider) -> None:
         self.session.delete(provider)
         self.session.flush()

@@ -13,6 +13,9 @@ class TenantRepository:
     def by_slug(self, slug: str) -> Tenant | None:
         return self.session.exec(select(Tenant).where(Tenant.slug == slug)).first()
 
+    def by_id(self, tenant_id: int) -> Tenant | None:
+        return self.session.get(Tenant, tenant_id)
+
     def user(self, tenant: Tenant, username: str) -> User | None:
         return self.session.exec(select(User).where(User.tenant_id == tenant.id, User.username == username)).first()
 

@@ -13,14 +13,14 @@ from pathlib import Path
 from .. import templating
 from ..context import TenantContext
 from ..errors import NotFoundError, TemplateError, ValidationError
+from ..policy import Action, require
+from ..resources import data_path
 from ..schemas import PromptCreate, PromptPublic, parse
 from .library import LibraryService
 
-TEMPLATES_FILE = Path(__file__).resolve().parent.parent.parent / "data" / "builder_templates.yaml"
+TEMPLATES_FILE = data_path("builder_templates.yaml")
 DEFAULT_TEMPLATE = "sequential"
 CUSTOM = "custom"
-# A template loop can multiply its input; past this the result is no use as a prompt anyway.
-MAX_RESULT_CHARS = 1_000_000
 _REF_RE = re.compile(r"^(?P<name>[^@]+)@(?P<version>\d+)$")
 
 
@@ -63,16 +63,6 @@ class BuildResult:
         if self.custom_template is not None:
             meta["custom_template"] = self.custom_template
         return {"builder": meta}
-
-
-@lru_cache(maxsize=1)
-def _sandbox():
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    # No loader: a builder template cannot include or read anything; StrictUndefined turns a
-    # misspelt attribute (p.titel) into an error instead of silently empty output.
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 @lru_cache(maxsize=4)
@@ -121,12 +111,14 @@ class BuilderService:
 
     # --- templates -----------------------------------------------------------------------
     def templates(self, ctx: TenantContext) -> list[BuilderTemplate]:
-        """The template gallery (data/builder_templates.yaml)."""
+        """The template gallery (data/builder_templates.yaml). Raises PermissionDeniedError."""
+        require(ctx, Action.READ_PROMPTS)
         path = self.templates_file
         return list(_load_templates(path, path.stat().st_mtime))
 
     def template(self, ctx: TenantContext, name: str) -> BuilderTemplate:
-        """One template by name. Raises NotFoundError."""
+        """One template by name. Raises NotFoundError, PermissionDeniedError."""
+        require(ctx, Action.READ_PROMPTS)
         for item in self.templates(ctx):
             if item.name == name:
                 return item
@@ -141,7 +133,9 @@ class BuilderService:
         over template_name (default: sequential).
 
         Raises NotFoundError (prompt or template), ValidationError (no parts, bad model),
-        TemplateError (custom template or result)."""
+        TemplateError (custom template or result), PermissionDeniedError. A preview counts tokens
+        and never calls a model, so reading prompts is all it needs."""
+        require(ctx, Action.READ_PROMPTS)
         result = self._build(ctx, prompt_names, template_name, custom_template)
         result.model = model or None
         result.tokens, result.tokens_exact, result.cost = self._count(ctx, result.text, model)
@@ -154,6 +148,7 @@ class BuilderService:
 
         Raises NotFoundError, ValidationError (no parts, bad name...), TemplateError, DuplicateError,
         PermissionDeniedError."""
+        require(ctx, Action.WRITE_PROMPTS)
         result = self._build(ctx, prompt_names, template_name, custom_template)
         data = parse(PromptCreate, {
             "name": (name or "").strip(), "kind": "text", "content": result.text, "variables": result.variables,
@@ -189,25 +184,17 @@ class BuilderService:
 
     @staticmethod
     def _compile(source: str):
-        from jinja2 import TemplateSyntaxError
-
-        try:
-            return _sandbox().from_string(source)
-        except TemplateSyntaxError as exc:
-            raise TemplateError("builder.template_syntax", line=exc.lineno, detail=exc.message) from None
+        # No loader: a builder template cannot include or read anything; StrictUndefined turns a
+        # misspelt attribute (p.titel) into an error instead of silently empty output; the limits of
+        # promptmgr/sandbox.py apply (a custom template is user input like any prompt).
+        return templating.compile_template(source, "builder.template_syntax", keep_trailing_newline=False)
 
     @staticmethod
     def _render(compiled, prompts: list[PromptPublic]) -> str:
         # Chat prompts take part as their text ("[role]" blocks), which is what PromptPublic.content is.
         parts = [{"name": p.name, "title": p.title or p.name, "content": p.content} for p in prompts]
-        chunks, size = [], 0
-        with templating.jinja_errors("builder.template_unsafe", "builder.template_render"):
-            for chunk in compiled.generate(parts=parts):
-                size += len(chunk)
-                if size > MAX_RESULT_CHARS:
-                    raise ValidationError("builder.result_too_long", limit=MAX_RESULT_CHARS)
-                chunks.append(chunk)
-        return "".join(chunks)
+        return templating.render_limited(compiled, {"parts": parts}, "builder.template_unsafe",
+                                         "builder.template_render")
 
     @staticmethod
     def _variables(text: str, prompts: list[PromptPublic]) -> list[dict]:
@@ -228,7 +215,7 @@ class BuilderService:
         if self.testing is not None:
             estimate = self.testing.estimate(ctx, text=text, model=model or None)
             return estimate.tokens, estimate.exact, estimate.cost
-        from ..tokens import count_text
+        from ..llm.tokens import count_text
 
         counted = count_text(text, model)
         return counted.tokens, counted.exact, None

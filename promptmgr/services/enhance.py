@@ -9,17 +9,18 @@ import difflib
 import re
 from collections import Counter
 from functools import lru_cache
-from pathlib import Path
 from typing import Callable
 
 from ..context import TenantContext
-from ..errors import ProviderError, ValidationError
+from ..errors import PromptMgrError, ProviderError, ValidationError
+from ..policy import Action, require
+from ..resources import data_path
 from ..schemas import PromptCreate, PromptPublic, PromptUpdate, parse
-from ..schemas_llm import Candidate, RunPublic
+from ..llm.schemas import Candidate, RunPublic
 from .library import LibraryService, version_text
 from .testing import TestingService
 
-SYSTEM_PROMPTS = Path(__file__).resolve().parent.parent.parent / "data" / "system_prompts.yaml"
+SYSTEM_PROMPTS = data_path("system_prompts.yaml")
 TRANSLATE_RUN_NAME = "system:translate"  # ":" cannot occur in prompt names, so no run history clash
 _TEMPLATE_TOKEN = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _FENCE = re.compile(r"^```[\w+-]*[ \t]*\n(.*?)\n?```$", re.DOTALL)
@@ -76,6 +77,23 @@ def _render_system(name: str, **values) -> str:
     return SandboxedEnvironment(keep_trailing_newline=True).from_string(_system_templates()[name]).render(**values)
 
 
+class ModelCallFailed(ProviderError):
+    """A model call inside enhance/translate failed: carries the run's error key and params, so the
+    message is composed in the reader's language (not the language of whoever ran it)."""
+
+    message_key = "testing.enhance.model_failed"
+
+    def translate(self, locale: str = "en") -> str:
+        from ..i18n import t
+
+        params = self.params
+        if params.get("error_key"):
+            detail = PromptMgrError(params["error_key"], **(params.get("error_params") or {})).translate(locale)
+        else:  # a run stored before error keys: its text as stored
+            detail = params.get("error") or params.get("error_code") or ""
+        return t(self.message_key, locale, run_id=params.get("run_id"), detail=detail)
+
+
 class EnhanceService:
     def __init__(self, library: LibraryService, testing: TestingService):
         self.library = library
@@ -85,7 +103,9 @@ class EnhanceService:
     def enhance(self, ctx: TenantContext, name: str, enhancer_name: str, model: str | None = None) -> Candidate:
         """Apply an enhancement prompt (variable `prompt`) to a prompt's current content.
 
-        Raises NotFoundError, ValidationError (not an enhancer), ProviderError (the model call failed)."""
+        Raises NotFoundError, ValidationError (not an enhancer), ProviderError (the model call failed),
+        PermissionDeniedError."""
+        require(ctx, Action.RUN_MODELS)
         enhancer = self.library.get(ctx, enhancer_name)
         if not enhancer.is_enhancement:
             raise ValidationError("testing.enhance.not_enhancer", name=enhancer_name)
@@ -108,7 +128,8 @@ class EnhanceService:
     # --- translation -----------------------------------------------------------------------
     def translate(self, ctx: TenantContext, name: str, target_language: str, model: str | None = None) -> Candidate:
         """Translate a prompt keeping every `{{ }}` / `{% %}` token; one retry, then ValidationError
-        naming the altered tokens. Raises NotFoundError, ValidationError, ProviderError."""
+        naming the altered tokens. Raises NotFoundError, ValidationError, ProviderError, PermissionDeniedError."""
+        require(ctx, Action.RUN_MODELS)
         language = (target_language or "").strip()
         if not _LANGUAGE.match(language):
             raise ValidationError("testing.translate.bad_language", language=language)
@@ -145,7 +166,8 @@ class EnhanceService:
         """Save a candidate as a new version from base_version, or as a new prompt `new_name`.
 
         Raises NotFoundError, ConflictError (the prompt moved on), DuplicateError, TemplateError,
-        ValidationError (also when the candidate equals the base version)."""
+        ValidationError (also when the candidate equals the base version), PermissionDeniedError."""
+        require(ctx, Action.WRITE_PROMPTS)
         if candidate_text is None and messages is None:
             raise ValidationError("errors.empty_content")
         if new_name:
@@ -171,7 +193,8 @@ class EnhanceService:
     @staticmethod
     def _raise_failed(run: RunPublic) -> None:
         if run.error_code:
-            raise ProviderError("testing.enhance.model_failed", run_id=run.id, detail=run.error or run.error_code)
+            raise ModelCallFailed(run_id=run.id, error_code=run.error_code, error_key=run.error_key,
+                                  error_params=run.error_params, error=None if run.error_key else run.error)
 
     @staticmethod
     def _candidate(action: str, prompt: PromptPublic, rewrite: Callable[[str], str], runs: list[RunPublic],

@@ -10,9 +10,11 @@ from ..context import TenantContext
 from ..db import Database
 from ..errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ..models import Prompt, PromptVersion
+from ..policy import DEFAULT_PROTECTED_LABELS, Action, label_action, require
 from ..repositories import PromptRepository
+from ..repositories.tenants import TenantRepository
 from ..schemas import (LABEL_RE, CountedName, Page, PromptCreate, PromptPublic, PromptQuery,
-                       PromptSummary, PromptUpdate, VersionPublic)
+                       PromptSummary, PromptUpdate, VersionPublic, as_messages)
 from .base import unit_of_work
 
 # Built once: pydantic re-creates a parametrized generic each time it is collected (~1 ms a call).
@@ -24,13 +26,10 @@ def version_text(content: str, messages: list | None) -> str:
     """A version as plain text: for diffs and for the search index."""
     if messages is None:
         return content
-    blocks = []
-    for message in messages:
-        lines = [f"[{message['role']}]"]
-        for part in message.get("content", []):
-            lines.append(part.get("text", "") if part.get("type") == "text" else f"[image: {part.get('url')}]")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+    return "\n\n".join(
+        "\n".join([f"[{message.role}]", *(part.text or "" if part.type == "text" else f"[image: {part.url}]"
+                                          for part in message.content)])
+        for message in as_messages(messages))
 
 
 def declared_variables(content: str, messages: list | None, declared: list[dict] | None,
@@ -47,6 +46,14 @@ def declared_variables(content: str, messages: list | None, declared: list[dict]
     return templating.normalize_declarations([known.get(name, {"name": name}) for name in used])
 
 
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 class LibraryService:
     def __init__(self, db: Database):
         self.db = db
@@ -56,7 +63,8 @@ class LibraryService:
 
     @staticmethod
     def _require(repo: PromptRepository, name: str) -> Prompt:
-        prompt = repo.get(name)
+        # A name no prompt can have (NUL, lone surrogate) is not looked up: PostgreSQL would refuse it.
+        prompt = repo.get(name) if _storable(name) else None
         if prompt is None:
             raise NotFoundError(what="prompt", name=name)
         return prompt
@@ -72,6 +80,7 @@ class LibraryService:
     def get(self, ctx: TenantContext, name: str, version: int | None = None,
             label: str | None = None) -> PromptPublic:
         """A prompt at its latest version, a given version or a label. Raises NotFoundError."""
+        require(ctx, Action.READ_PROMPTS)
         with self._repo(ctx) as repo:
             prompt = self._require(repo, name)
             labels = repo.labels(prompt)
@@ -84,6 +93,7 @@ class LibraryService:
 
     def list(self, ctx: TenantContext, query: PromptQuery | None = None) -> Page[PromptSummary]:
         """A page of prompts, filtered, full-text searched when query.q is set, and the total."""
+        require(ctx, Action.READ_PROMPTS)
         query = query or PromptQuery()
         with self._repo(ctx) as repo:
             rows, total = repo.query(query)
@@ -92,6 +102,7 @@ class LibraryService:
 
     def history(self, ctx: TenantContext, name: str) -> list[VersionPublic]:
         """Every version, oldest first, with the labels pointing at it. Raises NotFoundError."""
+        require(ctx, Action.READ_PROMPTS)
         with self._repo(ctx) as repo:
             prompt = self._require(repo, name)
             by_version: dict[int, list[str]] = {}
@@ -104,6 +115,7 @@ class LibraryService:
 
     def diff(self, ctx: TenantContext, name: str, old: int, new: int) -> str:
         """Unified diff between two versions. Raises NotFoundError."""
+        require(ctx, Action.READ_PROMPTS)
         with self._repo(ctx) as repo:
             prompt = self._require(repo, name)
             a, b = (self._require_version(repo, prompt, n) for n in (old, new))
@@ -113,16 +125,21 @@ class LibraryService:
         ))
 
     def categories(self, ctx: TenantContext) -> list[CountedName]:
+        """Categories with their prompt counts. Raises PermissionDeniedError."""
+        require(ctx, Action.READ_PROMPTS)
         with self._repo(ctx) as repo:
             return [CountedName(name=n, count=c) for n, c in repo.category_counts()]
 
     def tags(self, ctx: TenantContext) -> list[CountedName]:
+        """Tags with their prompt counts. Raises PermissionDeniedError."""
+        require(ctx, Action.READ_PROMPTS)
         with self._repo(ctx) as repo:
             return [CountedName(name=n, count=c) for n, c in repo.tag_counts()]
 
     def render(self, ctx: TenantContext, name: str, values: dict | None = None, version: int | None = None,
                label: str | None = None) -> PromptPublic:
         """The prompt with its variables filled in. Raises NotFoundError, ValidationError, TemplateError."""
+        require(ctx, Action.READ_PROMPTS)
         prompt = self.get(ctx, name, version=version, label=label)
         content, messages = templating.render(prompt.content, prompt.messages, prompt.variables, values)
         return prompt.model_copy(update={"content": content if messages is None else version_text("", messages),
@@ -131,6 +148,7 @@ class LibraryService:
     # --- writing -------------------------------------------------------------------------
     def create(self, ctx: TenantContext, data: PromptCreate) -> PromptPublic:
         """A new prompt at version 1. Raises DuplicateError, ValidationError, TemplateError."""
+        require(ctx, Action.WRITE_PROMPTS)
         content, messages = self._content_of(data.kind, data.content, data.messages)
         variables = declared_variables(content, messages, data.variables)
         tags = data.tags or []
@@ -158,6 +176,7 @@ class LibraryService:
         """Change catalogue fields and/or make a new version from data.base_version.
 
         Raises NotFoundError, ConflictError (stale base_version), ValidationError, TemplateError."""
+        require(ctx, Action.WRITE_PROMPTS)
         with self._repo(ctx, write=True) as repo:
             self.apply_update(repo, name, data)
         return self.get(ctx, name)
@@ -165,6 +184,7 @@ class LibraryService:
     def apply_update(self, repo: PromptRepository, name: str, data: PromptUpdate) -> None:
         """update() inside a caller's unit of work (an import applies many in one transaction).
         Content identical to the latest version makes no new version."""
+        require(repo.ctx, Action.WRITE_PROMPTS)
         prompt = self._require(repo, name)
         fields = {f: getattr(data, f) for f in _CATALOGUE_FIELDS if getattr(data, f) is not None}
         if data.metadata is not None:
@@ -192,6 +212,7 @@ class LibraryService:
 
     def restore(self, ctx: TenantContext, name: str, number: int, base_version: int | None = None) -> PromptPublic:
         """Make an old version's content the newest version. Raises NotFoundError, ConflictError."""
+        require(ctx, Action.WRITE_PROMPTS)
         with self._repo(ctx, write=True) as repo:
             prompt = self._require(repo, name)
             old = self._require_version(repo, prompt, number)
@@ -200,9 +221,10 @@ class LibraryService:
         return self.get(ctx, name)
 
     def set_label(self, ctx: TenantContext, name: str, label: str, version: int | None = None) -> dict[str, int]:
-        """Point a label at a version (the latest by default). Raises NotFoundError, ValidationError."""
-        if not LABEL_RE.match(label):
-            raise ValidationError("errors.bad_label", name=label)
+        """Point a label at a version (the latest by default). Raises NotFoundError, ValidationError,
+        PermissionDeniedError (a protected label needs an admin)."""
+        require(ctx, label_action(label, self._protected_labels(ctx)))
+        self._check_label(label)
         with self._repo(ctx, write=True) as repo:
             prompt = self._require(repo, name)
             number = self._require_version(repo, prompt, version or prompt.latest_version).number
@@ -210,20 +232,39 @@ class LibraryService:
             return repo.labels(prompt)
 
     def remove_label(self, ctx: TenantContext, name: str, label: str) -> dict[str, int]:
-        """Raises NotFoundError when the prompt or the label does not exist."""
+        """Raises NotFoundError when the prompt or the label does not exist, ValidationError for an
+        empty label, PermissionDeniedError (a protected label needs an admin)."""
+        require(ctx, label_action(label, self._protected_labels(ctx)))
+        if not (label or "").strip():
+            raise ValidationError("limits.label_required")
         with self._repo(ctx, write=True) as repo:
             prompt = self._require(repo, name)
-            if not repo.remove_label(prompt, label):
+            if not _storable(label) or not repo.remove_label(prompt, label):
                 raise NotFoundError(what="label", name=f"{name}:{label}")
             repo.session.flush()
             return repo.labels(prompt)
 
     def delete(self, ctx: TenantContext, name: str) -> None:
         """Delete a prompt with all its versions and labels. Raises NotFoundError."""
+        require(ctx, Action.WRITE_PROMPTS)
         with self._repo(ctx, write=True) as repo:
             repo.delete(self._require(repo, name))
 
+    def _protected_labels(self, ctx: TenantContext) -> tuple[str, ...]:
+        """The labels only admins may move: the tenant's setting `protected_labels`, else production."""
+        with self.db.session() as session:
+            tenant = TenantRepository(session).by_id(ctx.tenant_id)
+        configured = (tenant.settings or {}).get("protected_labels") if tenant is not None else None
+        return tuple(configured) if isinstance(configured, (list, tuple)) else DEFAULT_PROTECTED_LABELS
+
     # --- helpers -------------------------------------------------------------------------
+    @staticmethod
+    def _check_label(label: str) -> None:
+        if not (label or "").strip():
+            raise ValidationError("limits.label_required")
+        if not LABEL_RE.match(label):
+            raise ValidationError("errors.bad_label", name=label)
+
     def _new_version(self, repo: PromptRepository, prompt: Prompt, base: int, content: str,
                      messages: list | None, variables: list[dict], message: str, fields: dict) -> None:
         # Optimistic concurrency: the version counter only moves if it still equals the version
@@ -243,10 +284,11 @@ class LibraryService:
 
     @staticmethod
     def _content_of(kind: str, content: str | None, messages: list | None) -> tuple[str, list | None]:
+        """The content and messages a version stores: messages as JSON dicts of ChatMessage."""
         if kind == "chat":
             if not messages:
                 raise ValidationError("errors.chat_needs_messages")
-            return "", [m.model_dump(exclude_none=True) if hasattr(m, "model_dump") else m for m in messages]
+            return "", [m.model_dump(exclude_none=True) for m in as_messages(messages)]
         if messages:
             raise ValidationError("errors.text_has_messages")
         if not (content or "").strip():

@@ -15,9 +15,9 @@ from ..context import TenantContext
 from ..db import Database
 from ..errors import ValidationError
 from ..models import utcnow
+from ..policy import Action, require
 from ..repositories import PromptRepository
-from ..schemas import ImportReport, PromptCreate, PromptUpdate, parse
-from .base import require_writer
+from ..schemas import LABEL_RE, ImportReport, PromptCreate, PromptUpdate, check_line, check_text, parse
 from .library import LibraryService, declared_variables, version_text
 
 FORMAT = "promptmgr-library"
@@ -26,26 +26,72 @@ ConflictPolicy = Literal["skip", "overwrite", "rename"]
 CONFLICT_POLICIES = ("skip", "overwrite", "rename")
 
 
+# YAML aliases let a few hundred bytes stand for hundreds of megabytes (a list of nine aliases of a
+# list of nine aliases...). The loader keeps them as shared references; expanding them is what
+# costs, so the loaded data is walked once and refused when repeats pass this budget.
+ALIAS_BUDGET = 10_000
+
+
 def _yaml():
     import yaml
 
     return yaml, getattr(yaml, "CSafeLoader", yaml.SafeLoader), getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+def _check_expansion(data) -> None:
+    seen: set[int] = set()
+    repeats, stack = 0, [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (dict, list)):
+            if id(item) in seen:
+                repeats += len(item) + 1
+                if repeats > ALIAS_BUDGET:
+                    raise ValidationError("limits.yaml_aliases", limit=ALIAS_BUDGET)
+            seen.add(id(item))
+            stack.extend(item.values() if isinstance(item, dict) else item)
+            if isinstance(item, dict):
+                stack.extend(key for key in item if isinstance(key, (dict, list)))
+
+
+def safe_yaml_load(text: str):
+    """YAML through the safe loader, refusing alias bombs. Raises yaml errors and ValidationError."""
+    yaml, loader, _ = _yaml()
+    data = yaml.load(text, Loader=loader)
+    if "&" in text:  # no anchor, no alias: nothing to expand
+        _check_expansion(data)
+    return data
+
+
+def check_document_size(size: int) -> None:
+    from ..config import active_settings
+
+    limit = active_settings().max_document_bytes
+    if size > limit:
+        raise ValidationError("limits.document_too_large", size=size, limit=limit)
+
+
 def load_document(text: str, fmt: str | None = None) -> dict:
     """Parse JSON or YAML (by fmt, else by the first character). Raises ValidationError."""
+    check_document_size(len(text.encode("utf-8", "surrogatepass")))
     try:
         if fmt == "json" or (fmt is None and text.lstrip().startswith("{")):
             data = json.loads(text)
         else:
-            yaml, loader, _ = _yaml()
-            data = yaml.load(text, Loader=loader)
+            data = safe_yaml_load(text)
+    except ValidationError:
+        raise
+    except RecursionError:
+        raise ValidationError("limits.document_nesting") from None
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         raise ValidationError("errors.bad_document", detail=str(exc)) from None
     except Exception as exc:  # yaml.YAMLError and friends
-        raise ValidationError("errors.bad_document", detail=str(exc).splitlines()[0]) from None
+        raise ValidationError("errors.bad_document", detail=(str(exc).splitlines() or [""])[0]) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("prompts"), list):
         raise ValidationError("errors.bad_document", detail=f"expected a '{FORMAT}' document with a 'prompts' list")
+    version = data.get("format_version", FORMAT_VERSION)
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise ValidationError("limits.format_version", version=str(version)[:20], supported=FORMAT_VERSION)
     return data
 
 
@@ -103,6 +149,15 @@ def _declared(content: str, messages: list | None, declared: list[dict] | None) 
     return templating.normalize_declarations(declared if declared is not None else [{"name": n} for n in used])
 
 
+def _text_field(raw: dict, name: str) -> str:
+    value = raw.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError("limits.not_text", field_key=f"limits.fields.{name}")
+    return value
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat()
 
@@ -118,13 +173,21 @@ def _when(value) -> datetime:
     return utcnow()
 
 
+def _shown_name(name) -> str:
+    """An entry's name for an error message: any value, cut short and without control characters."""
+    if not isinstance(name, str):
+        return "?"
+    return "".join(ch if ch.isprintable() else "?" for ch in name[:100]) or "?"
+
+
 class TransferService:
     def __init__(self, db: Database, library: LibraryService):
         self.db = db
         self.library = library
 
     def export(self, ctx: TenantContext) -> dict:
-        """The whole library as a document."""
+        """The whole library as a document. Raises PermissionDeniedError."""
+        require(ctx, Action.EXPORT)
         with self.db.session() as session:
             repo = PromptRepository(session, ctx)
             prompts, versions, labels = repo.all_prompts(), repo.all_versions(), repo.all_labels()
@@ -143,28 +206,44 @@ class TransferService:
 
     def import_(self, ctx: TenantContext, document: dict, on_conflict: ConflictPolicy = "skip") -> ImportReport:
         """Add a document's prompts. The whole document is validated first and written in one
-        transaction: on any error nothing is written. Raises ValidationError."""
-        require_writer(ctx)
+        transaction: on any error nothing is written. Raises ValidationError, PermissionDeniedError
+        (overwriting needs an admin)."""
+        require(ctx, Action.IMPORT_OVERWRITE if on_conflict == "overwrite" else Action.IMPORT)
+        if on_conflict not in CONFLICT_POLICIES:
+            raise ValidationError("errors.bad_conflict_policy", policy=on_conflict,
+                                  allowed=", ".join(CONFLICT_POLICIES))
+        # Validated before the write transaction opens: SQLite's write lock is held only to write.
+        entries = [self._validated(i, raw) for i, raw in enumerate(document.get("prompts", []))]
+        with self.db.session(write=True) as session:
+            return self._write(session, ctx, entries, on_conflict)
+
+    def import_into(self, session, ctx: TenantContext, document: dict, on_conflict: ConflictPolicy = "skip"
+                    ) -> ImportReport:
+        """import_() inside a caller's transaction (the first start loads the starter library in the
+        transaction that creates the tenant). Raises ValidationError, PermissionDeniedError."""
+        require(ctx, Action.IMPORT_OVERWRITE if on_conflict == "overwrite" else Action.IMPORT)
         if on_conflict not in CONFLICT_POLICIES:
             raise ValidationError("errors.bad_conflict_policy", policy=on_conflict,
                                   allowed=", ".join(CONFLICT_POLICIES))
         entries = [self._validated(i, raw) for i, raw in enumerate(document.get("prompts", []))]
+        return self._write(session, ctx, entries, on_conflict)
+
+    def _write(self, session, ctx: TenantContext, entries: list, on_conflict: str) -> ImportReport:
         report, overwrites = ImportReport(), []
-        with self.db.session(write=True) as session:
-            repo = PromptRepository(session, ctx)
-            repo.bulk_insert(*self._plan(ctx, entries, repo.names(), on_conflict, report, overwrites))
-            # Overwrites are versioned like any edit, in the same transaction as the rest.
-            for prompt, versions in overwrites:
-                latest = versions[-1]
-                self.library.apply_update(repo, prompt["name"], parse(PromptUpdate, {
-                    "content": latest["content"] if latest["messages"] is None else None,
-                    "messages": latest["messages"], "variables": latest["variables"],
-                    "message": latest["message"] or "Imported",
-                    **{f: prompt[f] for f in ("title", "description", "category", "tags", "is_enhancement",
-                                              "visibility")},
-                    "metadata": prompt["meta"],
-                }))
-                report.updated.append(prompt["name"])
+        repo = PromptRepository(session, ctx)
+        repo.bulk_insert(*self._plan(ctx, entries, repo.names(), on_conflict, report, overwrites))
+        # Overwrites are versioned like any edit, in the same transaction as the rest.
+        for prompt, versions in overwrites:
+            latest = versions[-1]
+            self.library.apply_update(repo, prompt["name"], parse(PromptUpdate, {
+                "content": latest["content"] if latest["messages"] is None else None,
+                "messages": latest["messages"], "variables": latest["variables"],
+                "message": latest["message"] or "Imported",
+                **{f: prompt[f] for f in ("title", "description", "category", "tags", "is_enhancement",
+                                          "visibility")},
+                "metadata": prompt["meta"],
+            }))
+            report.updated.append(prompt["name"])
         return report
 
     def _plan(self, ctx: TenantContext, entries: list, names: set[str], on_conflict: str, report: ImportReport,
@@ -182,7 +261,7 @@ class TransferService:
                     overwrites.append((prompt, versions))
                     continue
                 prompt = {**prompt, "name": self._free_name(name, names)}
-                report.renamed[name] = prompt["name"]
+                report.renamed.append((name, prompt["name"]))
             else:
                 report.created.append(name)
             names.add(prompt["name"])
@@ -208,33 +287,46 @@ class TransferService:
             raw_versions = raw.get("versions") or []
             if not raw_versions:
                 raise ValidationError("errors.invalid", detail="a prompt needs at least one version")
+            if not isinstance(raw_versions, list):
+                raise ValidationError("errors.invalid", detail="versions must be a list")
+            # Every field goes through the same schema (and limits) as the editor and the CLI.
             fields = parse(PromptCreate, {
                 "name": raw.get("name", ""), "kind": raw.get("kind", "text"), "title": raw.get("title", ""),
                 "description": raw.get("description", ""), "category": raw.get("category", ""),
-                "tags": raw.get("tags") or [], "is_enhancement": bool(raw.get("is_enhancement", False)),
+                "tags": raw.get("tags") or [], "is_enhancement": raw.get("is_enhancement", False),
                 "visibility": raw.get("visibility", "private"), "metadata": raw.get("metadata") or {},
                 "content": "x",
             })
             versions = []
             for expected, v in enumerate(raw_versions, start=1):
-                if not isinstance(v, dict) or v.get("number", expected) != expected:
+                number = v.get("number", expected) if isinstance(v, dict) else None
+                if type(number) is not int or number != expected:  # `true` is not 1
                     raise ValidationError("errors.invalid", detail=f"versions must be numbered 1, 2, 3... (at {expected})")
                 checked = parse(PromptCreate, {"name": fields.name, "kind": fields.kind, "content": v.get("content"),
-                                               "messages": v.get("messages"), "variables": v.get("variables")})
+                                               "messages": v.get("messages"), "variables": v.get("variables"),
+                                               "message": _text_field(v, "message")})
                 content, messages = LibraryService._content_of(fields.kind, checked.content, checked.messages)
+                author = check_line(_text_field(v, "author"), "author", 100)
                 versions.append({
                     "number": expected, "content": content, "messages": messages,
                     "variables": _declared(content, messages, checked.variables),
-                    "message": str(v.get("message") or ""), "author": str(v.get("author") or ""),
-                    "created_at": _when(v.get("created_at")),
+                    "message": checked.message, "author": author, "created_at": _when(v.get("created_at")),
                 })
             labels = raw.get("labels") or {}
-            if not isinstance(labels, dict) or any(
-                    not isinstance(n, int) or not 1 <= n <= len(versions) for n in labels.values()):
+            if not isinstance(labels, dict):
                 raise ValidationError("errors.invalid", detail="labels must map a name to an existing version number")
+            for label, number in labels.items():
+                if not isinstance(label, str) or not label.strip():
+                    raise ValidationError("limits.label_required")
+                if not LABEL_RE.match(label):
+                    raise ValidationError("errors.bad_label", name=check_text(label, "label"))
+                if type(number) is not int or not 1 <= number <= len(versions):
+                    raise ValidationError("errors.invalid",
+                                          detail="labels must map a name to an existing version number")
         except ValidationError as exc:
-            detail = exc.translate("en") if exc.message_key != "errors.invalid" else exc.params.get("detail")
-            raise ValidationError("errors.bad_import_entry", index=index + 1, name=where or "?", detail=detail) from None
+            # The entry's own problem, translated in the caller's language when the error is shown.
+            raise ValidationError("errors.bad_import_entry", index=index + 1, name=_shown_name(where),
+                                  detail=exc) from None
         latest = versions[-1]
         created_at = _when(raw.get("created_at") or versions[0]["created_at"])
         prompt = {

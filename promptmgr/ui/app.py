@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 
-from .. import offline  # noqa: F401  (before gradio reaches for the network)
+from ..llm import offline  # noqa: F401  (before gradio reaches for the network)
 
 import gradio as gr  # noqa: E402
 
@@ -114,16 +114,37 @@ def _wire_language_switch(ui: UI, page_locale: gr.Textbox, settings) -> None:
         switched.success(fn, [ui.locale, *inputs], outputs, show_progress="hidden")
 
 
-def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, **kw):
+def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, *, expose: bool | None = None,
+           settings=None, **kw):
     """Serve the app on host:port with its theme; never shared, no analytics.
 
     Defaults: GRADIO_SERVER_NAME / GRADIO_SERVER_PORT when set (Hugging Face Spaces sets them),
-    else 127.0.0.1:7860."""
+    else 127.0.0.1:7860. In single-user mode a non-loopback host is refused unless `expose` (or
+    PROMPTMGR_EXPOSE=1) asks for it, and then a warning says what that exposes. Requests must name
+    this machine, the bound host or PROMPTMGR_ALLOWED_HOSTS in their Host header. Uploads are
+    capped at PROMPTMGR_MAX_UPLOAD_MB. Raises ValidationError (exposure.refused)."""
+    import sys
+
+    from starlette.middleware import Middleware
+
+    from ..config import get_settings
+    from ..exposure import HostCheckMiddleware, allowed_hosts, check_bind
+    from ..i18n import t
+
+    settings = settings or get_settings()
     host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+    exposed = check_bind(host, settings.mode, settings.expose if expose is None else expose)
+    hosts = allowed_hosts(host, settings.allowed_hosts)
+    if exposed:
+        locale = normalize_locale(os.environ.get("PROMPTMGR_LOCALE") or os.environ.get("LANG")) or "en"
+        print(t("exposure.warning", locale, host=host, port=port, hosts=", ".join(hosts)), file=sys.stderr)
+    app_kwargs = dict(kw.pop("app_kwargs", None) or {})
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), Middleware(HostCheckMiddleware, allowed=hosts)]
+    kw.setdefault("max_file_size", settings.max_upload_mb * 1024 * 1024)
     kw.setdefault("theme", make_theme())
     kw.setdefault("css", CSS)
     kw.setdefault("footer_links", ["gradio"])
     kw.setdefault("ssr_mode", False)
     kw.setdefault("mcp_server", False)
-    return demo.launch(server_name=host, server_port=port, share=False, **kw)
+    return demo.launch(server_name=host, server_port=port, share=False, app_kwargs=app_kwargs, **kw)

@@ -5,17 +5,13 @@ The messages live in a gr.State in the stored format ({"role", "content": [parts
 updates it at once, so nothing typed is lost when another control is used."""
 from __future__ import annotations
 
-import hashlib
-import shutil
 from pathlib import Path
 
 import gradio as gr
 
-from ..errors import ValidationError
 from .common import UI, choices, handler, text
 
 ROLES = ("system", "user", "assistant")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 _PREVIEW = 80
 
 
@@ -33,23 +29,6 @@ def join_message(role: str, body: str, images: list[str]) -> dict:
 
 def image_lines(value: str | None) -> list[str]:
     return [line.strip() for line in (value or "").splitlines() if line.strip()]
-
-
-def store_upload(files_dir: Path, path: str) -> str:
-    """Copy an uploaded image into the data folder; returns its reference "file:NAME".
-
-    Named by content hash, so uploading the same image twice stores it once."""
-    source = Path(path)
-    suffix = source.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise ValidationError("ui.library.chat.not_an_image", name=source.name, allowed=" ".join(IMAGE_SUFFIXES))
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:20]
-    files_dir.mkdir(parents=True, exist_ok=True)
-    name = f"{digest}{suffix}"
-    target = files_dir / name
-    if not target.exists():
-        shutil.copyfile(source, target)
-    return f"file:{name}"
 
 
 class ChatEditor:
@@ -169,7 +148,8 @@ class ChatEditor:
         def upload(loc, messages, selected, images, file):
             if not messages or file is None:
                 return {}
-            reference = store_upload(ui.services.settings.files_dir, file)
+            # Checked by content, stored privately under the caller's tenant (FileService).
+            reference = ui.services.files.store_image(ui.ctx(loc), Path(file).name, Path(file).read_bytes())
             urls = image_lines(images) + [reference]
             role, body, _ = split_message(messages[selected])
             messages = list(messages)

@@ -65,7 +65,7 @@ class Transfer:
             report = ui.services.transfer.import_(ui.ctx(loc), document, on_conflict=policy or "skip")
             summary = text("ui.library.transfer.report", loc, created=len(report.created), updated=len(report.updated),
                            renamed=len(report.renamed), skipped=len(report.skipped))
-            lines = [summary] + [f"- `{old}` → `{new}`" for old, new in report.renamed.items()]
+            lines = [summary] + [f"- `{old}` → `{new}`" for old, new in report.renamed]
             gr.Info(summary)
             return {self.report: "\n".join(lines)}
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
-from ..schemas_llm import PROVIDER_KINDS
+from ..llm.schemas import PROVIDER_KINDS
 from .common import UI, choices, handler, text
 from .theme import PAGE_JS, THEMES
 

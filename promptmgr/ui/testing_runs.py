@@ -13,6 +13,7 @@ import uuid
 import gradio as gr
 
 from ..errors import ValidationError
+from ..services.testing import RunDelta
 from .common import UI, text
 from .feedback import Stop, reports
 from .testing_view import (
@@ -137,15 +138,16 @@ def build_runs(ui: UI, form):
         texts, done = [""] * len(models), set()
         try:
             first = True
-            for index, item in stream:
-                update = {}
+            for event in stream:
+                index, update = event.index, {}
                 if first:  # rendering and parameters passed: show the columns
                     first = False
                     update = show_columns(ctx, models)
-                if isinstance(item, str):
-                    texts[index] += item
+                if isinstance(event, RunDelta):
+                    texts[index] += event.text
                     update[outputs[index]] = texts[index]
                 else:  # the stored run
+                    item = event.run
                     done.add(index)
                     texts[index] = item.output or texts[index]
                     update[outputs[index]] = texts[index]

@@ -234,7 +234,7 @@ def test_chat_prompt_with_messages_and_an_image(open_app, app_services, tmp_path
     parts = saved.messages[1]["content"]
     assert parts[0] == {"type": "text", "text": "Describe this picture for {{ audience }}."}
     assert parts[1]["type"] == "image" and parts[1]["url"].startswith("file:")
-    stored = app_services.home / "files" / parts[1]["url"].removeprefix("file:")
+    stored = app_services.home / "files" / str(app_services.ctx.tenant_id) / parts[1]["url"].removeprefix("file:")
     assert stored.read_bytes() == image.read_bytes()
     assert set(saved.used_variables) == {"tone", "audience"}
 

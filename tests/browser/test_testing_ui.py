@@ -180,7 +180,7 @@ def test_enhance_and_translate_then_accept(open_app, app_services, fake_llm):
 
 # --- without a browser: the parts of the tab that are plain functions --------------------------------
 def test_without_any_model_the_tab_explains_how_to_add_one(services, ctx, monkeypatch):
-    from promptmgr import local_model
+    from promptmgr.llm import local as local_model
     from promptmgr.ui.common import UI
     from promptmgr.ui.testing_tab import model_notice
 

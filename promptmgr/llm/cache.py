@@ -1,8 +1,12 @@
 """The response cache of the LLM gateway: diskcache with JSON values (never pickle) in a private
-folder, keyed by a hash of the request. API keys are never part of a key or a value."""
+folder, keyed by a hash of the request, the tenant and the identity of the credential used.
+
+API keys are never part of a key or a value: a credential enters the key only as a keyed hash
+(credential_fingerprint), inside the sha256 of the whole request."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -11,11 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .llm import ModelTarget
+    from .types import ModelTarget
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1  # bump when the stored value changes shape
+CACHE_FORMAT = 2  # bump when the stored value or the key changes shape (2: tenant and credential)
+_FINGERPRINT_KEY = b"promptmgr.llm.cache.credential.v1"
 DEFAULT_SIZE_LIMIT = 512 * 1024 * 1024
 # Never part of a request's identity: transport, credentials and streaming are not content.
 NON_CONTENT_PARAMS = frozenset({
@@ -44,10 +49,25 @@ def canonical_json(value: Any) -> str:
     return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def credential_fingerprint(api_key: str | None) -> str:
+    """A short keyed hash naming an API key without revealing it ("none" without a key)."""
+    if not api_key:
+        return "none"
+    return hmac.new(_FINGERPRINT_KEY, api_key.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def credential_identity(source: str, api_key: str | None) -> str:
+    """What ModelTarget.credential_id holds: where the key comes from and its fingerprint."""
+    return f"{source}:{credential_fingerprint(api_key)}"
+
+
 def cache_key(target: "ModelTarget", messages: list[dict], params: dict | None) -> str:
-    """sha256 over the canonical JSON of (model, api_base, messages, params); dict order does not matter."""
+    """sha256 over the canonical JSON of (tenant, credential, model, api_base, messages, params);
+    dict order does not matter. Without a credential_id the target's key fingerprint stands in."""
     payload = {
         "v": CACHE_FORMAT,
+        "tenant": target.tenant_id,
+        "credential": target.credential_id or credential_fingerprint(target.api_key),
         "model": target.model,
         "api_base": (target.api_base or "").rstrip("/") or None,
         "messages": messages,

@@ -1,13 +1,15 @@
-"""Token counting: exact for OpenAI models (tiktoken, offline) and the embedded model, an
-estimate (litellm's counter, then a cl100k heuristic) for everything else."""
+"""Token counting: exact for OpenAI models (tiktoken, offline), else the serving backend's own
+count (exact for the embedded model, litellm's estimate for known models), else a cl100k heuristic."""
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
 from . import offline  # noqa: F401  (TIKTOKEN_CACHE_DIR must point at the shipped encodings first)
+from .types import ChatMessage, TokenCount
+
+__all__ = ["TokenCount", "count_text", "count_messages", "flatten_content", "is_openai_model"]
 
 DEFAULT_ENCODING = "o200k_base"
 # The encodings litellm ships next to its code; any other name would make tiktoken download.
@@ -21,14 +23,6 @@ _REPLY_PRIMING = 3
 # A 1024x1024 image at "high" detail; the real figure depends on the size, so counts with
 # images are estimates.
 _IMAGE_TOKENS = 765
-_LOCAL_MODEL = "local/smollm2"
-
-
-@dataclass(frozen=True)
-class TokenCount:
-    tokens: int
-    exact: bool  # False = an estimate
-    method: str  # "tiktoken:o200k_base", "litellm", "llama.cpp", "heuristic"
 
 
 def _strip_openai_prefix(model: str) -> str:
@@ -81,16 +75,10 @@ def _heuristic_text(text: str) -> TokenCount:
     return TokenCount(n, False, "heuristic")
 
 
-def _litellm():
-    from .llm import litellm_module
+def _backend(model: str | None):
+    from .registry import backend_for
 
-    return litellm_module()
-
-
-def _litellm_knows(model: str) -> bool:
-    from .llm import lookup_price_entry
-
-    return lookup_price_entry(model) is not None
+    return backend_for(model)
 
 
 def count_text(text: str, model: str | None = None) -> TokenCount:
@@ -101,17 +89,7 @@ def count_text(text: str, model: str | None = None) -> TokenCount:
         if n is not None:
             return TokenCount(n, True, f"tiktoken:{name}")
         return _heuristic_text(text)
-    if model == _LOCAL_MODEL:
-        from . import local_model
-
-        ids = local_model.tokenize(text)
-        return TokenCount(len(ids), True, "llama.cpp") if ids is not None else _heuristic_text(text)
-    try:
-        if _litellm_knows(model):
-            return TokenCount(int(_litellm().token_counter(model=model, text=text)), False, "litellm")
-    except Exception:
-        pass
-    return _heuristic_text(text)
+    return _backend(model).count_text(model, text) or _heuristic_text(text)
 
 
 # -- messages ---------------------------------------------------------------------------------
@@ -138,7 +116,7 @@ def flatten_content(content) -> str:
     return "\n".join(_parts(content)[0])
 
 
-def _count_openai_messages(messages: list[dict], encoding_name: str) -> TokenCount | None:
+def _count_openai_messages(messages: list[ChatMessage], encoding_name: str) -> TokenCount | None:
     try:
         enc = _encoding(encoding_name)
     except Exception:
@@ -161,18 +139,7 @@ def _count_openai_messages(messages: list[dict], encoding_name: str) -> TokenCou
     return TokenCount(total, exact, f"tiktoken:{encoding_name}")
 
 
-def _chatml(messages: list[dict]) -> str:
-    # SmolLM2's chat template: ChatML, with a default system message when none leads the chat.
-    from .local_model import DEFAULT_SYSTEM_PROMPT
-
-    if messages and messages[0].get("role") != "system":
-        messages = [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}, *messages]
-    rendered = "".join(f"<|im_start|>{m.get('role', 'user')}\n{flatten_content(m.get('content'))}<|im_end|>\n"
-                       for m in messages)
-    return rendered + "<|im_start|>assistant\n"
-
-
-def _heuristic_messages(messages: list[dict]) -> TokenCount:
+def _heuristic_messages(messages: list[ChatMessage]) -> TokenCount:
     total = _REPLY_PRIMING
     for m in messages:
         texts, images, _ = _parts(m.get("content"))
@@ -180,20 +147,9 @@ def _heuristic_messages(messages: list[dict]) -> TokenCount:
     return TokenCount(total, False, "heuristic")
 
 
-def count_messages(messages: list[dict], model: str | None = None) -> TokenCount:
+def count_messages(messages: list[ChatMessage], model: str | None = None) -> TokenCount:
     """Prompt tokens of an OpenAI-format chat, including the per-message overhead."""
     if is_openai_model(model):
         counted = _count_openai_messages(messages, _encoding_name_for(model))
         return counted if counted is not None else _heuristic_messages(messages)
-    if model == _LOCAL_MODEL:
-        from . import local_model
-
-        ids = local_model.tokenize(_chatml(messages), special=True)
-        return TokenCount(len(ids), True, "llama.cpp") if ids is not None else _heuristic_messages(messages)
-    try:
-        if _litellm_knows(model):
-            n = _litellm().token_counter(model=model, messages=messages, use_default_image_token_count=True)
-            return TokenCount(int(n), False, "litellm")
-    except Exception:
-        pass
-    return _heuristic_messages(messages)
+    return _backend(model).count_messages(model, messages) or _heuristic_messages(messages)

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 ERROR_CODES = ("auth", "unknown_model", "unreachable", "context_length", "rate_limited", "timeout",
-               "server_error", "bad_request", "local_missing", "error")
+               "server_error", "bad_request", "local_missing", "missing_key", "cancelled", "error")
 RETRYABLE = frozenset({"rate_limited", "server_error", "timeout", "unreachable"})
 MAX_UNREACHABLE_RETRIES = 1  # a refused connection rarely heals within a second
 MAX_RETRY_AFTER = 30.0
@@ -27,6 +27,8 @@ _UNKNOWN_MODEL_TEXT = re.compile(
     r"model[^.]{0,80}(not found|does not exist|not exist|unknown|not supported|invalid|no such)|"
     r"(unknown|invalid|unsupported) model|llm provider not provided|isn't mapped|model_not_found",
     re.IGNORECASE)
+_MISSING_KEY_TEXT = re.compile(r"missing credentials|api_key client option must be set|missing \w+ api key|"
+                               r"no api key|api key (is )?(missing|required|not set)", re.IGNORECASE)
 _LITELLM_PREFIX = re.compile(r"^(litellm\.\w+:\s*)?(\w+(Error|Exception)\s*[:\-]\s*)*", re.IGNORECASE)
 
 
@@ -109,6 +111,12 @@ def classify(exc: BaseException, *, model: str, api_base: str | None, secret: st
     """The user-facing failure for an exception raised by a provider call."""
     names, status = _names(exc), _status(exc)
     base = {"model": model, "detail": detail(exc, secret)}
+    if secret is None and api_base is None and (_MISSING_KEY_TEXT.search(str(exc)) or status in (401, 403)):
+        from ..secrets import key_env_vars  # a hosted model called without its key: say which one is missing
+
+        missing = key_env_vars(model)
+        if missing:
+            return Failure("missing_key", "providers.missing_key", {"model": model, "env": " / ".join(missing)})
     if "ContextWindowExceededError" in names:
         return Failure("context_length", "llm.context_length", base)
     if _is_timeout(exc):
@@ -136,6 +144,11 @@ def classify(exc: BaseException, *, model: str, api_base: str | None, secret: st
                                                           "BadGatewayError", "APIError"}:
         return Failure("server_error", "llm.server_error", {**base, "status": str(status or 500)})
     return Failure("error", "llm.error", base)
+
+
+def cancelled(model: str) -> Failure:
+    """The caller stopped the call; the text produced so far is kept."""
+    return Failure("cancelled", "llm.cancelled", {"model": model})
 
 
 def retry_delay(attempt: int, backoff_base: float, jitter: float, retry_after: float | None) -> float:

@@ -1,0 +1,175 @@
+"""The one permission policy, proven on every public service method as every role.
+
+MATRIX names, for each public method of each service, the action it performs and a call that
+exercises it. A method that is missing here fails test_every_public_service_method_is_in_the_matrix,
+so a new method cannot ship without deciding who may call it; the role test then proves the method
+really checks (a method that forgot its require() lets a viewer through and fails)."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import replace
+
+import pytest
+
+from promptmgr.context import ROLES
+from promptmgr.errors import PermissionDeniedError, PromptMgrError
+from promptmgr.policy import Action, allowed, label_action, least_role
+from promptmgr.schemas import PromptCreate, PromptQuery, PromptUpdate, parse
+
+MODEL = "fake/fake-model"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+SERVICES = ("admin", "library", "transfer", "providers", "testing", "enhance", "builder", "files")
+# Composition-root helpers, not callable by a caller: they create the caller's context.
+NOT_CALLER_FACING = {("admin", "ensure_tenant"), ("admin", "local_context"), ("library", "apply_update")}
+
+
+def _document(s, ctx):
+    return {"format_version": 1, "prompts": [{"name": "imported", "content": "Hi", "versions": [
+        {"number": 1, "content": "Hi {{ who }}", "variables": [{"name": "who"}]}]}]}
+
+
+MATRIX = {
+    ("admin", "preferences"): (Action.OWN_PREFERENCES, lambda s, c: s.admin.preferences(c)),
+    ("admin", "save_preferences"): (Action.OWN_PREFERENCES, lambda s, c: s.admin.save_preferences(c, theme="dark")),
+    ("library", "get"): (Action.READ_PROMPTS, lambda s, c: s.library.get(c, "greet")),
+    ("library", "list"): (Action.READ_PROMPTS, lambda s, c: s.library.list(c, PromptQuery(q="hello"))),
+    ("library", "history"): (Action.READ_PROMPTS, lambda s, c: s.library.history(c, "greet")),
+    ("library", "diff"): (Action.READ_PROMPTS, lambda s, c: s.library.diff(c, "greet", 1, 1)),
+    ("library", "categories"): (Action.READ_PROMPTS, lambda s, c: s.library.categories(c)),
+    ("library", "tags"): (Action.READ_PROMPTS, lambda s, c: s.library.tags(c)),
+    ("library", "render"): (Action.READ_PROMPTS, lambda s, c: s.library.render(c, "greet", {"name": "Ada"})),
+    ("library", "create"): (Action.WRITE_PROMPTS, lambda s, c: s.library.create(
+        c, parse(PromptCreate, {"name": f"new-{c.role}", "content": "x"}))),
+    ("library", "update"): (Action.WRITE_PROMPTS, lambda s, c: s.library.update(
+        c, "greet", parse(PromptUpdate, {"title": f"by {c.role}"}))),
+    ("library", "restore"): (Action.WRITE_PROMPTS, lambda s, c: s.library.restore(c, "greet", 1)),
+    ("library", "delete"): (Action.WRITE_PROMPTS, lambda s, c: s.library.delete(c, "doomed")),
+    ("library", "set_label"): (Action.MOVE_LABEL, lambda s, c: s.library.set_label(c, "greet", "staging")),
+    ("library", "remove_label"): (Action.MOVE_LABEL, lambda s, c: s.library.remove_label(c, "greet", "beta")),
+    ("transfer", "export"): (Action.EXPORT, lambda s, c: s.transfer.export(c)),
+    ("transfer", "import_"): (Action.IMPORT, lambda s, c: s.transfer.import_(c, _document(s, c), on_conflict="skip")),
+    ("providers", "add"): (Action.MANAGE_PROVIDERS, lambda s, c: s.providers.add(c, "other", "http://127.0.0.1:9/v1")),
+    ("providers", "remove"): (Action.MANAGE_PROVIDERS, lambda s, c: s.providers.remove(c, "spare")),
+    ("providers", "test_connection"): (Action.MANAGE_PROVIDERS, lambda s, c: s.providers.test_connection(c, "fake")),
+    ("providers", "discover_models"): (Action.READ_MODELS, lambda s, c: s.providers.discover_models(c)),
+    ("providers", "set_price"): (Action.MANAGE_PRICES, lambda s, c: s.providers.set_price(c, MODEL, 0.1, 0.2)),
+    ("providers", "remove_price"): (Action.MANAGE_PRICES, lambda s, c: s.providers.remove_price(c, "fake/priced")),
+    ("providers", "set_default_model"): (Action.SET_DEFAULT_MODEL,
+                                         lambda s, c: s.providers.set_default_model(c, MODEL)),
+    ("providers", "list"): (Action.READ_MODELS, lambda s, c: s.providers.list(c)),
+    ("providers", "get"): (Action.READ_MODELS, lambda s, c: s.providers.get(c, "fake")),
+    ("providers", "prices"): (Action.READ_MODELS, lambda s, c: s.providers.prices(c)),
+    ("providers", "default_model"): (Action.READ_MODELS, lambda s, c: s.providers.default_model(c)),
+    ("providers", "default_status"): (Action.READ_MODELS, lambda s, c: s.providers.default_status(c)),
+    ("providers", "resolve"): (Action.READ_MODELS, lambda s, c: s.providers.resolve(c, MODEL)),
+    ("providers", "missing_key"): (Action.READ_MODELS, lambda s, c: s.providers.missing_key(c, MODEL)),
+    ("providers", "overview"): (Action.READ_MODELS, lambda s, c: s.providers.overview(c, limit=5)),
+    ("providers", "run_secrets"): (Action.RUN_MODELS, lambda s, c: s.providers.run_secrets(c, [])),
+    ("testing", "estimate"): (Action.READ_MODELS, lambda s, c: s.testing.estimate(c, "hello", MODEL)),
+    ("testing", "prepare"): (Action.READ_PROMPTS, lambda s, c: s.testing.prepare(c, "greet", variables={"name": "A"})),
+    ("testing", "list_runs"): (Action.READ_RUNS, lambda s, c: s.testing.list_runs(c)),
+    ("testing", "get_run"): (Action.READ_RUNS, lambda s, c: s.testing.get_run(c, 1)),
+    ("testing", "run"): (Action.RUN_MODELS, lambda s, c: s.testing.run(c, "greet", model=MODEL,
+                                                                         variables={"name": "A"})),
+    ("testing", "run_many"): (Action.RUN_MODELS, lambda s, c: s.testing.run_many(c, "greet", [MODEL],
+                                                                                   variables={"name": "A"})),
+    ("testing", "stream"): (Action.RUN_MODELS, lambda s, c: list(s.testing.stream(c, "greet", model=MODEL,
+                                                                                   variables={"name": "A"}))),
+    ("testing", "stream_many"): (Action.RUN_MODELS, lambda s, c: list(s.testing.stream_many(
+        c, "greet", [MODEL], variables={"name": "A"}))),
+    ("testing", "run_messages"): (Action.RUN_MODELS, lambda s, c: s.testing.run_messages(
+        c, [{"role": "user", "content": "hi"}], model=MODEL)),
+    ("enhance", "enhance"): (Action.RUN_MODELS, lambda s, c: s.enhance.enhance(c, "greet", "enhancer", model=MODEL)),
+    ("enhance", "translate"): (Action.RUN_MODELS, lambda s, c: s.enhance.translate(c, "greet", "German", model=MODEL)),
+    ("enhance", "accept"): (Action.WRITE_PROMPTS, lambda s, c: s.enhance.accept(c, "greet", "Hi {{ name }}!")),
+    ("builder", "templates"): (Action.READ_PROMPTS, lambda s, c: s.builder.templates(c)),
+    ("builder", "template"): (Action.READ_PROMPTS, lambda s, c: s.builder.template(c, "sequential")),
+    ("builder", "preview"): (Action.READ_PROMPTS, lambda s, c: s.builder.preview(c, ["greet"])),
+    ("builder", "save"): (Action.WRITE_PROMPTS, lambda s, c: s.builder.save(c, f"built-{c.role}", ["greet"])),
+    ("files", "store_image"): (Action.UPLOAD_FILES, lambda s, c: s.files.store_image(c, "a.png", PNG)),
+    ("files", "resolve"): (Action.READ_PROMPTS, lambda s, c: s.files.resolve(c, "file:missing.png")),
+    ("files", "cleanup_unreferenced"): (Action.WRITE_PROMPTS, lambda s, c: s.files.cleanup_unreferenced(c)),
+}
+# Beyond the method's own action: the same method may need more for some arguments.
+EXTRA_CASES = {
+    "move the protected label": (Action.MOVE_PROTECTED_LABEL,
+                                 lambda s, c: s.library.set_label(c, "greet", "production")),
+    "import with overwrite": (Action.IMPORT_OVERWRITE,
+                              lambda s, c: s.transfer.import_(c, _document(s, c), on_conflict="overwrite")),
+}
+
+
+def _public_methods(services) -> set[tuple[str, str]]:
+    found = set()
+    for name in SERVICES:
+        for method, fn in inspect.getmembers(type(getattr(services, name)), inspect.isfunction):
+            if not method.startswith("_"):
+                found.add((name, method))
+    return found - NOT_CALLER_FACING
+
+
+@pytest.fixture
+def world(services, ctx, fake_llm):
+    """A tenant with a prompt, an enhancer, labels, a provider, a price and a stored run."""
+    services.providers.add(ctx, "fake", fake_llm.base_url, api_key="sk-policy-key-0123456789")
+    services.providers.add(ctx, "spare", fake_llm.base_url)
+    services.providers.set_price(ctx, "fake/priced", 0.1, 0.2)
+    services.library.create(ctx, parse(PromptCreate, {"name": "greet", "content": "Hello {{ name }}"}))
+    services.library.create(ctx, parse(PromptCreate, {"name": "doomed", "content": "bye"}))
+    services.library.create(ctx, parse(PromptCreate, {"name": "enhancer", "content": "Improve: {{ prompt }}",
+                                                       "is_enhancement": True}))
+    services.library.set_label(ctx, "greet", "beta")
+    services.testing.run_messages(ctx, [{"role": "user", "content": "hi"}], model=MODEL)
+    return services
+
+
+def test_the_table_is_ordered_by_role():
+    for action in Action:
+        ranks = [allowed(role, action) for role in ROLES]
+        assert ranks == sorted(ranks), f"{action}: a higher role must be able to do what a lower one can"
+        assert allowed(least_role(action), action)
+    assert not allowed("intruder", Action.READ_PROMPTS)
+    assert label_action("production") is Action.MOVE_PROTECTED_LABEL
+    assert label_action("staging") is Action.MOVE_LABEL
+
+
+def test_every_public_service_method_is_in_the_matrix(services):
+    found = _public_methods(services)
+    assert found - set(MATRIX) == set(), "public service methods without a policy entry"
+    assert set(MATRIX) - found == set(), "matrix entries for methods that no longer exist"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_method_allows_and_denies_as_the_table_says(world, ctx, role):
+    caller = replace(ctx, role=role)
+    wrong = []
+    cases = {f"{svc}.{method}": entry for (svc, method), entry in MATRIX.items()}
+    cases.update(EXTRA_CASES)
+    for name, (action, call) in cases.items():
+        try:
+            call(world, caller)
+            denied = False
+        except PermissionDeniedError:
+            denied = True
+        except PromptMgrError:
+            denied = False  # got past the policy and failed on the input: allowed
+        if denied == allowed(role, action):
+            wrong.append(f"{name}: {'denied' if denied else 'allowed'} for {role}, the table says "
+                         f"{'allowed' if allowed(role, action) else 'denied'} ({action.value})")
+    assert wrong == []
+
+
+def test_a_denied_write_changes_nothing(world, ctx):
+    viewer = replace(ctx, role="viewer")
+    before = world.transfer.export(ctx)
+    for call in (lambda: world.library.delete(viewer, "greet"),
+                 lambda: world.library.update(viewer, "greet", parse(PromptUpdate, {"content": "x",
+                                                                                    "base_version": 1})),
+                 lambda: world.transfer.import_(viewer, _document(world, viewer), on_conflict="overwrite"),
+                 lambda: world.files.store_image(viewer, "a.png", PNG)):
+        with pytest.raises(PermissionDeniedError):
+            call()
+    after = world.transfer.export(ctx)
+    before.pop("exported_at", None), after.pop("exported_at", None)
+    assert after == before
+    assert not any(path.is_file() for path in world.settings.files_dir.rglob("*"))
