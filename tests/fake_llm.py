@@ -150,7 +150,7 @@ def _make_handler(server: FakeLLMServer):
         def handle(self) -> None:
             try:
                 super().handle()
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout and cancel tests)
                 pass
 
         def log_message(self, *args) -> None:  # keep test output quiet

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..errors import PromptMgrError, ValidationError
+from ..errors import PromptMgrError
 from ..i18n import t
-from ..schemas import PromptQuery
-from .common import UI, handler, text
+from .common import UI, text
+from .feedback import Stop, reports
+from .testing_view import format_cost, matches_note, search_prompts
 
 CUSTOM = "custom"
-SEARCH_LIMIT = 50
 
 
 def _tags(value: str | None) -> list[str]:
@@ -34,12 +34,11 @@ def template_description(locale: str, item) -> str:
     return item.description if translated == key else translated
 
 
-def prompt_choices(ui: UI, locale: str, query: str | None) -> list[list[str]]:
-    """[name, title] rows for the prompts matching a full-text query (all prompts by name without one)."""
-    q = (query or "").strip() or None
-    page = ui.services.library.list(ui.ctx(locale), PromptQuery(q=q, limit=SEARCH_LIMIT,
-                                                                sort="relevance" if q else "name"))
-    return [[item.name, item.title] for item in page.items]
+def prompt_rows(ui: UI, ctx, query: str | None) -> tuple[list[list[str]], str]:
+    """[name, title] rows for the prompts matching the typed words (all prompts by name without
+    any), and the note saying how many more a search reaches."""
+    page = search_prompts(ui, ctx, query)
+    return [[item.name, item.title] for item in page.items], matches_note(ctx.locale, page)
 
 
 def result_headers(locale: str) -> list[str]:
@@ -52,7 +51,7 @@ def stats_markdown(locale: str, result) -> str:
     tokens_key = "ui_builder.stats_tokens_exact" if result.tokens_exact else "ui_builder.stats_tokens_estimate"
     lines.append(text(tokens_key, locale, tokens=result.tokens))
     if result.cost is not None:
-        lines.append(text("ui_builder.stats_cost", locale, cost=f"{result.cost:.6f}"))
+        lines.append(text("ui_builder.stats_cost", locale, cost=format_cost(locale, result.cost)))
     lines.append(text("ui_builder.stats_parts", locale,
                       parts=", ".join(f"{p.name} v{p.version}" for p in result.parts)))
     for key in result.warnings:
@@ -66,13 +65,23 @@ def chosen_update(parts: list[str], selected: int | None) -> dict:
     return gr.update(choices=choices, value=value)
 
 
+def selected_index(parts: list[str], selected) -> int | None:
+    try:
+        index = int(selected)
+    except (TypeError, ValueError):
+        return None
+    return index if 0 <= index < len(parts) else None
+
+
 def build(ui: UI) -> None:
     services = ui.services
     en = "en"
 
-    def mode_choices(locale: str) -> list[tuple[str, str]]:
-        return [(template_title(locale, item), item.name) for item in services.builder.templates(ui.ctx(locale))] \
-            + [(text("ui_builder.custom_choice", locale), CUSTOM)]
+    def mode_choices(ctx) -> list[tuple[str, str]]:
+        return [(template_title(ctx.locale, item), item.name) for item in services.builder.templates(ctx)] \
+            + [(text("ui_builder.custom_choice", ctx.locale), CUSTOM)]
+
+    build_ctx = ui.caller(None, en)  # English labels for the first paint, relabelled on load
 
     ui.tr(gr.Markdown(text("ui_builder.intro", en)), value="ui_builder.intro")
     parts = gr.State([])
@@ -87,18 +96,23 @@ def build(ui: UI) -> None:
             picker = ui.tr(gr.Dataframe(headers=result_headers(en), value=[], interactive=False, max_height=260,
                                         wrap=False, label=text("ui_builder.pick", en), elem_id="builder-picker"),
                            label="ui_builder.pick", headers="ui.library.columns.name,ui.library.columns.title")
+            matches = gr.Markdown("", elem_id="builder-matches")
             ui.tr(gr.Markdown(text("ui_builder.pick_info", en)), value="ui_builder.pick_info")
             chosen = ui.tr(gr.Radio(label=text("ui_builder.chosen", en), choices=[], elem_id="builder-chosen"),
                            label="ui_builder.chosen")
             with gr.Row():
-                up = ui.tr(gr.Button(text("ui_builder.move_up", en), size="sm"), value="ui_builder.move_up")
-                down = ui.tr(gr.Button(text("ui_builder.move_down", en), size="sm"), value="ui_builder.move_down")
-                remove = ui.tr(gr.Button(text("ui_builder.remove", en), size="sm", variant="stop"),
-                               value="ui_builder.remove")
-                clear = ui.tr(gr.Button(text("ui_builder.clear", en), size="sm"), value="ui_builder.clear")
-            mode = ui.tr(gr.Radio(label=text("ui_builder.mode", en), choices=mode_choices(en), value="sequential",
-                                  elem_id="builder-mode"), label="ui_builder.mode")
-            mode_info = gr.Markdown(template_description(en, services.builder.template(ui.ctx(en), "sequential")))
+                # Disabled until something is chosen (Clear: until there is something to clear).
+                up = ui.tr(gr.Button(text("ui_builder.move_up", en), size="sm", interactive=False,
+                                     elem_id="builder-up"), value="ui_builder.move_up")
+                down = ui.tr(gr.Button(text("ui_builder.move_down", en), size="sm", interactive=False,
+                                       elem_id="builder-down"), value="ui_builder.move_down")
+                remove = ui.tr(gr.Button(text("ui_builder.remove", en), size="sm", variant="stop", interactive=False,
+                                         elem_id="builder-remove"), value="ui_builder.remove")
+                clear = ui.tr(gr.Button(text("ui_builder.clear", en), size="sm", interactive=False,
+                                        elem_id="builder-clear"), value="ui_builder.clear")
+            mode = ui.tr(gr.Radio(label=text("ui_builder.mode", en), choices=mode_choices(build_ctx),
+                                  value="sequential", elem_id="builder-mode"), label="ui_builder.mode")
+            mode_info = gr.Markdown(template_description(en, services.builder.template(build_ctx, "sequential")))
             start_custom = ui.tr(gr.Button(text("ui_builder.start_custom", en), size="sm"),
                                  value="ui_builder.start_custom")
             custom = ui.tr(gr.Code(label=text("ui_builder.custom", en), language="jinja2", interactive=True,
@@ -136,115 +150,140 @@ def build(ui: UI) -> None:
                 saved = gr.Markdown("", elem_id="builder-saved")
 
     # --- handlers ------------------------------------------------------------------------
-    @handler
-    def load(locale):
-        from .testing_tab import model_choices
+    @ui.handler
+    def load(ctx):
+        from .testing_view import model_choices
 
-        models, default = model_choices(ui, locale)
-        return {
-            picker: prompt_choices(ui, locale, None),
-            mode: gr.update(choices=mode_choices(locale)),
-            model: gr.update(choices=models, value=default),
-        }
+        models, default = model_choices(ui, ctx)
+        rows, note = prompt_rows(ui, ctx, None)
+        return {picker: rows, matches: note, mode: gr.update(choices=mode_choices(ctx)),
+                model: gr.update(choices=models, value=default)}
 
-    @handler
-    def do_search(locale, query):
-        return {picker: prompt_choices(ui, locale, query)}
+    @ui.handler
+    @reports(matches)
+    def do_search(ctx, query):
+        rows, note = prompt_rows(ui, ctx, query)
+        return {picker: rows, matches: note}
 
-    def add(locale, current, evt: gr.SelectData):
+    def chosen_with_buttons(updated: list[str], selected: int | None) -> dict:
+        index = selected if selected is not None and 0 <= selected < len(updated) else None
+        return {parts: updated, chosen: chosen_update(updated, index),
+                up: gr.update(interactive=index is not None and index > 0),
+                down: gr.update(interactive=index is not None and index < len(updated) - 1),
+                remove: gr.update(interactive=index is not None), clear: gr.update(interactive=bool(updated))}
+
+    @ui.handler
+    def add(ctx, current, evt: gr.SelectData):
         picked = (evt.row_value or [None])[0]
         if not picked:
-            return {parts: current, chosen: gr.update()}
-        updated = [*current, str(picked)]
-        return {parts: updated, chosen: chosen_update(updated, len(updated) - 1)}
+            return chosen_with_buttons(current, None)
+        picked = str(picked)
+        # Idempotent: every cell of a row fires a select; clicking a chosen prompt selects it.
+        if picked in current:
+            return chosen_with_buttons(current, current.index(picked))
+        updated = [*current, picked]
+        return chosen_with_buttons(updated, len(updated) - 1)
+
+    @ui.handler
+    def select_chosen(ctx, current, selected):
+        index = selected_index(current, selected)
+        return {up: gr.update(interactive=index is not None and index > 0),
+                down: gr.update(interactive=index is not None and index < len(current) - 1),
+                remove: gr.update(interactive=index is not None), clear: gr.update(interactive=bool(current))}
 
     def move(offset):
-        def fn(locale, current, selected):
-            if selected in (None, "") or not current:
-                return {parts: current, chosen: gr.update()}
-            index = int(selected)
-            target = index + offset
-            if not 0 <= index < len(current) or not 0 <= target < len(current):
-                return {parts: current, chosen: gr.update()}
+        @ui.handler
+        def fn(ctx, current, selected):
+            index = selected_index(current, selected)
+            if index is None or not 0 <= index + offset < len(current):
+                return chosen_with_buttons(current, index)
             updated = list(current)
-            updated[index], updated[target] = updated[target], updated[index]
-            return {parts: updated, chosen: chosen_update(updated, target)}
+            updated[index], updated[index + offset] = updated[index + offset], updated[index]
+            return chosen_with_buttons(updated, index + offset)
         return fn
 
-    def drop(locale, current, selected):
-        if selected in (None, "") or not 0 <= int(selected) < len(current):
-            return {parts: current, chosen: gr.update()}
-        index = int(selected)
+    @ui.handler
+    def drop(ctx, current, selected):
+        index = selected_index(current, selected)
+        if index is None:
+            return chosen_with_buttons(current, None)
         updated = current[:index] + current[index + 1:]
-        return {parts: updated, chosen: chosen_update(updated, min(index, len(updated) - 1) if updated else None)}
+        return chosen_with_buttons(updated, min(index, len(updated) - 1) if updated else None)
 
-    def clear_all(locale):
-        return {parts: [], chosen: chosen_update([], None)}
+    @ui.handler
+    def clear_all(ctx):
+        return chosen_with_buttons([], None)
 
-    @handler
-    def describe_mode(locale, selected):
+    @ui.handler
+    def describe_mode(ctx, selected):
         is_custom = selected == CUSTOM
         description = ""
         if selected and not is_custom:
-            description = template_description(locale, services.builder.template(ui.ctx(locale), selected))
+            description = template_description(ctx.locale, services.builder.template(ctx, selected))
         return {mode_info: description, custom: gr.update(visible=is_custom),
                 custom_help: gr.update(visible=is_custom), start_custom: gr.update(visible=not is_custom)}
 
-    @handler
-    def copy_to_custom(locale, selected):
-        source = services.builder.template(ui.ctx(locale), selected or "sequential").template
+    @ui.handler
+    def copy_to_custom(ctx, selected):
+        source = services.builder.template(ctx, selected or "sequential").template
         return {custom: gr.update(value=source, visible=True), mode: gr.update(value=CUSTOM)}
 
-    def refresh(locale, current, selected_mode, custom_source, chosen_model):
-        # Not wrapped in @handler: a live preview shows its error beside the preview, keeping the
-        # last good preview, instead of a popup for every half-typed template.
+    @ui.handler
+    def refresh(ctx, current, selected_mode, custom_source, chosen_model):
+        # A live preview shows its error beside the preview, keeping the last good preview,
+        # instead of a popup for every half-typed template.
         if not current:
-            return {stats: text("ui_builder.empty", locale), preview: ""}
+            return {stats: text("ui_builder.empty", ctx.locale), preview: ""}
         try:
             result = services.builder.preview(
-                ui.ctx(locale), current,
+                ctx, current,
                 template_name=None if selected_mode == CUSTOM else selected_mode,
                 custom_template=(custom_source or "") if selected_mode == CUSTOM else None,
                 model=chosen_model or None)
         except PromptMgrError as exc:
-            return {stats: "⚠ " + exc.translate(locale), preview: gr.update()}
-        return {stats: stats_markdown(locale, result), preview: result.text}
+            return {stats: "⚠ " + exc.translate(ctx.locale), preview: gr.update()}
+        return {stats: stats_markdown(ctx.locale, result), preview: result.text}
 
-    @handler
-    def do_save(locale, current, selected_mode, custom_source, new_name, new_title, new_category, new_tags,
-                new_description, new_message):
+    @ui.handler
+    @reports(saved)
+    def do_save(ctx, current, selected_mode, custom_source, new_name, new_title, new_category, new_tags,
+                new_description, new_message, query):
         if selected_mode == CUSTOM and not (custom_source or "").strip():
-            raise ValidationError("ui_builder.custom_empty")
+            raise Stop("ui_builder.custom_empty")
         prompt = services.builder.save(
-            ui.ctx(locale), new_name, current,
+            ctx, new_name, current,
             template_name=None if selected_mode == CUSTOM else selected_mode,
             custom_template=custom_source if selected_mode == CUSTOM else None,
             title=new_title or "", description=new_description or "", category=new_category or "",
             tags=_tags(new_tags), message=new_message or "")
-        done = text("ui_builder.saved", locale, name=prompt.name, version=prompt.version)
+        done = text("ui_builder.saved", ctx.locale, name=prompt.name, version=prompt.version)
         gr.Info(done)
-        return {saved: "✓ " + done, picker: prompt_choices(ui, locale, None)}
+        rows, note = prompt_rows(ui, ctx, query)
+        return {saved: "✓ " + done, picker: rows, matches: note}
 
     # --- wiring --------------------------------------------------------------------------
     preview_inputs = [ui.locale, parts, mode, custom, model]
     preview_outputs = [stats, preview]
     live = dict(fn=refresh, inputs=preview_inputs, outputs=preview_outputs, show_progress="hidden",
                 trigger_mode="always_last")
+    chosen_outputs = [parts, chosen, up, down, remove, clear]
 
-    ui.on_load(load, [], [picker, mode, model])
+    ui.on_load(load, [], [picker, matches, mode, model])
     ui.on_load(describe_mode, [mode], [mode_info, custom, custom_help, start_custom])
-    search.change(do_search, [ui.locale, search], [picker], trigger_mode="always_last", show_progress="hidden")
-    picker.select(add, [ui.locale, parts], [parts, chosen]).then(**live)
-    up.click(move(-1), [ui.locale, parts, chosen], [parts, chosen]).then(**live)
-    down.click(move(1), [ui.locale, parts, chosen], [parts, chosen]).then(**live)
-    remove.click(drop, [ui.locale, parts, chosen], [parts, chosen]).then(**live)
-    clear.click(clear_all, [ui.locale], [parts, chosen]).then(**live)
+    search.change(do_search, [ui.locale, search], [picker, matches], trigger_mode="always_last",
+                  show_progress="hidden")
+    picker.select(add, [ui.locale, parts], chosen_outputs).then(**live)
+    chosen.select(select_chosen, [ui.locale, parts, chosen], [up, down, remove, clear], queue=False)
+    up.click(move(-1), [ui.locale, parts, chosen], chosen_outputs).then(**live)
+    down.click(move(1), [ui.locale, parts, chosen], chosen_outputs).then(**live)
+    remove.click(drop, [ui.locale, parts, chosen], chosen_outputs).then(**live)
+    clear.click(clear_all, [ui.locale], chosen_outputs).then(**live)
     mode.change(describe_mode, [ui.locale, mode], [mode_info, custom, custom_help, start_custom]).then(**live)
     start_custom.click(copy_to_custom, [ui.locale, mode], [custom, mode])
     custom.change(**live)
     model.change(**live)
-    save.click(do_save, [ui.locale, parts, mode, custom, name, title, category, tags, description, message],
-               [saved, picker])
-    ui.on_locale_change(lambda locale: {mode: gr.update(choices=mode_choices(locale))}, [], [mode])
+    save.click(do_save, [ui.locale, parts, mode, custom, name, title, category, tags, description, message, search],
+               [saved, picker, matches])
+    ui.on_locale_change(ui.handler(lambda ctx: {mode: gr.update(choices=mode_choices(ctx))}), [], [mode])
     ui.on_locale_change(describe_mode, [mode], [mode_info, custom, custom_help, start_custom])
     ui.on_locale_change(refresh, [parts, mode, custom, model], preview_outputs)

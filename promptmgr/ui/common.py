@@ -49,19 +49,24 @@ class UI:
         Core errors reach the user as one translated message (gr.Error), never a traceback.
         Generator handlers (streaming) stay generators, so Gradio still streams them."""
         ui = self
+        # A parameter of fn typed gr.SelectData (or another EventData) is passed by keyword:
+        # Gradio only injects it into the wrapper's own signature.
+        event_name, event_type = _event_param(fn)
 
         if inspect.isgeneratorfunction(fn):
-            def wrapped(request, locale, *args):
+            def wrapped(request, *args):
+                locale, args, kwargs = _split_event(args, event_name)
                 try:
-                    yield from fn(ui.caller(request, locale), *args)
+                    yield from fn(ui.caller(request, locale), *args, **kwargs)
                 except gr.Error:
                     raise
                 except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
                     raise _to_gr_error(exc, fn, locale) from None
         else:
-            def wrapped(request, locale, *args):
+            def wrapped(request, *args):
+                locale, args, kwargs = _split_event(args, event_name)
                 try:
-                    return fn(ui.caller(request, locale), *args)
+                    return fn(ui.caller(request, locale), *args, **kwargs)
                 except gr.Error:
                     raise
                 except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
@@ -71,8 +76,12 @@ class UI:
         # (not fn's) is what it must see.
         wrapped.__name__, wrapped.__qualname__, wrapped.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
         wrapped.__annotations__ = {"request": gr.Request}
+        params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)]
+        if event_name:
+            wrapped.__annotations__["event"] = event_type
+            params.append(inspect.Parameter("event", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=event_type))
         wrapped.__signature__ = inspect.Signature([
-            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request),
+            *params,
             inspect.Parameter("locale", inspect.Parameter.POSITIONAL_OR_KEYWORD),
             inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
         ])
@@ -157,6 +166,26 @@ def text(key: str, locale: str | None = "en", **params) -> str:
 def choices(locale: str | None, pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """[(locale key, value)] -> [(translated name, value)] for dropdowns and radios built in handlers."""
     return [(text(key, locale), value) for key, value in pairs]
+
+
+def _event_param(fn: Callable) -> tuple[str | None, type | None]:
+    import typing
+
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001 — unresolvable hints: no event parameter
+        return None, None
+    for name, hint in hints.items():
+        if isinstance(hint, type) and issubclass(hint, gr.EventData):
+            return name, hint
+    return None, None
+
+
+def _split_event(args: tuple, event_name: str | None) -> tuple:
+    """(locale, inputs, {event parameter: event data}) from the wrapper's positional arguments."""
+    if event_name:
+        return args[1], args[2:], {event_name: args[0]}
+    return args[0], args[1:], {}
 
 
 def _to_gr_error(exc: Exception, fn: Callable, locale) -> gr.Error:

@@ -26,6 +26,7 @@ CSS = """
 #pm-page-info p { margin: 0; }
 #pm-editor-header p { margin: 0; }
 #pm-tokens { align-self: center; }
+#testing-diff { max-height: 28rem; overflow-y: auto; }
 """
 
 # Runs in the browser after the language or theme is known: `dir`/`lang` on the document (Arabic

@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from promptmgr.schemas import PromptCreate, parse
+from tests.browser.usable import assert_no_error_status, assert_usable
 
 # Every check waits on a server round trip; the machine running the tests may be busy.
 WAIT = 30_000
@@ -72,11 +73,56 @@ def test_combine_two_prompts_and_save(open_app, app_services):
         "sources": [{"name": task.name, "version": 1}, {"name": role.name, "version": 1}], "template": "sections"}
     assert [v["name"] for v in saved.variables] == ["text", "audience", "role"]
 
-    # Saving again under the same name is refused with a readable message; the form keeps its input.
+    # Saving again under the same name is refused with a readable message; the form stays usable.
     page.locator("#builder-save").click()
-    expect(page.get_by_text(f"Prompt '{name}' already exists.")).to_be_visible(timeout=WAIT)
-    expect(field(page, "builder-name")).to_have_value(name, timeout=WAIT)
+    expect(page.locator("#builder-saved")).to_contain_text(f"Prompt '{name}' already exists.", timeout=WAIT)
+    assert_no_error_status(page)
+    for elem_id, typed in (("builder-name", name), ("builder-title", "Task then role"),
+                           ("builder-message", "combined in the builder")):
+        assert_usable(page, elem_id, typed)
     assert app_services.services.library.get(app_services.ctx, name).latest_version == 1
+    # A bad name, then a good one: the next attempt works.
+    field(page, "builder-name").fill("Bad Name!")
+    page.locator("#builder-save").click()
+    expect(page.locator("#builder-saved")).to_contain_text("names are 1-100 characters", timeout=WAIT)
+    assert_usable(page, "builder-name", "Bad Name!")
+    field(page, "builder-name").fill(name + "-2")
+    page.locator("#builder-save").click()
+    expect(page.locator("#builder-saved")).to_contain_text(f"Saved as prompt '{name}-2'", timeout=WAIT)
+
+
+def test_buttons_follow_the_selection_and_a_row_is_added_once(open_app, app_services):
+    tag = uuid.uuid4().hex[:6]
+    part = create(app_services, f"bld-once-{tag}", f"Once {tag}", "Say {{ thing }}.")
+    page = open_app()
+    page.get_by_role("tab", name="Builder").click()
+    for label in ("Move up", "Move down", "Remove", "Clear"):
+        expect(page.get_by_role("button", name=label)).to_be_disabled(timeout=WAIT)
+    add_part(page, part.name)
+    expect(page.locator("#builder-chosen")).to_contain_text(f"1. {part.name}", timeout=WAIT)
+    # Another cell of the same row: still one entry.
+    page.locator("#builder-picker").get_by_role("gridcell", name=f"Once {tag}").first.click()
+    page.locator("#builder-picker").get_by_role("gridcell", name=part.name, exact=True).first.click()
+    expect(page.locator("#builder-remove")).to_be_enabled(timeout=WAIT)
+    expect(page.locator("#builder-chosen")).not_to_contain_text("2.", timeout=WAIT)
+    expect(page.locator("#builder-clear")).to_be_enabled(timeout=WAIT)
+    page.locator("#builder-remove").click()
+    expect(page.locator("#builder-chosen")).not_to_contain_text(part.name, timeout=WAIT)
+    for label in ("Move up", "Move down", "Remove", "Clear"):
+        expect(page.get_by_role("button", name=label)).to_be_disabled(timeout=WAIT)
+
+
+def test_the_picker_reaches_prompts_past_the_first_50(open_app, app_services):
+    tag = uuid.uuid4().hex[:6]
+    for i in range(60):
+        create(app_services, f"bulk-{tag}-{i:03d}", f"Bulk {i}", f"Item {i}.")
+    total = app_services.services.library.list(app_services.ctx).total
+    page = open_app()
+    page.get_by_role("tab", name="Builder").click()
+    expect(page.locator("#builder-matches")).to_contain_text(f"Showing 50 of {total} prompts", timeout=WAIT)
+    add_part(page, f"bulk-{tag}-057")
+    expect(page.locator("#builder-chosen")).to_contain_text(f"1. bulk-{tag}-057", timeout=WAIT)
+    expect(page.locator("#builder-stats")).to_contain_text("Input cost: $", timeout=WAIT)
 
 
 def test_custom_template_errors_show_their_line_and_keep_the_preview(open_app, app_services):

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from promptmgr.errors import ValidationError
 from promptmgr.schemas import PromptCreate, parse
 from promptmgr.ui.testing_tab import collect_variables, format_cost, version_args
+from tests.browser.usable import assert_no_error_status, assert_usable
 
 # Every check waits on a server round trip; the machine running the tests may be busy.
 WAIT = 30_000
@@ -74,12 +75,16 @@ def test_run_a_prompt_and_see_output_tokens_cost_and_history(open_app, app_servi
     expect(page.locator("#testing-var-1")).to_contain_text("length", timeout=WAIT)
     expect(field(page, "testing-var-1")).to_have_attribute("placeholder", "default: 3", timeout=WAIT)
 
-    # A required variable left empty: a readable error, no call, nothing typed is lost.
+    # A required variable left empty: a readable error, no call, nothing typed is lost or covered.
     field(page, "testing-var-1").fill("2")
     page.locator("#testing-run").click()
-    expect(page.get_by_text("Variable 'text' is required and has no value and no default.")).to_be_visible(timeout=WAIT)
+    expect(page.locator("#testing-status")).to_contain_text(
+        "Variable 'text' is required and has no value and no default.", timeout=WAIT)
     assert fake_llm.chat_requests == []
-    expect(field(page, "testing-var-1")).to_have_value("2", timeout=WAIT)
+    assert_no_error_status(page)
+    assert_usable(page, "testing-var-1", "2")
+    assert_usable(page, "testing-var-0", "")
+    expect(page.locator("#testing-run")).to_be_enabled(timeout=WAIT)
 
     field(page, "testing-var-0").fill("The quick brown fox jumps over the lazy dog.")
     page.locator("#testing-run").click()
@@ -197,5 +202,12 @@ def test_form_values_and_version_choices():
         collect_variables(["a"], ["1"], "[1, 2]")
     assert version_args("latest") == {} and version_args("v12") == {"version": 12}
     assert version_args("label:prod") == {"label": "prod"}
-    assert format_cost("en", 0.0) == "$0" and format_cost("en", 0.00042) == "$0.00042"
     assert format_cost("en", None).startswith("unknown")
+
+
+def test_costs_read_as_money_not_as_rows_of_zeros():
+    assert format_cost("en", 0.0) == "free" and format_cost("de", 0.0) == "kostenlos"
+    assert format_cost("en", 0.00042) == "$0.00042"
+    assert format_cost("en", 0.0000123456) == "$0.0000123"
+    assert format_cost("en", 0.0123456) == "$0.01" and format_cost("en", 1234.5) == "$1,234.50"
+    assert format_cost("en", 0.00999999) == "$0.01"
