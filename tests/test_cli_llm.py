@@ -246,3 +246,17 @@ def test_run_through_the_embedded_model(cli):
     assert data["completion_tokens"] > 0 and data["prompt_tokens"] > 0 and data["cost"] == 0
     default = cli("run", "hello", "--var", "name=Bo", "--param", "max_tokens=8", "--json")
     assert default.code == 0 and default.json()["model"] == "local/smollm2"
+
+
+def test_model_output_with_terminal_controls_is_escaped(setup, fake_llm):
+    """Issue 7 item 13: a model's answer (like stored text) may carry clipboard writes, screen clears
+    or fake links; the CLI prints them escaped, in human and in JSON output."""
+    hostile = "ok \x1b]52;c;ZXZpbA==\x07 \x1b[2J \x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\ \x9b31m end"
+    fake_llm.script([hostile, hostile, hostile])
+    for args in ((), ("--stream",), ("--json",)):
+        result = setup("run", "greet", "--model", MODEL, "--var", "name=Ada", *args)
+        assert result.code == 0, result.err
+        assert "\x1b" not in result.out and "\x9b" not in result.out and "\x07" not in result.out
+        assert "end" in result.out
+    shown = setup("runs", "show", str(json.loads(result.out)["id"]))
+    assert "\x1b" not in shown.out and "\x9b" not in shown.out

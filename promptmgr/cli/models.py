@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import context, emit, parse_pairs, services, t
+from .common import context, echo, emit, parse_pairs, services, t
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 _HUMAN_LIMIT = 40
@@ -128,7 +128,7 @@ def tokens(
         context(), text if prompt is None else None, model, prompt_name=prompt, version=version, label=label,
         variables=parse_pairs(var or [], "--var"), output_tokens=output_tokens)
     if estimate.warning:
-        typer.echo(t("cli_llm.warning", message=estimate.warning), err=True)
+        echo(t("cli_llm.warning", message=estimate.warning), err=True)
     emit(estimate, as_json, _tokens_text)
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import context, emit, services, t
+from .common import context, echo, emit, services, t
 from .models import aligned, per_1k
 
 app = typer.Typer(no_args_is_help=True, help="Model providers: OpenAI-compatible endpoints (Ollama, LM Studio, "
@@ -75,7 +75,7 @@ def _key_text(p) -> str:
 def rm(name: Annotated[str, typer.Argument(help="The provider to remove, with its stored key.")]) -> None:
     """Remove a provider and its stored API key."""
     services().providers.remove(context(), name)
-    typer.echo(t("cli_llm.providers.removed", name=name))
+    echo(t("cli_llm.providers.removed", name=name))
 
 
 @app.command("test")
@@ -88,12 +88,12 @@ def test(
     if as_json:
         emit(result, True)
     elif result.ok:
-        typer.echo(t("cli_llm.providers.test_ok", name=name, ms=f"{result.latency_ms:.0f}",
+        echo(t("cli_llm.providers.test_ok", name=name, ms=f"{result.latency_ms:.0f}",
                      count=len(result.models)))
         for model in result.models:
-            typer.echo(f"  {name}/{model}")
+            echo(f"  {name}/{model}")
     if not result.ok:
-        typer.echo(t("cli.error", message=result.error), err=True)
+        echo(t("cli.error", message=result.error), err=True)
         raise typer.Exit(1)
 
 
@@ -110,7 +110,7 @@ def price(
     """Set (or --remove) the price and context window used for a model's cost and fit checks."""
     if remove:
         services().providers.remove_price(context(), model)
-        typer.echo(t("cli_llm.providers.price_removed", model=model))
+        echo(t("cli_llm.providers.price_removed", model=model))
         return
     saved = services().providers.set_price(context(), model, input_per_1k, output_per_1k, context_window)
     emit(saved, as_json, lambda p: t("cli_llm.models.price_line", model=p.model, input=per_1k(p.input_cost_per_token),
@@ -128,5 +128,5 @@ def default(
     if clear or model:
         providers.set_default_model(ctx, None if clear else model)
     chosen, source = providers.default_model(ctx)
-    typer.echo(t("cli_llm.models.default", model=chosen, source=t(f"cli_llm.models.source_{source}"))
+    echo(t("cli_llm.models.default", model=chosen, source=t(f"cli_llm.models.source_{source}"))
                if chosen else t("cli_llm.models.no_default"))

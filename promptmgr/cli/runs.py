@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import cli_locale, context, emit, parse_pairs, services, t, to_jsonable
+from .common import cli_locale, context, echo, emit, parse_pairs, safe_json, services, t, to_jsonable
 from .models import aligned, money
 
 app = typer.Typer(no_args_is_help=True, help="Stored runs: every model call made by `promptmgr run`, "
@@ -57,11 +57,11 @@ def run(
             emit(runs, True)
         else:
             for item in runs:
-                typer.echo(t("cli_llm.run.model_header", model=item.model))
+                echo(t("cli_llm.run.model_header", model=item.model))
                 if item.output:
-                    typer.echo(item.output)
-                typer.echo(_facts(item), err=True)
-                typer.echo("")
+                    echo(item.output)
+                echo(_facts(item), err=True)
+                echo("")
         _exit_on_failure(runs)
         return
     single = models[0] if models else None
@@ -72,9 +72,9 @@ def run(
         if as_json:
             emit(result, True)
         elif result.output:
-            typer.echo(result.output)
+            echo(result.output)
     if not as_json:
-        typer.echo(_facts(result), err=True)
+        echo(_facts(result), err=True)
     _exit_on_failure([result])
 
 
@@ -85,22 +85,22 @@ def _stream(items, as_json: bool):
         if isinstance(item, str):
             printed = True
             if as_json:
-                typer.echo(json.dumps({"delta": item}, ensure_ascii=False))
+                typer.echo(safe_json(json.dumps({"delta": item}, ensure_ascii=False)))
             else:
-                typer.echo(item, nl=False)
+                echo(item, nl=False)
         else:
             result = item
     if as_json:
-        typer.echo(json.dumps(to_jsonable(result), ensure_ascii=False))
+        typer.echo(safe_json(json.dumps(to_jsonable(result), ensure_ascii=False)))
     elif printed:
-        typer.echo("")
+        echo("")
     return result
 
 
 def _exit_on_failure(runs) -> None:
     failed = [r for r in runs if r.error_code]
     for item in failed:
-        typer.echo(t("cli.error", message=item.message(cli_locale()) or item.error_code), err=True)
+        echo(t("cli.error", message=item.message(cli_locale()) or item.error_code), err=True)
     if failed:
         raise typer.Exit(1)
 

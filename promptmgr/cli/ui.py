@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import services, t
+from .common import echo, services, t
 
 
 def ui(
@@ -35,7 +35,7 @@ def ui(
     except OSError as exc:  # the port is taken, or the address is not this machine's
         raise ValidationError("ui.app.cannot_listen", host=host, port=port, detail=str(exc).splitlines()[0]) from None
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    typer.echo(t("ui.app.running", url=f"http://{shown}:{port}/"))
+    echo(t("ui.app.running", url=f"http://{shown}:{port}/"))
     demo.block_thread()  # until Ctrl+C
 
 
