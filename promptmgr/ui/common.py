@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import typing
 from typing import Any, Callable
 
 import gradio as gr
@@ -36,46 +37,69 @@ class UI:
     # --- the caller -----------------------------------------------------------------------
     def caller(self, request: gr.Request | None, locale: str | None = None) -> TenantContext:
         """The one place a Gradio request becomes the caller's TenantContext. Single-user mode:
-        the local tenant and user. Hosted mode reads the logged-in user from `request` here."""
-        return self._local_ctx.with_locale(normalize_locale(locale) or "en")
+        the local tenant and user. Hosted mode reads the logged-in user from `request` here.
+
+        The locale is the page's language state; before the page chose one (or for a caller of
+        the HTTP API, which has no page) it is picked from the request like on page load."""
+        chosen = normalize_locale(locale) or self.pick_locale(request)
+        return self._local_ctx.with_locale(chosen)
 
     def ctx(self, locale: str | None = None, request: gr.Request | None = None) -> TenantContext:
         """Deprecated: handlers get their context from ui.handler. Removed once no tab uses it."""
-        return self.caller(request, locale)
+        return self._local_ctx.with_locale(normalize_locale(locale) or "en")
 
     def handler(self, fn: Callable) -> Callable:
         """Wrap a Gradio handler `fn(ctx, *inputs)`: ctx is the caller of this request (resolved by
         caller() from gr.Request and the locale state, which stays the event's first input).
         Core errors reach the user as one translated message (gr.Error), never a traceback.
-        Generator handlers (streaming) stay generators, so Gradio still streams them."""
+        Generator handlers (streaming) stay generators, so Gradio still streams them.
+
+        fn's own special parameters (`evt: gr.SelectData`, `progress=gr.Progress()`) keep
+        working: the wrapper shows Gradio fn's parameters after (request, locale). A handler
+        that updates nothing may return {} (Gradio itself would fail on an empty dict)."""
         ui = self
 
-        if inspect.isgeneratorfunction(fn):
-            def wrapped(request, locale, *args):
-                try:
-                    yield from fn(ui.caller(request, locale), *args)
-                except gr.Error:
-                    raise
-                except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
-                    raise _to_gr_error(exc, fn, locale) from None
-        else:
-            def wrapped(request, locale, *args):
-                try:
-                    return fn(ui.caller(request, locale), *args)
-                except gr.Error:
-                    raise
-                except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
-                    raise _to_gr_error(exc, fn, locale) from None
+        def resolve(request, locale) -> TenantContext:
+            try:
+                return ui.caller(request, locale)
+            except Exception as exc:  # noqa: BLE001
+                raise _to_gr_error(exc, fn, locale) from None
 
-        # Gradio injects gr.Request by the parameter's type hint; the wrapper's own signature
-        # (not fn's) is what it must see.
+        if inspect.isgeneratorfunction(fn):
+            def wrapped(request, locale, *args, **kwargs):
+                ctx = resolve(request, locale)
+                try:
+                    for update in fn(ctx, *args, **kwargs):
+                        yield _nothing_if_empty(update)
+                except gr.Error:
+                    raise
+                except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
+                    raise _to_gr_error(exc, fn, ctx.locale) from None
+        else:
+            def wrapped(request, locale, *args, **kwargs):
+                ctx = resolve(request, locale)
+                try:
+                    return _nothing_if_empty(fn(ctx, *args, **kwargs))
+                except gr.Error:
+                    raise
+                except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
+                    raise _to_gr_error(exc, fn, ctx.locale) from None
+
+        # Gradio injects gr.Request, gr.EventData and gr.Progress by the parameters it sees (type
+        # hints and defaults of positional parameters, up to the first *args): it must see the
+        # wrapper's request and locale, then fn's own parameters after its ctx.
+        hints = _type_hints(fn)
+        rest = list(inspect.signature(fn).parameters.values())[1:]
         wrapped.__name__, wrapped.__qualname__, wrapped.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
-        wrapped.__annotations__ = {"request": gr.Request}
+        wrapped.__module__ = fn.__module__
+        wrapped.__annotations__ = {"request": gr.Request,
+                                   **{p.name: hints[p.name] for p in rest if p.name in hints}}
         wrapped.__signature__ = inspect.Signature([
             inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request),
             inspect.Parameter("locale", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+            *(p.replace(annotation=hints.get(p.name, inspect.Parameter.empty)) for p in rest),
         ])
+        wrapped.ui_inner = fn
         return wrapped
 
     def pick_locale(self, request: gr.Request | None) -> str:
@@ -131,6 +155,13 @@ class UI:
         request that chooses the language, before the page shows; keep them to a few queries."""
         (self._first_loaders if first else self._loaders).append((fn, inputs, outputs))
 
+    @staticmethod
+    def call_loader(fn: Callable, ctx: TenantContext, *args) -> dict:
+        """Run a loader inside another handler (the page load): its errors go to that handler's
+        wrapper, so they become a user message in one place."""
+        inner = getattr(fn, "ui_inner", None)
+        return inner(ctx, *args) if inner else fn(ctx.locale, *args)
+
     @property
     def loaders(self) -> list[tuple[Callable, list, list]]:
         return list(self._loaders)
@@ -157,6 +188,17 @@ def text(key: str, locale: str | None = "en", **params) -> str:
 def choices(locale: str | None, pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """[(locale key, value)] -> [(translated name, value)] for dropdowns and radios built in handlers."""
     return [(text(key, locale), value) for key, value in pairs]
+
+
+def _type_hints(fn: Callable) -> dict:
+    try:
+        return typing.get_type_hints(fn)
+    except (NameError, TypeError):
+        return {}
+
+
+def _nothing_if_empty(update):
+    return gr.skip() if isinstance(update, dict) and not update else update
 
 
 def _to_gr_error(exc: Exception, fn: Callable, locale) -> gr.Error:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import gradio as gr
 
 from .. import templating
+from ..context import TenantContext
 from ..errors import PromptMgrError, TemplateError
 from ..schemas import PromptCreate, PromptPublic, PromptUpdate, parse
-from .common import UI, choices, handler, text
+from .common import UI, choices, text
 from .library_chat import ChatEditor, split_message
 from .library_history import History
 
@@ -126,8 +127,9 @@ class Editor:
             header += " · " + text("ui.library.editor.author", locale, author=_md_escape(prompt.version_author))
         return header
 
-    def fill(self, locale: str, prompt: PromptPublic, model: str | None) -> dict:
+    def fill(self, ctx: TenantContext, prompt: PromptPublic, model: str | None) -> dict:
         """The form showing a stored prompt (its latest version unless another was loaded)."""
+        locale = ctx.locale
         is_chat = prompt.messages is not None
         content = "" if is_chat else prompt.content
         messages = prompt.messages or []
@@ -142,12 +144,13 @@ class Editor:
             self.content: gr.update(value=content, visible=not is_chat),
             **self.chat.fill(locale, messages), self.chat.group: gr.update(visible=is_chat),
             self.message: "", self.confirm_row: gr.update(visible=False),
-            **self.analyze(locale, loaded, prompt.kind, content, messages, model),
-            **self.history.fill(locale, prompt.name, prompt.version),
+            **self.analyze(ctx, loaded, prompt.kind, content, messages, model),
+            **self.history.fill(ctx, prompt.name, prompt.version),
         }
 
-    def blank(self, locale: str, model: str | None) -> dict:
+    def blank(self, ctx: TenantContext, model: str | None) -> dict:
         """An empty form for a new prompt."""
+        locale = ctx.locale
         return {
             self.column: gr.update(visible=True), self.loaded: None, self.header: self._header(locale, None),
             self.name: gr.update(value="", interactive=True), self.title: "", self.description: "",
@@ -155,16 +158,17 @@ class Editor:
             self.kind: gr.update(value="text", interactive=True), self.content: gr.update(value="", visible=True),
             **self.chat.fill(locale, []), self.chat.group: gr.update(visible=False),
             self.message: "", self.confirm_row: gr.update(visible=False),
-            **self.analyze(locale, None, "text", "", [], model), **self.history.clear(locale),
+            **self.analyze(ctx, None, "text", "", [], model), **self.history.clear(locale),
         }
 
-    def open(self, locale: str, name: str, model: str | None) -> dict:
-        return self.fill(locale, self.ui.services.library.get(self.ui.ctx(locale), name), model)
+    def open(self, ctx: TenantContext, name: str, model: str | None) -> dict:
+        return self.fill(ctx, self.ui.services.library.get(ctx, name), model)
 
     # --- live analysis ---------------------------------------------------------------------
-    def analyze(self, locale: str, loaded: dict | None, kind: str, content: str, messages: list,
+    def analyze(self, ctx: TenantContext, loaded: dict | None, kind: str, content: str, messages: list,
                 model: str | None) -> dict:
         """Variables, lint warnings (syntax errors with their line) and the token count of what is typed."""
+        locale = ctx.locale
         texts = templating.texts_of(content, None) if kind != "chat" else templating.texts_of("", messages or [])
         declared = (loaded or {}).get("variables") or None
         issues = templating.lint(texts, declared)
@@ -189,14 +193,15 @@ class Editor:
         warnings = [("✗ " if issue.kind == "syntax" else "⚠ ")
                     + _md_escape(text(issue.message_key, locale, **issue.params)) for issue in issues]
         lint = "\n\n".join(warnings) if warnings else text("ui.library.analysis.lint_ok", locale)
-        return {self.variables: variables, self.lint: lint, self.tokens: self._tokens(locale, texts, model)}
+        return {self.variables: variables, self.lint: lint, self.tokens: self._tokens(ctx, texts, model)}
 
-    def _tokens(self, locale: str, texts: list[str], model: str | None) -> str:
+    def _tokens(self, ctx: TenantContext, texts: list[str], model: str | None) -> str:
+        locale = ctx.locale
         joined = "\n\n".join(texts)
         if not joined.strip():
             return text("ui.library.analysis.tokens_empty", locale)
         try:
-            estimate = self.ui.services.testing.estimate(self.ui.ctx(locale), joined, (model or "").strip() or None)
+            estimate = self.ui.services.testing.estimate(ctx, joined, (model or "").strip() or None)
         except PromptMgrError as exc:  # e.g. a model string that cannot be resolved: shown, not raised
             return "⚠ " + _md_escape(exc.translate(locale))
         key = "ui.library.analysis.tokens_exact" if estimate.exact else "ui.library.analysis.tokens_estimate"
@@ -211,9 +216,8 @@ class Editor:
         return " · ".join(parts)
 
     # --- saving ----------------------------------------------------------------------------
-    def save_prompt(self, locale: str, loaded: dict | None, name, title, description, category, tags, enhancement,
-                    visibility, kind, content, messages, message) -> PromptPublic:
-        ctx = self.ui.ctx(locale)
+    def save_prompt(self, ctx: TenantContext, loaded: dict | None, name, title, description, category, tags,
+                    enhancement, visibility, kind, content, messages, message) -> PromptPublic:
         fields = {"title": title or "", "description": description or "", "category": category or "",
                   "tags": list(tags or []), "is_enhancement": bool(enhancement), "visibility": visibility or "private"}
         library = self.ui.services.library
@@ -236,57 +240,59 @@ class Editor:
         ui, locale = self.ui, self.ui.locale
         live_inputs = [locale, self.loaded, self.kind, self.content, self.chat.messages, self.model]
 
-        @handler
-        def live(loc, loaded, kind, content, messages, model):
-            return self.analyze(loc, loaded, kind, content, messages, model)
+        @ui.handler
+        def live(ctx, loaded, kind, content, messages, model):
+            return self.analyze(ctx, loaded, kind, content, messages, model)
 
         def after_change(event):
             event.then(live, live_inputs, self.analysis, show_progress="hidden", trigger_mode="always_last")
 
-        @handler
-        def switch_kind(loc, loaded, kind, content, messages, model):
+        @ui.handler
+        def switch_kind(ctx, loaded, kind, content, messages, model):
             # Only a new prompt can change kind; what was typed moves over instead of vanishing.
             if loaded is not None:
                 return {}
             if kind == "chat":
                 if not messages:
                     messages = [{"role": "user", "content": [{"type": "text", "text": content or ""}]}]
-                return {**self.chat.fill(loc, messages), self.chat.group: gr.update(visible=True),
+                return {**self.chat.fill(ctx.locale, messages), self.chat.group: gr.update(visible=True),
                         self.content: gr.update(visible=False)}
             if not (content or "").strip() and messages:
                 content = "\n\n".join(split_message(m)[1] for m in messages if split_message(m)[1])
             return {self.content: gr.update(value=content, visible=True), self.chat.group: gr.update(visible=False)}
 
-        @handler
-        def save(loc, loaded, *values):
+        @ui.handler
+        def save(ctx, loaded, *values):
             *fields, model = values
-            prompt = self.save_prompt(loc, loaded, *fields)
+            prompt = self.save_prompt(ctx, loaded, *fields)
+            loc = ctx.locale
             if loaded is None:
                 gr.Info(text("ui.library.editor.created", loc, name=prompt.name))
             elif prompt.version != loaded["version"]:
                 gr.Info(text("ui.library.editor.saved", loc, name=prompt.name, version=prompt.version))
             else:
                 gr.Info(text("ui.library.editor.saved_fields", loc, name=prompt.name, version=prompt.version))
-            return self.fill(loc, prompt, model)
+            return self.fill(ctx, prompt, model)
 
-        @handler
-        def new(loc, model):
-            return self.blank(loc, model)
+        @ui.handler
+        def new(ctx, model):
+            return self.blank(ctx, model)
 
-        @handler
-        def ask_delete(loc, loaded):
+        @ui.handler
+        def ask_delete(ctx, loaded):
             if loaded is None:
-                raise gr.Error(text("ui.library.editor.nothing_to_delete", loc), print_exception=False)
+                raise gr.Error(text("ui.library.editor.nothing_to_delete", ctx.locale), print_exception=False)
             return {self.confirm_row: gr.update(visible=True),
-                    self.confirm_text: text("ui.library.editor.delete_confirm", loc, name=_md_escape(loaded["name"]))}
+                    self.confirm_text: text("ui.library.editor.delete_confirm", ctx.locale,
+                                            name=_md_escape(loaded["name"]))}
 
-        @handler
-        def delete(loc, loaded, model):
+        @ui.handler
+        def delete(ctx, loaded, model):
             if loaded is None:
                 return {self.confirm_row: gr.update(visible=False)}
-            ui.services.library.delete(ui.ctx(loc), loaded["name"])
-            gr.Info(text("ui.library.editor.deleted", loc, name=loaded["name"]))
-            return {**self.blank(loc, model), self.column: gr.update(visible=False)}
+            ui.services.library.delete(ctx, loaded["name"])
+            gr.Info(text("ui.library.editor.deleted", ctx.locale, name=loaded["name"]))
+            return {**self.blank(ctx, model), self.column: gr.update(visible=False)}
 
         self.chat.wire(after_change)
         after_change(self.kind.input(switch_kind, live_inputs, [*self.chat.outputs, self.chat.group, self.content]))
@@ -296,14 +302,13 @@ class Editor:
         refresh_after(self.save.click(save, save_inputs, self.outputs, concurrency_limit=None))
         new_button.click(new, [locale, self.model], self.outputs)
         self.delete.click(ask_delete, [locale, self.loaded], [self.confirm_row, self.confirm_text])
-        self.confirm_no.click(handler(lambda loc: {self.confirm_row: gr.update(visible=False)}), [locale],
+        self.confirm_no.click(ui.handler(lambda ctx: {self.confirm_row: gr.update(visible=False)}), [locale],
                               [self.confirm_row])
         refresh_after(self.confirm_yes.click(delete, [locale, self.loaded, self.model], self.outputs))
         self.history.wire(self, refresh_after)
 
-        @handler
-        def model_choices(loc):
-            ctx = ui.ctx(loc)
+        @ui.handler
+        def model_choices(ctx):
             default, _source = ui.services.providers.default_model(ctx)
             known = [default] if default else []
             known += [p.model for p in ui.services.providers.prices(ctx) if p.model not in known]

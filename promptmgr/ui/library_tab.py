@@ -6,7 +6,8 @@ from __future__ import annotations
 import gradio as gr
 
 from ..schemas import SORTS, PromptQuery, parse
-from .common import UI, choices, handler, text
+from ..context import TenantContext
+from .common import UI, choices, text
 from .library_editor import Editor
 from .library_transfer import Transfer
 
@@ -101,8 +102,9 @@ class Browser:
     def _headers(locale: str) -> list[str]:
         return [text(f"ui.library.columns.{c}", locale) for c in _COLUMNS]
 
-    def page(self, locale: str, q, category, tag, visibility, enhancement, kind, sort, offset) -> dict:
+    def page(self, ctx: TenantContext, q, category, tag, visibility, enhancement, kind, sort, offset) -> dict:
         """One page of the table for the current search, filters and sort."""
+        locale = ctx.locale
         query = parse(PromptQuery, {
             "q": (q or "").strip() or None, "category": category or None, "tag": tag or None,
             "visibility": None if visibility in (None, "any") else visibility,
@@ -110,7 +112,7 @@ class Browser:
             "kind": None if kind in (None, "any") else kind,
             "sort": sort or "relevance", "limit": PAGE_SIZE, "offset": max(0, int(offset or 0)),
         })
-        library, ctx = self.ui.services.library, self.ui.ctx(locale)
+        library = self.ui.services.library
         result = library.list(ctx, query)
         if not result.items and result.total and query.offset:
             # The page emptied (deletions, a narrower search): show the last page that has rows.
@@ -133,20 +135,20 @@ class Browser:
         ui, locale = self.ui, self.ui.locale
         inputs = [locale, *self.query_inputs, self.offset]
 
-        @handler
-        def first_page(loc, *values):
-            return self.page(loc, *values[:-1], 0)
+        @ui.handler
+        def first_page(ctx, *values):
+            return self.page(ctx, *values[:-1], 0)
 
-        @handler
-        def debounced(loc, q, *values):
+        @ui.handler
+        def debounced(ctx, q, *values):
             if q == _STALE:
                 return {}
-            return self.page(loc, q, *values[:-1], 0)
+            return self.page(ctx, q, *values[:-1], 0)
 
         def step(delta: int):
-            @handler
-            def turn(loc, *values):
-                return self.page(loc, *values[:-1], max(0, int(values[-1] or 0) + delta))
+            @ui.handler
+            def turn(ctx, *values):
+                return self.page(ctx, *values[:-1], max(0, int(values[-1] or 0) + delta))
             return turn
 
         self.search.submit(first_page, inputs, self.page_outputs)
@@ -156,23 +158,23 @@ class Browser:
             control.input(first_page, inputs, self.page_outputs)
         self.prev.click(step(-PAGE_SIZE), inputs, self.page_outputs)
         self.next.click(step(PAGE_SIZE), inputs, self.page_outputs)
-        same_page = handler(lambda loc, *values: self.page(loc, *values))
+        same_page = ui.handler(lambda ctx, *values: self.page(ctx, *values))
         ui.on_load(same_page, [*self.query_inputs, self.offset], self.page_outputs, first=True)
         ui.on_locale_change(same_page, [*self.query_inputs, self.offset], self.page_outputs)
 
     def refresh_after(self, event, editor: Editor) -> None:
         """After a change to the library: the same page again, fresh filter choices and suggestions."""
         inputs = [self.ui.locale, *self.query_inputs, self.offset]
-        event.success(handler(lambda loc, *values: self.page(loc, *values)), inputs, self.page_outputs,
+        event.success(self.ui.handler(lambda ctx, *values: self.page(ctx, *values)), inputs, self.page_outputs,
                       show_progress="hidden")
-        event.success(handler(lambda loc: choice_lists(self.ui, self, editor, loc)), [self.ui.locale],
+        event.success(self.ui.handler(lambda ctx: choice_lists(self.ui, self, editor, ctx)), [self.ui.locale],
                       [*self.filter_outputs, editor.category, editor.tags], show_progress="hidden")
 
 
-def choice_lists(ui: UI, browser: Browser, editor: Editor, locale: str) -> dict:
+def choice_lists(ui: UI, browser: Browser, editor: Editor, ctx: TenantContext) -> dict:
     """Category and tag filter choices with their counts, and the same names offered as
     suggestions in the editor (where new ones can still be typed)."""
-    ctx = ui.ctx(locale)
+    locale = ctx.locale
     categories = ui.services.library.categories(ctx)[:_MAX_FILTER_CHOICES]
     tags = ui.services.library.tags(ctx)[:_MAX_FILTER_CHOICES]
     return {
@@ -194,18 +196,18 @@ def build(ui: UI) -> dict:
         editor = Editor(ui)
     browser.wire()
 
-    @handler
-    def open_prompt(loc, model, evt: gr.SelectData):
+    @ui.handler
+    def open_prompt(ctx, model, evt: gr.SelectData):
         name = (evt.row_value or [None])[0]
         if not name:
             return {}
-        return editor.open(loc, str(name), model)
+        return editor.open(ctx, str(name), model)
 
     browser.table.select(open_prompt, [ui.locale, editor.model], editor.outputs)
     editor.wire(lambda event: browser.refresh_after(event, editor), browser.new)
     transfer.wire(lambda event: browser.refresh_after(event, editor))
-    ui.on_load(handler(lambda loc: choice_lists(ui, browser, editor, loc)), [],
-               [*browser.filter_outputs, editor.category, editor.tags])
-    ui.on_locale_change(handler(lambda loc: choice_lists(ui, browser, editor, loc)), [],
+    lists = ui.handler(lambda ctx: choice_lists(ui, browser, editor, ctx))
+    ui.on_load(lists, [], [*browser.filter_outputs, editor.category, editor.tags])
+    ui.on_locale_change(lists, [],
                         [*browser.filter_outputs, editor.category, editor.tags])
     return {"browser": browser, "editor": editor, "transfer": transfer}

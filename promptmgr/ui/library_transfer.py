@@ -10,7 +10,7 @@ import gradio as gr
 
 from ..errors import ValidationError
 from ..services.transfer import CONFLICT_POLICIES, dump_document, format_of, load_document
-from .common import UI, choices, handler, text
+from .common import UI, choices, text
 
 _FORMATS = ("json", "yaml")
 
@@ -51,8 +51,9 @@ class Transfer:
     def wire(self, refresh_after) -> None:
         ui, locale = self.ui, self.ui.locale
 
-        @handler
-        def do_import(loc, path, policy, progress=gr.Progress()):
+        @ui.handler
+        def do_import(ctx, path, policy, progress=gr.Progress()):
+            loc = ctx.locale
             if not path:
                 raise ValidationError("ui.library.transfer.no_file")
             progress(0.1, desc=text("ui.library.transfer.reading", loc))
@@ -62,18 +63,19 @@ class Transfer:
                 raise ValidationError("ui.library.transfer.not_text", name=Path(path).name) from None
             document = load_document(raw, format_of(path))
             progress(0.4, desc=text("ui.library.transfer.importing", loc, count=len(document["prompts"])))
-            report = ui.services.transfer.import_(ui.ctx(loc), document, on_conflict=policy or "skip")
+            report = ui.services.transfer.import_(ctx, document, on_conflict=policy or "skip")
             summary = text("ui.library.transfer.report", loc, created=len(report.created), updated=len(report.updated),
                            renamed=len(report.renamed), skipped=len(report.skipped))
             lines = [summary] + [f"- `{old}` → `{new}`" for old, new in report.renamed.items()]
             gr.Info(summary)
             return {self.report: "\n".join(lines)}
 
-        @handler
-        def do_export(loc, fmt, progress=gr.Progress()):
+        @ui.handler
+        def do_export(ctx, fmt, progress=gr.Progress()):
+            loc = ctx.locale
             fmt = fmt if fmt in _FORMATS else "json"
             progress(0.1, desc=text("ui.library.transfer.exporting", loc))
-            document = ui.services.transfer.export(ui.ctx(loc))
+            document = ui.services.transfer.export(ctx)
             stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
             folder = Path(tempfile.mkdtemp(prefix="promptmgr-export-"))
             path = folder / f"promptmgr-library-{stamp}.{'json' if fmt == 'json' else 'yaml'}"
@@ -82,7 +84,7 @@ class Transfer:
             return {self.download: str(path)}
 
         def toggle(show: bool):
-            return handler(lambda loc: {self.panel: gr.update(visible=show), self.open: gr.update(visible=not show)})
+            return ui.handler(lambda ctx: {self.panel: gr.update(visible=show), self.open: gr.update(visible=not show)})
 
         self.open.click(toggle(True), [locale], [self.panel, self.open])
         self.close.click(toggle(False), [locale], [self.panel, self.open])
