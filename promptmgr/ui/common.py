@@ -185,6 +185,15 @@ def text(key: str, locale: str | None = "en", **params) -> str:
     return t(key, normalize_locale(locale) or "en", **params)
 
 
+def status_line(elem_id: str) -> gr.Markdown:
+    """The line next to a form where its actions show progress and Gradio's "Error" mark.
+
+    Gradio paints its error status over every output of a failed event, hiding what was typed
+    and taking the clicks. Every action of a form is wired with `show_progress_on=[status]`:
+    its fields never carry a status, and the message itself is a toast (gr.Error)."""
+    return gr.Markdown("", elem_id=elem_id, elem_classes=["pm-status"])
+
+
 def choices(locale: str | None, pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """[(locale key, value)] -> [(translated name, value)] for dropdowns and radios built in handlers."""
     return [(text(key, locale), value) for key, value in pairs]
@@ -201,9 +210,28 @@ def _nothing_if_empty(update):
     return gr.skip() if isinstance(update, dict) and not update else update
 
 
+# Service messages written for the terminal (they name CLI commands and flags): the web page says
+# what to do in the UI instead. tests/test_ui_handler.py checks that no other message names one.
+UI_WORDING = {
+    "providers.duplicate": "ui.errors.providers_duplicate",
+    "providers.no_model": "ui.errors.providers_no_model",
+    "llm.local_missing": "ui.errors.llm_local_missing",
+    "testing.stream_one_model": "ui.errors.testing_stream_one_model",
+}
+
+
+def ui_message(exc: PromptMgrError, locale: str | None) -> str:
+    """A core error as the web page words it, in `locale`."""
+    locale = normalize_locale(locale) or "en"
+    wording = UI_WORDING.get(exc.message_key)
+    if wording is None:
+        return exc.translate(locale)
+    return PromptMgrError(wording, **exc.params).translate(locale)
+
+
 def _to_gr_error(exc: Exception, fn: Callable, locale) -> gr.Error:
     if isinstance(exc, PromptMgrError):
-        return gr.Error(exc.translate(normalize_locale(locale) or "en"), print_exception=False)
+        return gr.Error(ui_message(exc, locale), print_exception=False)
     log.error("unexpected error in %s", fn.__qualname__, exc_info=exc)
     return gr.Error(text("ui.common.unexpected", locale), print_exception=False)
 

@@ -120,9 +120,10 @@ class ChatEditor:
         }
 
     # --- wiring ----------------------------------------------------------------------------
-    def wire(self, after_change) -> None:
+    def wire(self, after_change, status: dict) -> None:
         """Connect the controls; `after_change(event)` chains what must follow a change of the
-        messages (the live variables and token count)."""
+        messages (the live variables and token count); `status` routes progress and errors to the
+        editor's status line."""
         ui, locale = self.ui, self.ui.locale
 
         @ui.handler
@@ -179,15 +180,15 @@ class ChatEditor:
                     self.images: "\n".join(urls)}
 
         state = [self.messages, self.selected]
-        self.table.select(select, [locale, self.messages], self.outputs, show_progress="hidden")
+        self.table.select(select, [locale, self.messages], self.outputs, **status)
         for component in self.detail:
             after_change(component.input(edit, [locale, *state, *self.detail], [self.messages, self.table],
                                          trigger_mode="always_last", show_progress="hidden"))
-        after_change(self.add.click(add, [locale, *state], self.outputs))
-        after_change(self.remove.click(remove, [locale, *state], self.outputs))
-        after_change(self.up.click(mover(-1), [locale, *state], self.outputs))
-        after_change(self.down.click(mover(1), [locale, *state], self.outputs))
+        after_change(self.add.click(add, [locale, *state], self.outputs, **status))
+        after_change(self.remove.click(remove, [locale, *state], self.outputs, **status))
+        after_change(self.up.click(mover(-1), [locale, *state], self.outputs, **status))
+        after_change(self.down.click(mover(1), [locale, *state], self.outputs, **status))
         after_change(self.upload.upload(upload, [locale, *state, self.images, self.upload],
-                                        [self.messages, self.table, self.images]))
+                                        [self.messages, self.table, self.images], **status))
         ui.on_locale_change(ui.handler(lambda ctx, messages: {self.table: self._table(ctx.locale, messages)}),
                             [self.messages], [self.table])

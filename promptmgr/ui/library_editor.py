@@ -12,11 +12,14 @@ from .. import templating
 from ..context import TenantContext
 from ..errors import PromptMgrError, TemplateError
 from ..schemas import PromptCreate, PromptPublic, PromptUpdate, parse
-from .common import UI, choices, text
+from .common import UI, choices, status_line, text, ui_message
 from .library_chat import ChatEditor, split_message
 from .library_history import History
 
 _VISIBILITY = ("private", "public")
+# What templating.normalize_declarations gives a variable the prompt did not declare: the type the
+# variable list announces for a new variable (tests/test_ui_library.py keeps the two in step).
+NEW_VARIABLE_TYPE = "string"
 _KINDS = ("text", "chat")
 
 
@@ -32,6 +35,14 @@ class Editor:
         # then the table alone, which keeps it fast.
         with gr.Column(scale=6, min_width=480, visible=False, elem_id="pm-editor") as self.column:
             self.header = gr.Markdown(text("ui.library.editor.new_header"), elem_id="pm-editor-header")
+            # Asked before unsaved edits would be replaced by another prompt or a new one.
+            self.pending = gr.State(None)
+            with gr.Row(visible=False, elem_id="pm-confirm-discard") as self.discard_row:
+                self.discard_text = gr.Markdown(elem_id="pm-discard-text")
+                self.discard_yes = ui.tr(gr.Button(text("ui.library.editor.discard_yes"), variant="stop",
+                                                   elem_id="pm-discard-yes"), value="ui.library.editor.discard_yes")
+                self.discard_no = ui.tr(gr.Button(text("ui.library.editor.discard_no"), variant="primary",
+                                                  elem_id="pm-discard-no"), value="ui.library.editor.discard_no")
             with gr.Tabs(elem_id="pm-editor-tabs"):
                 with ui.tr(gr.Tab(text("ui.library.editor.tab_edit"), id="edit"), label="ui.library.editor.tab_edit"):
                     self._build_form(ui)
@@ -101,6 +112,7 @@ class Editor:
                                                elem_id="pm-delete-yes"), value="ui.library.editor.delete_yes")
             self.confirm_no = ui.tr(gr.Button(text("ui.library.editor.delete_no"), elem_id="pm-delete-no"),
                                     value="ui.library.editor.delete_no")
+        self.status = status_line("pm-editor-status")
 
     # --- what the form shows ---------------------------------------------------------------
     @property
@@ -116,7 +128,47 @@ class Editor:
     def outputs(self) -> list:
         """Everything opening, saving or clearing a prompt updates."""
         return [self.column, self.loaded, self.header, *self.fields, *self.chat.outputs, self.chat.group, self.message,
-                *self.analysis, self.confirm_row, *self.history.outputs]
+                *self.analysis, self.confirm_row, self.discard_row, self.pending, *self.history.outputs]
+
+    @property
+    def draft(self) -> list:
+        """What the user may have typed: the inputs of is_dirty()."""
+        return [self.loaded, *self.fields, self.chat.messages, self.message]
+
+    @staticmethod
+    def is_dirty(loaded: dict | None, name, title, description, category, tags, enhancement, visibility, kind,
+                 content, messages, message) -> bool:
+        """Whether the form holds edits that are not saved (a new prompt: anything typed)."""
+        typed_messages = any(split_message(m)[1].strip() or split_message(m)[2] for m in messages or [])
+        if loaded is None:
+            return bool((name or "").strip() or (title or "").strip() or (description or "").strip() or category
+                        or tags or (content or "").strip() or typed_messages or (message or "").strip())
+        if loaded["kind"] == "chat":
+            changed_content = (messages or []) != (loaded["messages"] or [])
+        else:
+            changed_content = (content or "") != (loaded["content"] or "")
+        return changed_content or bool((message or "").strip()) or (
+            (title or "") != loaded.get("title", "") or (description or "") != loaded.get("description", "")
+            or (category or "") != loaded.get("category", "") or sorted(tags or []) != loaded.get("tags", [])
+            or bool(enhancement) != loaded.get("is_enhancement", False)
+            or (visibility or "private") != loaded.get("visibility", "private"))
+
+    def ask_discard(self, ctx: TenantContext, target: dict, loaded: dict | None) -> dict:
+        """Show the Discard / Keep editing question; `target` is what to open once discarded."""
+        name = loaded["name"] if loaded else None
+        question = (text("ui.library.editor.discard_question", ctx.locale, name=_md_escape(name)) if name
+                    else text("ui.library.editor.discard_question_new", ctx.locale))
+        return {self.pending: target, self.discard_row: gr.update(visible=True), self.discard_text: question}
+
+    def request(self, ctx: TenantContext, target: dict, model: str | None, loaded: dict | None, *draft) -> dict:
+        """Open `target` at once, or first ask when that would throw away unsaved edits."""
+        if self.is_dirty(loaded, *draft):
+            return self.ask_discard(ctx, target, loaded)
+        return self.go(ctx, target, model)
+
+    def go(self, ctx: TenantContext, target: dict, model: str | None) -> dict:
+        """Open what `target` names: {"open": NAME} a stored prompt, {"new": True} an empty form."""
+        return self.open(ctx, target["open"], model) if target.get("open") else self.blank(ctx, model)
 
     def _header(self, locale: str, prompt: PromptPublic | None) -> str:
         if prompt is None:
@@ -134,7 +186,10 @@ class Editor:
         content = "" if is_chat else prompt.content
         messages = prompt.messages or []
         loaded = {"name": prompt.name, "version": prompt.version, "kind": prompt.kind, "content": content,
-                  "messages": prompt.messages, "variables": prompt.variables}
+                  "messages": prompt.messages, "variables": prompt.variables, "title": prompt.title,
+                  "description": prompt.description, "category": prompt.category or "",
+                  "tags": sorted(prompt.tags), "is_enhancement": prompt.is_enhancement,
+                  "visibility": prompt.visibility}
         return {
             self.column: gr.update(visible=True), self.loaded: loaded, self.header: self._header(locale, prompt),
             self.name: gr.update(value=prompt.name, interactive=False), self.title: prompt.title,
@@ -144,6 +199,7 @@ class Editor:
             self.content: gr.update(value=content, visible=not is_chat),
             **self.chat.fill(locale, messages), self.chat.group: gr.update(visible=is_chat),
             self.message: "", self.confirm_row: gr.update(visible=False),
+            self.discard_row: gr.update(visible=False), self.pending: None,
             **self.analyze(ctx, loaded, prompt.kind, content, messages, model),
             **self.history.fill(ctx, prompt.name, prompt.version),
         }
@@ -158,6 +214,7 @@ class Editor:
             self.kind: gr.update(value="text", interactive=True), self.content: gr.update(value="", visible=True),
             **self.chat.fill(locale, []), self.chat.group: gr.update(visible=False),
             self.message: "", self.confirm_row: gr.update(visible=False),
+            self.discard_row: gr.update(visible=False), self.pending: None,
             **self.analyze(ctx, None, "text", "", [], model), **self.history.clear(locale),
         }
 
@@ -185,7 +242,8 @@ class Editor:
                 spec = specs.get(name)
                 detail = (text("ui.library.analysis.declared", locale, type=spec["type"],
                                required=text("ui.common.yes" if spec["required"] else "ui.common.no", locale))
-                          if spec else text("ui.library.analysis.new_variable", locale))
+                          if spec else text("ui.library.analysis.new_variable", locale, type=NEW_VARIABLE_TYPE,
+                                            required=text("ui.common.yes", locale)))
                 lines.append(f"- `{name}` — {detail}")
             variables = "\n".join(lines)
         else:
@@ -203,7 +261,7 @@ class Editor:
         try:
             estimate = self.ui.services.testing.estimate(ctx, joined, (model or "").strip() or None)
         except PromptMgrError as exc:  # e.g. a model string that cannot be resolved: shown, not raised
-            return "⚠ " + _md_escape(exc.translate(locale))
+            return "⚠ " + _md_escape(ui_message(exc, locale))
         key = "ui.library.analysis.tokens_exact" if estimate.exact else "ui.library.analysis.tokens_estimate"
         model_name = estimate.model or text("ui.library.analysis.any_model", locale)
         parts = [text(key, locale, tokens=estimate.tokens, model=model_name)]
@@ -275,8 +333,12 @@ class Editor:
             return self.fill(ctx, prompt, model)
 
         @ui.handler
-        def new(ctx, model):
-            return self.blank(ctx, model)
+        def new(ctx, model, *draft):
+            return self.request(ctx, {"new": True}, model, *draft)
+
+        @ui.handler
+        def discard(ctx, pending, model):
+            return self.go(ctx, pending, model) if pending else {self.discard_row: gr.update(visible=False)}
 
         @ui.handler
         def ask_delete(ctx, loaded):
@@ -294,17 +356,24 @@ class Editor:
             gr.Info(text("ui.library.editor.deleted", ctx.locale, name=loaded["name"]))
             return {**self.blank(ctx, model), self.column: gr.update(visible=False)}
 
-        self.chat.wire(after_change)
-        after_change(self.kind.input(switch_kind, live_inputs, [*self.chat.outputs, self.chat.group, self.content]))
+        # Every action of the form shows its progress and errors on the status line, never over
+        # the fields (see common.status_line).
+        status = {"show_progress_on": [self.status]}
+        self.chat.wire(after_change, status)
+        after_change(self.kind.input(switch_kind, live_inputs, [*self.chat.outputs, self.chat.group, self.content],
+                                     **status))
         self.content.input(live, live_inputs, self.analysis, show_progress="hidden", trigger_mode="always_last")
         self.model.change(live, live_inputs, self.analysis, show_progress="hidden", trigger_mode="always_last")
         save_inputs = [locale, self.loaded, *self.fields, self.chat.messages, self.message, self.model]
-        refresh_after(self.save.click(save, save_inputs, self.outputs, concurrency_limit=None))
-        new_button.click(new, [locale, self.model], self.outputs)
-        self.delete.click(ask_delete, [locale, self.loaded], [self.confirm_row, self.confirm_text])
+        refresh_after(self.save.click(save, save_inputs, self.outputs, concurrency_limit=None, **status))
+        new_button.click(new, [locale, self.model, *self.draft], self.outputs, **status)
+        self.discard_yes.click(discard, [locale, self.pending, self.model], self.outputs, **status)
+        self.discard_no.click(ui.handler(lambda ctx: {self.discard_row: gr.update(visible=False), self.pending: None}),
+                              [locale], [self.discard_row, self.pending], **status)
+        self.delete.click(ask_delete, [locale, self.loaded], [self.confirm_row, self.confirm_text], **status)
         self.confirm_no.click(ui.handler(lambda ctx: {self.confirm_row: gr.update(visible=False)}), [locale],
-                              [self.confirm_row])
-        refresh_after(self.confirm_yes.click(delete, [locale, self.loaded, self.model], self.outputs))
+                              [self.confirm_row], **status)
+        refresh_after(self.confirm_yes.click(delete, [locale, self.loaded, self.model], self.outputs, **status))
         self.history.wire(self, refresh_after)
 
         @ui.handler

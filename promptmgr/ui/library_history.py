@@ -7,7 +7,7 @@ import html
 import gradio as gr
 
 from ..context import TenantContext
-from .common import UI, text
+from .common import UI, status_line, text
 
 _LINE_STYLES = {
     "add": "background:rgba(46,160,67,.18);",
@@ -68,8 +68,10 @@ class History:
                                        label="ui.library.history.label_version")
             self.set_label = ui.tr(gr.Button(text("ui.library.history.set_label"), scale=1, elem_id="pm-set-label"),
                                    value="ui.library.history.set_label")
-            self.remove_label = ui.tr(gr.Button(text("ui.library.history.remove_label"), scale=1,
+            # Removing needs a label name: the button waits for one.
+            self.remove_label = ui.tr(gr.Button(text("ui.library.history.remove_label"), scale=1, interactive=False,
                                                 elem_id="pm-remove-label"), value="ui.library.history.remove_label")
+        self.status = status_line("pm-history-status")
 
     @property
     def outputs(self) -> list:
@@ -155,24 +157,30 @@ class History:
             labels = ui.services.library.set_label(ctx, name, (label or "").strip(), int(number) if number else None)
             gr.Info(text("ui.library.history.label_set", ctx.locale, label=label.strip(), name=name,
                          version=labels[label.strip()]))
-            return {**self.fill(ctx, name, loaded["version"]), self.label_name: ""}
+            return {**self.fill(ctx, name, loaded["version"]), self.label_name: "",
+                    self.remove_label: gr.update(interactive=False)}
 
         @ui.handler
         def remove_label(ctx, loaded, label):
             name = require(ctx.locale, loaded)
             ui.services.library.remove_label(ctx, name, (label or "").strip())
             gr.Info(text("ui.library.history.label_removed", ctx.locale, label=label.strip(), name=name))
-            return {**self.fill(ctx, name, loaded["version"]), self.label_name: ""}
+            return {**self.fill(ctx, name, loaded["version"]), self.label_name: "",
+                    self.remove_label: gr.update(interactive=False)}
 
+        status = {"show_progress_on": [self.status]}  # never over the fields (common.status_line)
         for dropdown in (self.old, self.new):
-            dropdown.input(show_diff, [locale, editor.loaded, self.old, self.new], [self.diff])
+            dropdown.input(show_diff, [locale, editor.loaded, self.old, self.new], [self.diff], **status)
         self.table.select(pick, [locale, editor.loaded], [self.old, self.new, self.restore_version,
-                                                          self.label_version, self.diff])
+                                                          self.label_version, self.diff], **status)
         refresh_after(self.restore.click(restore, [locale, editor.loaded, self.restore_version, editor.model],
-                                         editor.outputs))
+                                         editor.outputs, **status))
         self.set_label.click(set_label, [locale, editor.loaded, self.label_name, self.label_version],
-                             [*self.outputs, self.label_name])
+                             [*self.outputs, self.label_name, self.remove_label], **status)
         self.remove_label.click(remove_label, [locale, editor.loaded, self.label_name],
-                                [*self.outputs, self.label_name])
+                                [*self.outputs, self.label_name, self.remove_label], **status)
+        self.label_name.input(ui.handler(lambda ctx, label: {self.remove_label: gr.update(
+            interactive=bool((label or "").strip()))}), [locale, self.label_name], [self.remove_label],
+            show_progress="hidden", trigger_mode="always_last")
         ui.on_locale_change(ui.handler(lambda ctx, loaded: self.fill(ctx, loaded["name"], loaded["version"])
                                        if loaded else self.clear(ctx.locale)), [editor.loaded], self.outputs)

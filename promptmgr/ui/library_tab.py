@@ -14,19 +14,6 @@ from .library_transfer import Transfer
 PAGE_SIZE = 25
 _COLUMNS = ("name", "title", "category", "version", "updated")
 _MAX_FILTER_CHOICES = 500
-# Typing in the search box queries after a pause, not on every key: the js step holds each
-# keystroke for a moment and marks all but the newest as stale, which the handler then skips.
-_STALE = "\u0000stale"
-_DEBOUNCE_JS = f"""(...args) => {{
-  window.__pmSearchSeq = (window.__pmSearchSeq || 0) + 1;
-  const mine = window.__pmSearchSeq;
-  return new Promise((resolve) => setTimeout(() => {{
-    if (mine !== window.__pmSearchSeq) args[1] = {_STALE!r};
-    resolve(args);
-  }}, 300));
-}}"""
-
-
 class Browser:
     """Search, filters, sort, the table and the pager."""
 
@@ -139,12 +126,6 @@ class Browser:
         def first_page(ctx, *values):
             return self.page(ctx, *values[:-1], 0)
 
-        @ui.handler
-        def debounced(ctx, q, *values):
-            if q == _STALE:
-                return {}
-            return self.page(ctx, q, *values[:-1], 0)
-
         def step(delta: int):
             @ui.handler
             def turn(ctx, *values):
@@ -152,8 +133,9 @@ class Browser:
             return turn
 
         self.search.submit(first_page, inputs, self.page_outputs)
-        self.search.input(debounced, inputs, self.page_outputs, js=_DEBOUNCE_JS, trigger_mode="always_last",
-                          show_progress="hidden")
+        # Search as you type: one query per key is cheap (a page of 25 rows); while one runs, only
+        # the newest text waits (always_last), so the table always ends on what was typed last.
+        self.search.input(first_page, inputs, self.page_outputs, trigger_mode="always_last", show_progress="hidden")
         for control in (self.category, self.tag, self.visibility, self.enhancement, self.kind, self.sort):
             control.input(first_page, inputs, self.page_outputs)
         self.prev.click(step(-PAGE_SIZE), inputs, self.page_outputs)
@@ -197,13 +179,16 @@ def build(ui: UI) -> dict:
     browser.wire()
 
     @ui.handler
-    def open_prompt(ctx, model, evt: gr.SelectData):
-        name = (evt.row_value or [None])[0]
-        if not name:
+    def open_prompt(ctx, model, loaded, name, title, description, category, tags, enhancement, visibility, kind,
+                    content, messages, message, evt: gr.SelectData):
+        chosen = (evt.row_value or [None])[0]
+        if not chosen:
             return {}
-        return editor.open(ctx, str(name), model)
+        return editor.request(ctx, {"open": str(chosen)}, model, loaded, name, title, description, category, tags,
+                              enhancement, visibility, kind, content, messages, message)
 
-    browser.table.select(open_prompt, [ui.locale, editor.model], editor.outputs)
+    browser.table.select(open_prompt, [ui.locale, editor.model, *editor.draft], editor.outputs,
+                         show_progress_on=[editor.status])
     editor.wire(lambda event: browser.refresh_after(event, editor), browser.new)
     transfer.wire(lambda event: browser.refresh_after(event, editor))
     lists = ui.handler(lambda ctx: choice_lists(ui, browser, editor, ctx))

@@ -2,17 +2,47 @@
 library as JSON or YAML) for the Library tab."""
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from ..errors import ValidationError
 from ..services.transfer import CONFLICT_POLICIES, dump_document, format_of, load_document
 from .common import UI, choices, text
 
 _FORMATS = ("json", "yaml")
+# An export is the whole library: it lives in a private folder (0700, the file 0600) and is
+# removed this long after it was made, which leaves the browser time to fetch it.
+EXPORT_TTL_SECONDS = 600.0
+
+
+def private_export_folder() -> Path:
+    """A fresh 0700 folder inside Gradio's upload folder (the only place besides its cache that
+    Gradio serves files from, and a component's cache by default): the download component serves
+    the file from there instead of copying it into a world-readable cache folder."""
+    root = Path(get_upload_folder())
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="promptmgr-export-", dir=root))
+
+
+def write_private(path: Path, data: str) -> None:
+    """Write `data` to a new file only its owner can read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(data)
+
+
+def remove_later(folder: Path, seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True})
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 class Transfer:
@@ -77,9 +107,10 @@ class Transfer:
             progress(0.1, desc=text("ui.library.transfer.exporting", loc))
             document = ui.services.transfer.export(ctx)
             stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-            folder = Path(tempfile.mkdtemp(prefix="promptmgr-export-"))
+            folder = private_export_folder()
             path = folder / f"promptmgr-library-{stamp}.{'json' if fmt == 'json' else 'yaml'}"
-            path.write_text(dump_document(document, fmt), encoding="utf-8")
+            write_private(path, dump_document(document, fmt))
+            remove_later(folder, EXPORT_TTL_SECONDS)
             gr.Info(text("ui.library.transfer.exported", loc, count=len(document["prompts"])))
             return {self.download: str(path)}
 

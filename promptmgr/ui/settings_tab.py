@@ -11,7 +11,7 @@ import gradio as gr
 from ..i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
 from ..schemas_llm import PROVIDER_KINDS
 from ..context import TenantContext
-from .common import UI, choices, text
+from .common import UI, choices, status_line, text
 from .theme import PAGE_JS, THEMES
 
 
@@ -96,6 +96,7 @@ class Prices:
                              value="ui.settings.prices.set")
             self.remove = ui.tr(gr.Button(text("ui.settings.prices.remove"), variant="stop", elem_id="pm-price-remove"),
                                 value="ui.settings.prices.remove")
+        self.status = status_line("pm-price-status")
 
     @staticmethod
     def _headers(locale: str) -> list[str]:
@@ -140,8 +141,11 @@ def _wire(ui: UI, language, theme, page_theme, default_model, default_source, sa
     def model_state(ctx: TenantContext, extra: list[str] | None = None) -> dict:
         model, source = ui.services.providers.default_model(ctx)
         known = ([model] if model else []) + [p.model for p in ui.services.providers.prices(ctx)] + (extra or [])
+        note = f"ui.settings.default_source_{source or 'none'}"
+        if source in ("local", None) and ui.services.providers.list(ctx):
+            note += "_with_providers"  # the note must not say that no provider is configured
         return {default_model: gr.update(choices=list(dict.fromkeys(known)), value=model),
-                default_source: text(f"ui.settings.default_source_{source or 'none'}", ctx.locale)}
+                default_source: text(note, ctx.locale)}
 
     @ui.handler
     def load(ctx):
@@ -169,7 +173,7 @@ def _wire(ui: UI, language, theme, page_theme, default_model, default_source, sa
         gr.Info(text("ui.settings.providers.added", ctx.locale, name=added.name))
         # The key field is emptied: a stored key is never sent back to the browser.
         return {**providers.fill(ctx, select=added.name), providers.name: "", providers.base_url: "",
-                providers.api_key: ""}
+                providers.api_key: "", **model_state(ctx)}
 
     @ui.handler
     def test_provider(ctx, name, progress=gr.Progress()):
@@ -192,7 +196,7 @@ def _wire(ui: UI, language, theme, page_theme, default_model, default_source, sa
             raise gr.Error(text("ui.settings.providers.pick", ctx.locale), print_exception=False)
         ui.services.providers.remove(ctx, name)
         gr.Info(text("ui.settings.providers.removed", ctx.locale, name=name))
-        return {**providers.fill(ctx), providers.result: ""}
+        return {**providers.fill(ctx), providers.result: "", **model_state(ctx)}
 
     @ui.handler
     def set_price(ctx, model, input_per_1k, output_per_1k, context):
@@ -212,15 +216,22 @@ def _wire(ui: UI, language, theme, page_theme, default_model, default_source, sa
                           providers.selected, prices.table])
     ui.on_locale_change(ui.handler(lambda ctx: {**providers.fill(ctx), **prices.fill(ctx), **model_state(ctx)}), [],
                         [providers.table, providers.selected, prices.table, default_model, default_source])
-    theme.input(save_theme, [locale, theme], [page_theme]).then(None, [language, page_theme], None, js=PAGE_JS)
-    save_default.click(set_default, [locale, default_model], [default_model, default_source])
+    # Every action shows its progress and errors on a status line next to its form, never over the
+    # fields (common.status_line): the provider form's result line, the prices' line, the model note.
+    on_providers, on_prices = {"show_progress_on": [providers.result]}, {"show_progress_on": [prices.status]}
+    theme.input(save_theme, [locale, theme], [page_theme], show_progress="hidden").then(
+        None, [language, page_theme], None, js=PAGE_JS)
+    save_default.click(set_default, [locale, default_model], [default_model, default_source],
+                       show_progress_on=[default_source])
     provider_form = [providers.name, providers.kind, providers.base_url, providers.api_key]
+    model_outputs = [default_model, default_source]
     providers.add.click(add_provider, [locale, *provider_form],
-                        [providers.table, providers.selected, providers.name, providers.base_url, providers.api_key])
-    providers.test.click(test_provider, [locale, providers.selected],
-                         [providers.result, default_model, default_source])
+                        [providers.table, providers.selected, providers.name, providers.base_url, providers.api_key,
+                         *model_outputs], **on_providers)
+    providers.test.click(test_provider, [locale, providers.selected], [providers.result, *model_outputs],
+                         **on_providers)
     providers.remove.click(remove_provider, [locale, providers.selected],
-                           [providers.table, providers.selected, providers.result])
+                           [providers.table, providers.selected, providers.result, *model_outputs], **on_providers)
     price_form = [prices.model, prices.input, prices.output, prices.context]
-    prices.set.click(set_price, [locale, *price_form], [prices.table, default_model, default_source])
-    prices.remove.click(remove_price, [locale, prices.model], [prices.table, default_model, default_source])
+    prices.set.click(set_price, [locale, *price_form], [prices.table, *model_outputs], **on_prices)
+    prices.remove.click(remove_price, [locale, prices.model], [prices.table, *model_outputs], **on_prices)

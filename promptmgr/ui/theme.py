@@ -26,6 +26,8 @@ CSS = """
 #pm-page-info p { margin: 0; }
 #pm-editor-header p { margin: 0; }
 #pm-tokens { align-self: center; }
+.pm-status { min-height: 2.2em; }
+.pm-status p { margin: 0; }
 """
 
 # Runs in the browser after the language or theme is known: `dir`/`lang` on the document (Arabic
