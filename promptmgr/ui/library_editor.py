@@ -128,7 +128,8 @@ class Editor:
     def outputs(self) -> list:
         """Everything opening, saving or clearing a prompt updates."""
         return [self.column, self.loaded, self.header, *self.fields, *self.chat.outputs, self.chat.group, self.message,
-                *self.analysis, self.confirm_row, self.discard_row, self.pending, *self.history.outputs]
+                *self.analysis, self.confirm_row, self.discard_row, self.discard_text, self.pending,
+                *self.history.outputs]
 
     @property
     def draft(self) -> list:

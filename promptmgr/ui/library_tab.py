@@ -62,8 +62,10 @@ class Browser:
                                           elem_id="pm-sort"),
                               label="ui.library.filters.sort",
                               choices=",".join(f"ui.library.sort.{s}={s}" for s in SORTS))
-        self.table = gr.Dataframe(headers=self._headers("en"), interactive=False, max_height=640, wrap=False,
-                                  column_widths=["28%", "36%", "14%", "7%", "15%"],
+        # Cells wrap: with the editor open the table has half the page, and cut names and dates
+        # could not be read (or told apart).
+        self.table = gr.Dataframe(headers=self._headers("en"), interactive=False, max_height=640, wrap=True,
+                                  column_widths=["30%", "31%", "17%", "7%", "15%"],
                                   datatype=["str", "str", "str", "number", "str"],
                                   show_label=False, elem_id="pm-table")
         with gr.Row(equal_height=True, elem_id="pm-pager"):

@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +29,14 @@ def private_export_folder() -> Path:
     the file from there instead of copying it into a world-readable cache folder."""
     root = Path(get_upload_folder())
     root.mkdir(parents=True, exist_ok=True)
+    # Exports a stopped process could not remove when their time was up go now.
+    expired = time.time() - EXPORT_TTL_SECONDS
+    for old in root.glob("promptmgr-export-*"):
+        try:
+            if old.stat().st_mtime < expired:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue
     return Path(tempfile.mkdtemp(prefix="promptmgr-export-", dir=root))
 
 

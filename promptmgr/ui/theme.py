@@ -27,6 +27,7 @@ CSS = """
 #pm-editor-header p { margin: 0; }
 #pm-tokens { align-self: center; }
 .pm-status { min-height: 2.2em; }
+#pm-table td, #pm-table th { overflow-wrap: break-word; }
 .pm-status p { margin: 0; }
 """
 
