@@ -14,7 +14,7 @@ import gradio as gr  # noqa: E402
 
 from ..i18n import normalize_locale  # noqa: E402
 from . import builder_tab, library_tab, settings_tab, testing_tab  # noqa: E402
-from .common import UI, text  # noqa: E402
+from .common import UI, merge_updates, text  # noqa: E402
 from .theme import CSS, PAGE_JS, THEMES, make_theme  # noqa: E402
 
 log = logging.getLogger("promptmgr.ui")
@@ -79,7 +79,7 @@ def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings) 
         for fn, fn_inputs, _outputs in first:
             args = values[position:position + len(fn_inputs)]
             position += len(fn_inputs)
-            updates.update(ui.call_loader(fn, ctx, *args))
+            merge_updates(updates, ui.call_loader(fn, ctx, *args))
         return updates
 
     started = demo.load(start, inputs, outputs, queue=False, show_progress="hidden")
@@ -89,20 +89,31 @@ def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings) 
 
 
 def _wire_language_switch(ui: UI, page_locale: gr.Textbox, settings) -> None:
+    """One request switches the language: it saves the choice, relabels every tab and refreshes
+    what handlers wrote (page counters, tables), so the page changes at once (no chain of events)."""
+    listeners = ui.locale_listeners
+    inputs = [ui.locale, settings.language,
+              *(component for _fn, fn_inputs, _outputs in listeners for component in fn_inputs)]
+    outputs = list(dict.fromkeys([ui.locale, page_locale, *ui.translated_components,
+                                  *(component for _fn, _inputs, fn_outputs in listeners for component in fn_outputs)]))
+
     @ui.handler
-    def switch(ctx, chosen):
+    def switch(ctx, chosen, *values):
         chosen = normalize_locale(chosen) or "en"
         ui.services.admin.save_preferences(ctx, locale=chosen)
         if chosen != ctx.locale:  # the dropdown can report one choice twice
             gr.Info(text("ui.settings.language_saved", chosen))
-        return {ui.locale: chosen, page_locale: chosen}
+        ctx = ctx.with_locale(chosen)
+        updates = {ui.locale: chosen, page_locale: chosen, **ui.relabel(chosen)}
+        position = 0
+        for fn, fn_inputs, _outputs in listeners:
+            args = values[position:position + len(fn_inputs)]
+            position += len(fn_inputs)
+            merge_updates(updates, ui.call_loader(fn, ctx, *args))
+        return updates
 
-    switched = settings.language.input(switch, [ui.locale, settings.language], [ui.locale, page_locale])
-    switched.success(ui.handler(lambda ctx: ui.relabel(ctx.locale)), [ui.locale], ui.translated_components,
-                     show_progress="hidden")
+    switched = settings.language.input(switch, inputs, outputs, show_progress="hidden")
     switched.success(None, [page_locale, settings.page_theme], None, js=PAGE_JS)
-    for fn, inputs, outputs in ui.locale_listeners:
-        switched.success(fn, [ui.locale, *inputs], outputs, show_progress="hidden")
 
 
 def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, **kw):

@@ -133,7 +133,9 @@ class UI:
             props = {}
             for prop, key in keys.items():
                 if prop == "headers":
-                    props[prop] = [t(k, locale) for k in key.split(",")]
+                    # A Dataframe shows the headers of its value, not its headers property: the
+                    # table is emptied with translated headers (its loader or listener fills it).
+                    props["value"] = {"headers": [t(k, locale) for k in key.split(",")], "data": []}
                 elif prop == "choices":
                     # "key1=value1,key2=value2": translated names, stable values.
                     props[prop] = [(t(k, locale), v) for k, v in (pair.split("=", 1) for pair in key.split(","))]
@@ -179,6 +181,20 @@ class UI:
     @property
     def locale_listeners(self) -> list[tuple[Callable, list, list]]:
         return list(self._locale_listeners)
+
+
+def merge_updates(updates: dict, more: dict) -> dict:
+    """Add `more` to `updates`, combining two updates of one component (e.g. a button's translated
+    text and its enabled state) instead of letting the later one drop the earlier one."""
+    for component, update in more.items():
+        earlier = updates.get(component)
+        if isinstance(earlier, dict) and earlier.get("__type__") == "update":
+            if isinstance(update, dict) and update.get("__type__") == "update":
+                update = {**earlier, **update}
+            else:
+                update = {**earlier, "value": update}
+        updates[component] = update
+    return updates
 
 
 def text(key: str, locale: str | None = "en", **params) -> str:

@@ -64,9 +64,14 @@ class Transfer:
         with gr.Column(visible=False, elem_id="pm-transfer") as self.panel:
             with gr.Row(equal_height=False):
                 with gr.Column(min_width=200):
-                    self.upload = ui.tr(gr.File(file_types=[".json", ".yaml", ".yml"], type="filepath", height=110,
-                                                label=text("ui.library.transfer.file"), elem_id="pm-import-file"),
+                    # A button, not a drop zone: Gradio words its drop zone in the browser's language,
+                    # not in the page's (?lang=, the saved preference).
+                    self.upload = ui.tr(gr.UploadButton(text("ui.library.transfer.file"), type="filepath",
+                                                        file_types=[".json", ".yaml", ".yml"],
+                                                        elem_id="pm-import-file"),
                                         label="ui.library.transfer.file")
+                    self.chosen = gr.State(None)
+                    self.chosen_name = gr.Markdown(elem_id="pm-import-chosen")
                     self.policy = ui.tr(gr.Radio(
                         choices("en", [(f"ui.library.transfer.policy_{p}", p) for p in CONFLICT_POLICIES]),
                         value="skip", label=text("ui.library.transfer.policy"), elem_id="pm-import-policy"),
@@ -126,7 +131,17 @@ class Transfer:
         def toggle(show: bool):
             return ui.handler(lambda ctx: {self.panel: gr.update(visible=show), self.open: gr.update(visible=not show)})
 
+        @ui.handler
+        def choose(ctx, path):
+            if not path:
+                return {self.chosen: None, self.chosen_name: ""}
+            return {self.chosen: path, self.chosen_name: text("ui.library.transfer.chosen", ctx.locale,
+                                                               name=Path(path).name.replace("`", ""))}
+
+        self.upload.upload(choose, [locale, self.upload], [self.chosen, self.chosen_name],
+                           show_progress_on=[self.chosen_name])
         self.open.click(toggle(True), [locale], [self.panel, self.open])
         self.close.click(toggle(False), [locale], [self.panel, self.open])
-        refresh_after(self.run_import.click(do_import, [locale, self.upload, self.policy], [self.report]))
+        refresh_after(self.run_import.click(do_import, [locale, self.chosen, self.policy], [self.report],
+                                            show_progress_on=[self.report]))
         self.run_export.click(do_export, [locale, self.format], [self.download])

@@ -51,6 +51,13 @@ def assert_usable(page, elem_id: str, expected: str, role: str = "textbox") -> N
     expect(box).to_have_value(expected)
 
 
+def choose_import_file(page, path) -> None:
+    with page.expect_file_chooser() as chooser:
+        page.locator("#pm-import-file").click()
+    chooser.value.set_files(str(path))
+    expect(page.locator("#pm-import-chosen")).to_contain_text(path.name)
+
+
 def new_prompt(page, name: str, title: str, content: str) -> None:
     page.locator("#pm-new").click()
     field(page, "pm-name").fill(name)
@@ -149,7 +156,7 @@ def test_import_error_then_a_good_import(open_app, app_services, tmp_path):
     page.locator("#pm-transfer-open").click()
     broken = tmp_path / "broken.json"
     broken.write_text("{ this is not json", encoding="utf-8")
-    page.locator("#pm-import-file").locator("input[type=file]").set_input_files(str(broken))
+    choose_import_file(page, broken)
     page.locator("#pm-import").click()
     expect(toast(page, "not a readable promptmgr library file")).to_be_visible()
     expect(page.locator("#pm-import-policy").get_by_label("Import under a new name")).to_be_enabled()
@@ -159,8 +166,7 @@ def test_import_error_then_a_good_import(open_app, app_services, tmp_path):
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"format": "promptmgr-library", "format_version": 1, "prompts": [
         {"name": name, "versions": [{"number": 1, "content": "ok"}]}]}), encoding="utf-8")
-    page.locator("#pm-import-file").get_by_role("button", name="Clear").click()
-    page.locator("#pm-import-file").locator("input[type=file]").set_input_files(str(good))
+    choose_import_file(page, good)
     page.locator("#pm-import").click()
     expect(page.locator("#pm-import-report")).to_contain_text("1 new")
     assert app_services.services.library.get(app_services.ctx, name).content == "ok"
