@@ -88,3 +88,34 @@ def test_a_handler_that_updates_nothing_leaves_every_output_alone(served):
     # Gradio fails on an empty dict for several outputs ("Number of output components does not match");
     # the wrapper turns it into "skip every output".
     client.predict("kept", api_name="/nothing")
+
+
+def test_no_message_the_web_page_shows_sends_people_to_the_cli():
+    """Service messages written for the terminal get UI wording (ui.common.UI_WORDING)."""
+    import yaml
+
+    from promptmgr.errors import PromptMgrError
+    from promptmgr.i18n import LOCALES_DIR, SUPPORTED_LOCALES
+    from promptmgr.ui.common import UI_WORDING, ui_message
+
+    def flat(tree, prefix=""):
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                yield from flat(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+
+    cli_worded = set()
+    for path in sorted(LOCALES_DIR.glob("*.en.yml")):
+        namespace = path.name.split(".")[0]
+        if namespace.startswith(("cli", "ui")):
+            continue  # the CLI's own texts; the UI's texts are written for the page
+        for key, value in flat(yaml.safe_load(path.read_text(encoding="utf-8")), f"{namespace}."):
+            if "`promptmgr " in value or "--" in value:
+                cli_worded.add(key)
+    assert cli_worded, "the scan found nothing: the check would prove nothing"
+    assert cli_worded <= set(UI_WORDING), f"give these UI wording: {sorted(cli_worded - set(UI_WORDING))}"
+    for key in UI_WORDING:
+        for locale in SUPPORTED_LOCALES:
+            shown = ui_message(PromptMgrError(key, name="x", model="m"), locale)
+            assert "promptmgr " not in shown and "--" not in shown, (key, locale, shown)

@@ -195,3 +195,14 @@ def test_export_leaves_no_readable_copy_and_is_removed_later(open_app, app_servi
         time.sleep(0.2)
     assert not any(p.exists() for p in served), "the export was not removed after it was served"
     assert not any(os.path.exists(p.parent) for p in served)
+
+
+def test_table_columns_stay_readable_with_the_editor_open(open_app):
+    """Issue 7, item 10: next to the open editor, names and dates are shown whole (wrapped), not cut."""
+    page = open_app()
+    page.locator("#pm-table").get_by_role("gridcell").nth(1).click()
+    expect(page.locator("#pm-editor")).to_be_visible()
+    expect(page.locator("#pm-editor-header")).to_contain_text("version")
+    cut = page.locator("#pm-table [role=gridcell] .text").evaluate_all(
+        "spans => spans.filter(s => s.offsetParent && s.scrollWidth > s.clientWidth + 1).map(s => s.textContent)")
+    assert cut == [], f"cut cells: {cut[:10]}"
