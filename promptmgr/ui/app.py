@@ -14,7 +14,7 @@ import gradio as gr  # noqa: E402
 
 from ..i18n import normalize_locale  # noqa: E402
 from . import builder_tab, library_tab, settings_tab, testing_tab  # noqa: E402
-from .common import UI, handler, text  # noqa: E402
+from .common import UI, merge_updates, text  # noqa: E402
 from .theme import CSS, PAGE_JS, THEMES, make_theme  # noqa: E402
 
 log = logging.getLogger("promptmgr.ui")
@@ -29,7 +29,9 @@ def create_demo(services=None) -> gr.Blocks:
         services = build_services()
     ui = UI(services, services.local_context())
     with gr.Blocks(title="promptmgr", analytics_enabled=False) as demo:
-        ui.locale = gr.State("en")
+        # None until the page load picked the language: a handler called before that (or through
+        # the HTTP API, which has no page) gets the language from its request (UI.caller).
+        ui.locale = gr.State(None)
         # What the browser-side js step needs to know (gr.State never reaches the browser).
         page_locale = gr.Textbox("en", visible=False)
         with gr.Row(elem_id="pm-header"):
@@ -57,31 +59,19 @@ def create_demo(services=None) -> gr.Blocks:
     return demo
 
 
-def _relabel_step(ui: UI):
-    return handler(lambda loc: ui.relabel(loc))
-
-
 def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings) -> None:
     """One direct request (no queue: a queued event costs a visible extra round trip) chooses
     the language, relabels every tab and runs the first-paint loaders; the other loaders then
     run side by side."""
     first = ui.first_loaders
-    inputs = [component for _fn, fn_inputs, _outputs in first for component in fn_inputs]
+    inputs = [ui.locale, *(component for _fn, fn_inputs, _outputs in first for component in fn_inputs)]
     outputs = list(dict.fromkeys([ui.locale, page_locale, settings.page_theme, *ui.translated_components,
                                   *(component for _fn, _inputs, fn_outputs in first for component in fn_outputs)]))
 
-    def start(request: gr.Request, *values):
-        try:
-            return _start(request, *values)
-        except gr.Error:
-            raise
-        except Exception:  # noqa: BLE001 — the page must get a short message, not a traceback
-            log.exception("page load failed")
-            raise gr.Error(text("ui.common.unexpected", "en"), print_exception=False) from None
-
-    def _start(request: gr.Request, *values):
-        locale = ui.pick_locale(request)
-        theme = ui.services.admin.preferences(ui.ctx(locale)).get("theme")
+    @ui.handler
+    def start(ctx, *values):
+        locale = ctx.locale
+        theme = ui.services.admin.preferences(ctx).get("theme")
         updates = {ui.locale: locale, page_locale: locale, settings.page_theme: theme if theme in THEMES else ""}
         if locale != BUILT_IN_LOCALE:  # components are built with their English text
             updates.update(ui.relabel(locale))
@@ -89,7 +79,7 @@ def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings) 
         for fn, fn_inputs, _outputs in first:
             args = values[position:position + len(fn_inputs)]
             position += len(fn_inputs)
-            updates.update(fn(locale, *args))
+            merge_updates(updates, ui.call_loader(fn, ctx, *args))
         return updates
 
     started = demo.load(start, inputs, outputs, queue=False, show_progress="hidden")
@@ -99,19 +89,31 @@ def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings) 
 
 
 def _wire_language_switch(ui: UI, page_locale: gr.Textbox, settings) -> None:
-    @handler
-    def switch(loc, chosen):
-        chosen = normalize_locale(chosen) or "en"
-        ui.services.admin.save_preferences(ui.ctx(chosen), locale=chosen)
-        if chosen != loc:  # the dropdown can report one choice twice
-            gr.Info(text("ui.settings.language_saved", chosen))
-        return {ui.locale: chosen, page_locale: chosen}
+    """One request switches the language: it saves the choice, relabels every tab and refreshes
+    what handlers wrote (page counters, tables), so the page changes at once (no chain of events)."""
+    listeners = ui.locale_listeners
+    inputs = [ui.locale, settings.language,
+              *(component for _fn, fn_inputs, _outputs in listeners for component in fn_inputs)]
+    outputs = list(dict.fromkeys([ui.locale, page_locale, *ui.translated_components,
+                                  *(component for _fn, _inputs, fn_outputs in listeners for component in fn_outputs)]))
 
-    switched = settings.language.input(switch, [ui.locale, settings.language], [ui.locale, page_locale])
-    switched.success(_relabel_step(ui), [ui.locale], ui.translated_components, show_progress="hidden")
+    @ui.handler
+    def switch(ctx, chosen, *values):
+        chosen = normalize_locale(chosen) or "en"
+        ui.services.admin.save_preferences(ctx, locale=chosen)
+        if chosen != ctx.locale:  # the dropdown can report one choice twice
+            gr.Info(text("ui.settings.language_saved", chosen))
+        ctx = ctx.with_locale(chosen)
+        updates = {ui.locale: chosen, page_locale: chosen, **ui.relabel(chosen)}
+        position = 0
+        for fn, fn_inputs, _outputs in listeners:
+            args = values[position:position + len(fn_inputs)]
+            position += len(fn_inputs)
+            merge_updates(updates, ui.call_loader(fn, ctx, *args))
+        return updates
+
+    switched = settings.language.input(switch, inputs, outputs, show_progress="hidden")
     switched.success(None, [page_locale, settings.page_theme], None, js=PAGE_JS)
-    for fn, inputs, outputs in ui.locale_listeners:
-        switched.success(fn, [ui.locale, *inputs], outputs, show_progress="hidden")
 
 
 def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, *, expose: bool | None = None,

@@ -8,9 +8,9 @@ so the page switches language on load (?lang=, saved preference, browser languag
 default, English) and when the user picks another language, without a restart."""
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
+import typing
 from typing import Any, Callable
 
 import gradio as gr
@@ -36,55 +36,65 @@ class UI:
     # --- the caller -----------------------------------------------------------------------
     def caller(self, request: gr.Request | None, locale: str | None = None) -> TenantContext:
         """The one place a Gradio request becomes the caller's TenantContext. Single-user mode:
-        the local tenant and user. Hosted mode reads the logged-in user from `request` here."""
-        return self._local_ctx.with_locale(normalize_locale(locale) or "en")
+        the local tenant and user. Hosted mode reads the logged-in user from `request` here.
 
-    def ctx(self, locale: str | None = None, request: gr.Request | None = None) -> TenantContext:
-        """Deprecated: handlers get their context from ui.handler. Removed once no tab uses it."""
-        return self.caller(request, locale)
+        The locale is the page's language state; before the page chose one (or for a caller of
+        the HTTP API, which has no page) it is picked from the request like on page load."""
+        chosen = normalize_locale(locale) or self.pick_locale(request)
+        return self._local_ctx.with_locale(chosen)
 
     def handler(self, fn: Callable) -> Callable:
         """Wrap a Gradio handler `fn(ctx, *inputs)`: ctx is the caller of this request (resolved by
         caller() from gr.Request and the locale state, which stays the event's first input).
         Core errors reach the user as one translated message (gr.Error), never a traceback.
-        Generator handlers (streaming) stay generators, so Gradio still streams them."""
+        Generator handlers (streaming) stay generators, so Gradio still streams them.
+
+        fn's own special parameters (`evt: gr.SelectData`, `progress=gr.Progress()`) keep
+        working: the wrapper shows Gradio fn's parameters after (request, locale). A handler
+        that updates nothing may return {} (Gradio itself would fail on an empty dict)."""
         ui = self
-        # A parameter of fn typed gr.SelectData (or another EventData) is passed by keyword:
-        # Gradio only injects it into the wrapper's own signature.
-        event_name, event_type = _event_param(fn)
+
+        def resolve(request, locale) -> TenantContext:
+            try:
+                return ui.caller(request, locale)
+            except Exception as exc:  # noqa: BLE001
+                raise _to_gr_error(exc, fn, locale) from None
 
         if inspect.isgeneratorfunction(fn):
-            def wrapped(request, *args):
-                locale, args, kwargs = _split_event(args, event_name)
+            def wrapped(request, locale, *args, **kwargs):
+                ctx = resolve(request, locale)
                 try:
-                    yield from fn(ui.caller(request, locale), *args, **kwargs)
+                    for update in fn(ctx, *args, **kwargs):
+                        yield _nothing_if_empty(update)
                 except gr.Error:
                     raise
                 except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
-                    raise _to_gr_error(exc, fn, locale) from None
+                    raise _to_gr_error(exc, fn, ctx.locale) from None
         else:
-            def wrapped(request, *args):
-                locale, args, kwargs = _split_event(args, event_name)
+            def wrapped(request, locale, *args, **kwargs):
+                ctx = resolve(request, locale)
                 try:
-                    return fn(ui.caller(request, locale), *args, **kwargs)
+                    return _nothing_if_empty(fn(ctx, *args, **kwargs))
                 except gr.Error:
                     raise
                 except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
-                    raise _to_gr_error(exc, fn, locale) from None
+                    raise _to_gr_error(exc, fn, ctx.locale) from None
 
-        # Gradio injects gr.Request by the parameter's type hint; the wrapper's own signature
-        # (not fn's) is what it must see.
+        # Gradio injects gr.Request, gr.EventData and gr.Progress by the parameters it sees (type
+        # hints and defaults of positional parameters, up to the first *args): it must see the
+        # wrapper's request and locale, then fn's own parameters after its ctx.
+        hints = _type_hints(fn)
+        rest = list(inspect.signature(fn).parameters.values())[1:]
         wrapped.__name__, wrapped.__qualname__, wrapped.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
-        wrapped.__annotations__ = {"request": gr.Request}
-        params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)]
-        if event_name:
-            wrapped.__annotations__["event"] = event_type
-            params.append(inspect.Parameter("event", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=event_type))
+        wrapped.__module__ = fn.__module__
+        wrapped.__annotations__ = {"request": gr.Request,
+                                   **{p.name: hints[p.name] for p in rest if p.name in hints}}
         wrapped.__signature__ = inspect.Signature([
-            *params,
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request),
             inspect.Parameter("locale", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+            *(p.replace(annotation=hints.get(p.name, inspect.Parameter.empty)) for p in rest),
         ])
+        wrapped.ui_inner = fn
         return wrapped
 
     def pick_locale(self, request: gr.Request | None) -> str:
@@ -118,7 +128,9 @@ class UI:
             props = {}
             for prop, key in keys.items():
                 if prop == "headers":
-                    props[prop] = [t(k, locale) for k in key.split(",")]
+                    # A Dataframe shows the headers of its value, not its headers property: the
+                    # table is emptied with translated headers (its loader or listener fills it).
+                    props["value"] = {"headers": [t(k, locale) for k in key.split(",")], "data": []}
                 elif prop == "choices":
                     # "key1=value1,key2=value2": translated names, stable values.
                     props[prop] = [(t(k, locale), v) for k, v in (pair.split("=", 1) for pair in key.split(","))]
@@ -140,6 +152,13 @@ class UI:
         request that chooses the language, before the page shows; keep them to a few queries."""
         (self._first_loaders if first else self._loaders).append((fn, inputs, outputs))
 
+    @staticmethod
+    def call_loader(fn: Callable, ctx: TenantContext, *args) -> dict:
+        """Run a loader inside another handler (the page load): its errors go to that handler's
+        wrapper, so they become a user message in one place."""
+        inner = getattr(fn, "ui_inner", None)
+        return inner(ctx, *args) if inner else fn(ctx.locale, *args)
+
     @property
     def loaders(self) -> list[tuple[Callable, list, list]]:
         return list(self._loaders)
@@ -159,8 +178,31 @@ class UI:
         return list(self._locale_listeners)
 
 
+def merge_updates(updates: dict, more: dict) -> dict:
+    """Add `more` to `updates`, combining two updates of one component (e.g. a button's translated
+    text and its enabled state) instead of letting the later one drop the earlier one."""
+    for component, update in more.items():
+        earlier = updates.get(component)
+        if isinstance(earlier, dict) and earlier.get("__type__") == "update":
+            if isinstance(update, dict) and update.get("__type__") == "update":
+                update = {**earlier, **update}
+            else:
+                update = {**earlier, "value": update}
+        updates[component] = update
+    return updates
+
+
 def text(key: str, locale: str | None = "en", **params) -> str:
     return t(key, normalize_locale(locale) or "en", **params)
+
+
+def status_line(elem_id: str) -> gr.Markdown:
+    """The line next to a form where its actions show progress and Gradio's "Error" mark.
+
+    Gradio paints its error status over every output of a failed event, hiding what was typed
+    and taking the clicks. Every action of a form is wired with `show_progress_on=[status]`:
+    its fields never carry a status, and the message itself is a toast (gr.Error)."""
+    return gr.Markdown("", elem_id=elem_id, elem_classes=["pm-status"])
 
 
 def choices(locale: str | None, pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
@@ -168,56 +210,38 @@ def choices(locale: str | None, pairs: list[tuple[str, Any]]) -> list[tuple[str,
     return [(text(key, locale), value) for key, value in pairs]
 
 
-def _event_param(fn: Callable) -> tuple[str | None, type | None]:
-    import typing
-
+def _type_hints(fn: Callable) -> dict:
     try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # noqa: BLE001 — unresolvable hints: no event parameter
-        return None, None
-    for name, hint in hints.items():
-        if isinstance(hint, type) and issubclass(hint, gr.EventData):
-            return name, hint
-    return None, None
+        return typing.get_type_hints(fn)
+    except (NameError, TypeError):
+        return {}
 
 
-def _split_event(args: tuple, event_name: str | None) -> tuple:
-    """(locale, inputs, {event parameter: event data}) from the wrapper's positional arguments."""
-    if event_name:
-        return args[1], args[2:], {event_name: args[0]}
-    return args[0], args[1:], {}
+def _nothing_if_empty(update):
+    return gr.skip() if isinstance(update, dict) and not update else update
+
+
+# Service messages written for the terminal (they name CLI commands and flags): the web page says
+# what to do in the UI instead. tests/test_ui_handler.py checks that no other message names one.
+UI_WORDING = {
+    "providers.duplicate": "ui.errors.providers_duplicate",
+    "providers.no_model": "ui.errors.providers_no_model",
+    "llm.local_missing": "ui.errors.llm_local_missing",
+    "testing.stream_one_model": "ui.errors.testing_stream_one_model",
+}
+
+
+def ui_message(exc: PromptMgrError, locale: str | None) -> str:
+    """A core error as the web page words it, in `locale`."""
+    locale = normalize_locale(locale) or "en"
+    wording = UI_WORDING.get(exc.message_key)
+    if wording is None:
+        return exc.translate(locale)
+    return PromptMgrError(wording, **exc.params).translate(locale)
 
 
 def _to_gr_error(exc: Exception, fn: Callable, locale) -> gr.Error:
     if isinstance(exc, PromptMgrError):
-        return gr.Error(exc.translate(normalize_locale(locale) or "en"), print_exception=False)
+        return gr.Error(ui_message(exc, locale), print_exception=False)
     log.error("unexpected error in %s", fn.__qualname__, exc_info=exc)
     return gr.Error(text("ui.common.unexpected", locale), print_exception=False)
-
-
-def handler(fn: Callable) -> Callable:
-    """Wrap a Gradio handler whose first argument is the locale: core errors reach the user as a
-    short translated message (gr.Error), never a traceback, and inputs stay as they were.
-    Generator handlers (streaming) are wrapped as generators, so Gradio still streams them."""
-    if inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def streaming(locale, *args, **kwargs):
-            try:
-                yield from fn(locale, *args, **kwargs)
-            except gr.Error:
-                raise
-            except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
-                raise _to_gr_error(exc, fn, locale) from None
-
-        return streaming
-
-    @functools.wraps(fn)
-    def wrapped(locale, *args, **kwargs):
-        try:
-            return fn(locale, *args, **kwargs)
-        except gr.Error:
-            raise
-        except Exception as exc:  # noqa: BLE001 — never a traceback in front of a user
-            raise _to_gr_error(exc, fn, locale) from None
-
-    return wrapped

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from .common import UI, choices, handler, text
+from .common import UI, choices, text
 
 ROLES = ("system", "user", "assistant")
 _PREVIEW = 80
@@ -99,74 +99,76 @@ class ChatEditor:
         }
 
     # --- wiring ----------------------------------------------------------------------------
-    def wire(self, after_change) -> None:
+    def wire(self, after_change, status: dict) -> None:
         """Connect the controls; `after_change(event)` chains what must follow a change of the
-        messages (the live variables and token count)."""
+        messages (the live variables and token count); `status` routes progress and errors to the
+        editor's status line."""
         ui, locale = self.ui, self.ui.locale
 
-        @handler
-        def select(loc, messages, evt: gr.SelectData):
-            return self.fill(loc, messages, evt.index[0] if evt.index else 0)
+        @ui.handler
+        def select(ctx, messages, evt: gr.SelectData):
+            return self.fill(ctx.locale, messages, evt.index[0] if evt.index else 0)
 
-        @handler
-        def edit(loc, messages, selected, role, body, images):
+        @ui.handler
+        def edit(ctx, messages, selected, role, body, images):
             if not messages:
                 return {}
             messages = list(messages)
             messages[selected] = join_message(role or "user", body or "", image_lines(images))
-            return {self.messages: messages, self.table: self._table(loc, messages)}
+            return {self.messages: messages, self.table: self._table(ctx.locale, messages)}
 
-        @handler
-        def add(loc, messages, selected):
+        @ui.handler
+        def add(ctx, messages, selected):
             messages = list(messages)
             previous = messages[selected]["role"] if messages else "assistant"
             role = "assistant" if previous == "user" else "user"
             position = selected + 1 if messages else 0
             messages.insert(position, join_message(role, "", []))
-            return self.fill(loc, messages, position)
+            return self.fill(ctx.locale, messages, position)
 
-        @handler
-        def remove(loc, messages, selected):
+        @ui.handler
+        def remove(ctx, messages, selected):
             if not messages:
                 return {}
             messages = list(messages)
             del messages[selected]
-            return self.fill(loc, messages, selected)
+            return self.fill(ctx.locale, messages, selected)
 
         def mover(step: int):
-            @handler
-            def move(loc, messages, selected):
+            @ui.handler
+            def move(ctx, messages, selected):
                 target = selected + step
                 if not messages or not 0 <= target < len(messages):
                     return {}
                 messages = list(messages)
                 messages[selected], messages[target] = messages[target], messages[selected]
-                return self.fill(loc, messages, target)
+                return self.fill(ctx.locale, messages, target)
             return move
 
-        @handler
-        def upload(loc, messages, selected, images, file):
+        @ui.handler
+        def upload(ctx, messages, selected, images, file):
             if not messages or file is None:
                 return {}
             # Checked by content, stored privately under the caller's tenant (FileService).
-            reference = ui.services.files.store_image(ui.ctx(loc), Path(file).name, Path(file).read_bytes())
+            reference = ui.services.files.store_image(ctx, Path(file).name, Path(file).read_bytes())
             urls = image_lines(images) + [reference]
             role, body, _ = split_message(messages[selected])
             messages = list(messages)
             messages[selected] = join_message(role, body, urls)
-            gr.Info(text("ui.library.chat.uploaded", loc, reference=reference))
-            return {self.messages: messages, self.table: self._table(loc, messages), self.images: "\n".join(urls)}
+            gr.Info(text("ui.library.chat.uploaded", ctx.locale, reference=reference))
+            return {self.messages: messages, self.table: self._table(ctx.locale, messages),
+                    self.images: "\n".join(urls)}
 
         state = [self.messages, self.selected]
-        self.table.select(select, [locale, self.messages], self.outputs, show_progress="hidden")
+        self.table.select(select, [locale, self.messages], self.outputs, **status)
         for component in self.detail:
             after_change(component.input(edit, [locale, *state, *self.detail], [self.messages, self.table],
                                          trigger_mode="always_last", show_progress="hidden"))
-        after_change(self.add.click(add, [locale, *state], self.outputs))
-        after_change(self.remove.click(remove, [locale, *state], self.outputs))
-        after_change(self.up.click(mover(-1), [locale, *state], self.outputs))
-        after_change(self.down.click(mover(1), [locale, *state], self.outputs))
+        after_change(self.add.click(add, [locale, *state], self.outputs, **status))
+        after_change(self.remove.click(remove, [locale, *state], self.outputs, **status))
+        after_change(self.up.click(mover(-1), [locale, *state], self.outputs, **status))
+        after_change(self.down.click(mover(1), [locale, *state], self.outputs, **status))
         after_change(self.upload.upload(upload, [locale, *state, self.images, self.upload],
-                                        [self.messages, self.table, self.images]))
-        ui.on_locale_change(lambda loc, messages: {self.table: self._table(loc, messages)},
+                                        [self.messages, self.table, self.images], **status))
+        ui.on_locale_change(ui.handler(lambda ctx, messages: {self.table: self._table(ctx.locale, messages)}),
                             [self.messages], [self.table])

@@ -9,13 +9,17 @@ from __future__ import annotations
 import gradio as gr
 
 from .. import templating
+from ..context import TenantContext
 from ..errors import PromptMgrError, TemplateError
 from ..schemas import PromptCreate, PromptPublic, PromptUpdate, parse
-from .common import UI, choices, handler, text
+from .common import UI, choices, status_line, text, ui_message
 from .library_chat import ChatEditor, split_message
 from .library_history import History
 
 _VISIBILITY = ("private", "public")
+# What templating.normalize_declarations gives a variable the prompt did not declare: the type the
+# variable list announces for a new variable (tests/test_ui_library.py keeps the two in step).
+NEW_VARIABLE_TYPE = "string"
 _KINDS = ("text", "chat")
 
 
@@ -31,6 +35,14 @@ class Editor:
         # then the table alone, which keeps it fast.
         with gr.Column(scale=6, min_width=480, visible=False, elem_id="pm-editor") as self.column:
             self.header = gr.Markdown(text("ui.library.editor.new_header"), elem_id="pm-editor-header")
+            # Asked before unsaved edits would be replaced by another prompt or a new one.
+            self.pending = gr.State(None)
+            with gr.Row(visible=False, elem_id="pm-confirm-discard") as self.discard_row:
+                self.discard_text = gr.Markdown(elem_id="pm-discard-text")
+                self.discard_yes = ui.tr(gr.Button(text("ui.library.editor.discard_yes"), variant="stop",
+                                                   elem_id="pm-discard-yes"), value="ui.library.editor.discard_yes")
+                self.discard_no = ui.tr(gr.Button(text("ui.library.editor.discard_no"), variant="primary",
+                                                  elem_id="pm-discard-no"), value="ui.library.editor.discard_no")
             with gr.Tabs(elem_id="pm-editor-tabs"):
                 with ui.tr(gr.Tab(text("ui.library.editor.tab_edit"), id="edit"), label="ui.library.editor.tab_edit"):
                     self._build_form(ui)
@@ -100,6 +112,7 @@ class Editor:
                                                elem_id="pm-delete-yes"), value="ui.library.editor.delete_yes")
             self.confirm_no = ui.tr(gr.Button(text("ui.library.editor.delete_no"), elem_id="pm-delete-no"),
                                     value="ui.library.editor.delete_no")
+        self.status = status_line("pm-editor-status")
 
     # --- what the form shows ---------------------------------------------------------------
     @property
@@ -115,7 +128,48 @@ class Editor:
     def outputs(self) -> list:
         """Everything opening, saving or clearing a prompt updates."""
         return [self.column, self.loaded, self.header, *self.fields, *self.chat.outputs, self.chat.group, self.message,
-                *self.analysis, self.confirm_row, *self.history.outputs]
+                *self.analysis, self.confirm_row, self.discard_row, self.discard_text, self.pending,
+                *self.history.outputs]
+
+    @property
+    def draft(self) -> list:
+        """What the user may have typed: the inputs of is_dirty()."""
+        return [self.loaded, *self.fields, self.chat.messages, self.message]
+
+    @staticmethod
+    def is_dirty(loaded: dict | None, name, title, description, category, tags, enhancement, visibility, kind,
+                 content, messages, message) -> bool:
+        """Whether the form holds edits that are not saved (a new prompt: anything typed)."""
+        typed_messages = any(split_message(m)[1].strip() or split_message(m)[2] for m in messages or [])
+        if loaded is None:
+            return bool((name or "").strip() or (title or "").strip() or (description or "").strip() or category
+                        or tags or (content or "").strip() or typed_messages or (message or "").strip())
+        if loaded["kind"] == "chat":
+            changed_content = (messages or []) != (loaded["messages"] or [])
+        else:
+            changed_content = (content or "") != (loaded["content"] or "")
+        return changed_content or bool((message or "").strip()) or (
+            (title or "") != loaded.get("title", "") or (description or "") != loaded.get("description", "")
+            or (category or "") != loaded.get("category", "") or sorted(tags or []) != loaded.get("tags", [])
+            or bool(enhancement) != loaded.get("is_enhancement", False)
+            or (visibility or "private") != loaded.get("visibility", "private"))
+
+    def ask_discard(self, ctx: TenantContext, target: dict, loaded: dict | None) -> dict:
+        """Show the Discard / Keep editing question; `target` is what to open once discarded."""
+        name = loaded["name"] if loaded else None
+        question = (text("ui.library.editor.discard_question", ctx.locale, name=_md_escape(name)) if name
+                    else text("ui.library.editor.discard_question_new", ctx.locale))
+        return {self.pending: target, self.discard_row: gr.update(visible=True), self.discard_text: question}
+
+    def request(self, ctx: TenantContext, target: dict, model: str | None, loaded: dict | None, *draft) -> dict:
+        """Open `target` at once, or first ask when that would throw away unsaved edits."""
+        if self.is_dirty(loaded, *draft):
+            return self.ask_discard(ctx, target, loaded)
+        return self.go(ctx, target, model)
+
+    def go(self, ctx: TenantContext, target: dict, model: str | None) -> dict:
+        """Open what `target` names: {"open": NAME} a stored prompt, {"new": True} an empty form."""
+        return self.open(ctx, target["open"], model) if target.get("open") else self.blank(ctx, model)
 
     def _header(self, locale: str, prompt: PromptPublic | None) -> str:
         if prompt is None:
@@ -126,13 +180,17 @@ class Editor:
             header += " · " + text("ui.library.editor.author", locale, author=_md_escape(prompt.version_author))
         return header
 
-    def fill(self, locale: str, prompt: PromptPublic, model: str | None) -> dict:
+    def fill(self, ctx: TenantContext, prompt: PromptPublic, model: str | None) -> dict:
         """The form showing a stored prompt (its latest version unless another was loaded)."""
+        locale = ctx.locale
         is_chat = prompt.messages is not None
         content = "" if is_chat else prompt.content
         messages = prompt.messages or []
         loaded = {"name": prompt.name, "version": prompt.version, "kind": prompt.kind, "content": content,
-                  "messages": prompt.messages, "variables": prompt.variables}
+                  "messages": prompt.messages, "variables": prompt.variables, "title": prompt.title,
+                  "description": prompt.description, "category": prompt.category or "",
+                  "tags": sorted(prompt.tags), "is_enhancement": prompt.is_enhancement,
+                  "visibility": prompt.visibility}
         return {
             self.column: gr.update(visible=True), self.loaded: loaded, self.header: self._header(locale, prompt),
             self.name: gr.update(value=prompt.name, interactive=False), self.title: prompt.title,
@@ -142,12 +200,14 @@ class Editor:
             self.content: gr.update(value=content, visible=not is_chat),
             **self.chat.fill(locale, messages), self.chat.group: gr.update(visible=is_chat),
             self.message: "", self.confirm_row: gr.update(visible=False),
-            **self.analyze(locale, loaded, prompt.kind, content, messages, model),
-            **self.history.fill(locale, prompt.name, prompt.version),
+            self.discard_row: gr.update(visible=False), self.pending: None,
+            **self.analyze(ctx, loaded, prompt.kind, content, messages, model),
+            **self.history.fill(ctx, prompt.name, prompt.version),
         }
 
-    def blank(self, locale: str, model: str | None) -> dict:
+    def blank(self, ctx: TenantContext, model: str | None) -> dict:
         """An empty form for a new prompt."""
+        locale = ctx.locale
         return {
             self.column: gr.update(visible=True), self.loaded: None, self.header: self._header(locale, None),
             self.name: gr.update(value="", interactive=True), self.title: "", self.description: "",
@@ -155,16 +215,18 @@ class Editor:
             self.kind: gr.update(value="text", interactive=True), self.content: gr.update(value="", visible=True),
             **self.chat.fill(locale, []), self.chat.group: gr.update(visible=False),
             self.message: "", self.confirm_row: gr.update(visible=False),
-            **self.analyze(locale, None, "text", "", [], model), **self.history.clear(locale),
+            self.discard_row: gr.update(visible=False), self.pending: None,
+            **self.analyze(ctx, None, "text", "", [], model), **self.history.clear(locale),
         }
 
-    def open(self, locale: str, name: str, model: str | None) -> dict:
-        return self.fill(locale, self.ui.services.library.get(self.ui.ctx(locale), name), model)
+    def open(self, ctx: TenantContext, name: str, model: str | None) -> dict:
+        return self.fill(ctx, self.ui.services.library.get(ctx, name), model)
 
     # --- live analysis ---------------------------------------------------------------------
-    def analyze(self, locale: str, loaded: dict | None, kind: str, content: str, messages: list,
+    def analyze(self, ctx: TenantContext, loaded: dict | None, kind: str, content: str, messages: list,
                 model: str | None) -> dict:
         """Variables, lint warnings (syntax errors with their line) and the token count of what is typed."""
+        locale = ctx.locale
         texts = templating.texts_of(content, None) if kind != "chat" else templating.texts_of("", messages or [])
         declared = (loaded or {}).get("variables") or None
         issues = templating.lint(texts, declared)
@@ -181,7 +243,8 @@ class Editor:
                 spec = specs.get(name)
                 detail = (text("ui.library.analysis.declared", locale, type=spec["type"],
                                required=text("ui.common.yes" if spec["required"] else "ui.common.no", locale))
-                          if spec else text("ui.library.analysis.new_variable", locale))
+                          if spec else text("ui.library.analysis.new_variable", locale, type=NEW_VARIABLE_TYPE,
+                                            required=text("ui.common.yes", locale)))
                 lines.append(f"- `{name}` — {detail}")
             variables = "\n".join(lines)
         else:
@@ -189,16 +252,17 @@ class Editor:
         warnings = [("✗ " if issue.kind == "syntax" else "⚠ ")
                     + _md_escape(text(issue.message_key, locale, **issue.params)) for issue in issues]
         lint = "\n\n".join(warnings) if warnings else text("ui.library.analysis.lint_ok", locale)
-        return {self.variables: variables, self.lint: lint, self.tokens: self._tokens(locale, texts, model)}
+        return {self.variables: variables, self.lint: lint, self.tokens: self._tokens(ctx, texts, model)}
 
-    def _tokens(self, locale: str, texts: list[str], model: str | None) -> str:
+    def _tokens(self, ctx: TenantContext, texts: list[str], model: str | None) -> str:
+        locale = ctx.locale
         joined = "\n\n".join(texts)
         if not joined.strip():
             return text("ui.library.analysis.tokens_empty", locale)
         try:
-            estimate = self.ui.services.testing.estimate(self.ui.ctx(locale), joined, (model or "").strip() or None)
+            estimate = self.ui.services.testing.estimate(ctx, joined, (model or "").strip() or None)
         except PromptMgrError as exc:  # e.g. a model string that cannot be resolved: shown, not raised
-            return "⚠ " + _md_escape(exc.translate(locale))
+            return "⚠ " + _md_escape(ui_message(exc, locale))
         key = "ui.library.analysis.tokens_exact" if estimate.exact else "ui.library.analysis.tokens_estimate"
         model_name = estimate.model or text("ui.library.analysis.any_model", locale)
         parts = [text(key, locale, tokens=estimate.tokens, model=model_name)]
@@ -211,9 +275,8 @@ class Editor:
         return " · ".join(parts)
 
     # --- saving ----------------------------------------------------------------------------
-    def save_prompt(self, locale: str, loaded: dict | None, name, title, description, category, tags, enhancement,
-                    visibility, kind, content, messages, message) -> PromptPublic:
-        ctx = self.ui.ctx(locale)
+    def save_prompt(self, ctx: TenantContext, loaded: dict | None, name, title, description, category, tags,
+                    enhancement, visibility, kind, content, messages, message) -> PromptPublic:
         fields = {"title": title or "", "description": description or "", "category": category or "",
                   "tags": list(tags or []), "is_enhancement": bool(enhancement), "visibility": visibility or "private"}
         library = self.ui.services.library
@@ -236,74 +299,86 @@ class Editor:
         ui, locale = self.ui, self.ui.locale
         live_inputs = [locale, self.loaded, self.kind, self.content, self.chat.messages, self.model]
 
-        @handler
-        def live(loc, loaded, kind, content, messages, model):
-            return self.analyze(loc, loaded, kind, content, messages, model)
+        @ui.handler
+        def live(ctx, loaded, kind, content, messages, model):
+            return self.analyze(ctx, loaded, kind, content, messages, model)
 
         def after_change(event):
             event.then(live, live_inputs, self.analysis, show_progress="hidden", trigger_mode="always_last")
 
-        @handler
-        def switch_kind(loc, loaded, kind, content, messages, model):
+        @ui.handler
+        def switch_kind(ctx, loaded, kind, content, messages, model):
             # Only a new prompt can change kind; what was typed moves over instead of vanishing.
             if loaded is not None:
                 return {}
             if kind == "chat":
                 if not messages:
                     messages = [{"role": "user", "content": [{"type": "text", "text": content or ""}]}]
-                return {**self.chat.fill(loc, messages), self.chat.group: gr.update(visible=True),
+                return {**self.chat.fill(ctx.locale, messages), self.chat.group: gr.update(visible=True),
                         self.content: gr.update(visible=False)}
             if not (content or "").strip() and messages:
                 content = "\n\n".join(split_message(m)[1] for m in messages if split_message(m)[1])
             return {self.content: gr.update(value=content, visible=True), self.chat.group: gr.update(visible=False)}
 
-        @handler
-        def save(loc, loaded, *values):
+        @ui.handler
+        def save(ctx, loaded, *values):
             *fields, model = values
-            prompt = self.save_prompt(loc, loaded, *fields)
+            prompt = self.save_prompt(ctx, loaded, *fields)
+            loc = ctx.locale
             if loaded is None:
                 gr.Info(text("ui.library.editor.created", loc, name=prompt.name))
             elif prompt.version != loaded["version"]:
                 gr.Info(text("ui.library.editor.saved", loc, name=prompt.name, version=prompt.version))
             else:
                 gr.Info(text("ui.library.editor.saved_fields", loc, name=prompt.name, version=prompt.version))
-            return self.fill(loc, prompt, model)
+            return self.fill(ctx, prompt, model)
 
-        @handler
-        def new(loc, model):
-            return self.blank(loc, model)
+        @ui.handler
+        def new(ctx, model, *draft):
+            return self.request(ctx, {"new": True}, model, *draft)
 
-        @handler
-        def ask_delete(loc, loaded):
+        @ui.handler
+        def discard(ctx, pending, model):
+            return self.go(ctx, pending, model) if pending else {self.discard_row: gr.update(visible=False)}
+
+        @ui.handler
+        def ask_delete(ctx, loaded):
             if loaded is None:
-                raise gr.Error(text("ui.library.editor.nothing_to_delete", loc), print_exception=False)
+                raise gr.Error(text("ui.library.editor.nothing_to_delete", ctx.locale), print_exception=False)
             return {self.confirm_row: gr.update(visible=True),
-                    self.confirm_text: text("ui.library.editor.delete_confirm", loc, name=_md_escape(loaded["name"]))}
+                    self.confirm_text: text("ui.library.editor.delete_confirm", ctx.locale,
+                                            name=_md_escape(loaded["name"]))}
 
-        @handler
-        def delete(loc, loaded, model):
+        @ui.handler
+        def delete(ctx, loaded, model):
             if loaded is None:
                 return {self.confirm_row: gr.update(visible=False)}
-            ui.services.library.delete(ui.ctx(loc), loaded["name"])
-            gr.Info(text("ui.library.editor.deleted", loc, name=loaded["name"]))
-            return {**self.blank(loc, model), self.column: gr.update(visible=False)}
+            ui.services.library.delete(ctx, loaded["name"])
+            gr.Info(text("ui.library.editor.deleted", ctx.locale, name=loaded["name"]))
+            return {**self.blank(ctx, model), self.column: gr.update(visible=False)}
 
-        self.chat.wire(after_change)
-        after_change(self.kind.input(switch_kind, live_inputs, [*self.chat.outputs, self.chat.group, self.content]))
+        # Every action of the form shows its progress and errors on the status line, never over
+        # the fields (see common.status_line).
+        status = {"show_progress_on": [self.status]}
+        self.chat.wire(after_change, status)
+        after_change(self.kind.input(switch_kind, live_inputs, [*self.chat.outputs, self.chat.group, self.content],
+                                     **status))
         self.content.input(live, live_inputs, self.analysis, show_progress="hidden", trigger_mode="always_last")
         self.model.change(live, live_inputs, self.analysis, show_progress="hidden", trigger_mode="always_last")
         save_inputs = [locale, self.loaded, *self.fields, self.chat.messages, self.message, self.model]
-        refresh_after(self.save.click(save, save_inputs, self.outputs, concurrency_limit=None))
-        new_button.click(new, [locale, self.model], self.outputs)
-        self.delete.click(ask_delete, [locale, self.loaded], [self.confirm_row, self.confirm_text])
-        self.confirm_no.click(handler(lambda loc: {self.confirm_row: gr.update(visible=False)}), [locale],
-                              [self.confirm_row])
-        refresh_after(self.confirm_yes.click(delete, [locale, self.loaded, self.model], self.outputs))
+        refresh_after(self.save.click(save, save_inputs, self.outputs, concurrency_limit=None, **status))
+        new_button.click(new, [locale, self.model, *self.draft], self.outputs, **status)
+        self.discard_yes.click(discard, [locale, self.pending, self.model], self.outputs, **status)
+        self.discard_no.click(ui.handler(lambda ctx: {self.discard_row: gr.update(visible=False), self.pending: None}),
+                              [locale], [self.discard_row, self.pending], **status)
+        self.delete.click(ask_delete, [locale, self.loaded], [self.confirm_row, self.confirm_text], **status)
+        self.confirm_no.click(ui.handler(lambda ctx: {self.confirm_row: gr.update(visible=False)}), [locale],
+                              [self.confirm_row], **status)
+        refresh_after(self.confirm_yes.click(delete, [locale, self.loaded, self.model], self.outputs, **status))
         self.history.wire(self, refresh_after)
 
-        @handler
-        def model_choices(loc):
-            ctx = ui.ctx(loc)
+        @ui.handler
+        def model_choices(ctx):
             default, _source = ui.services.providers.default_model(ctx)
             known = [default] if default else []
             known += [p.model for p in ui.services.providers.prices(ctx) if p.model not in known]

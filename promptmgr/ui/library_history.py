@@ -6,7 +6,8 @@ import html
 
 import gradio as gr
 
-from .common import UI, handler, text
+from ..context import TenantContext
+from .common import UI, status_line, text
 
 _LINE_STYLES = {
     "add": "background:rgba(46,160,67,.18);",
@@ -67,8 +68,10 @@ class History:
                                        label="ui.library.history.label_version")
             self.set_label = ui.tr(gr.Button(text("ui.library.history.set_label"), scale=1, elem_id="pm-set-label"),
                                    value="ui.library.history.set_label")
-            self.remove_label = ui.tr(gr.Button(text("ui.library.history.remove_label"), scale=1,
+            # Removing needs a label name: the button waits for one.
+            self.remove_label = ui.tr(gr.Button(text("ui.library.history.remove_label"), scale=1, interactive=False,
                                                 elem_id="pm-remove-label"), value="ui.library.history.remove_label")
+        self.status = status_line("pm-history-status")
 
     @property
     def outputs(self) -> list:
@@ -78,17 +81,19 @@ class History:
     def _headers(locale: str) -> list[str]:
         return [text(f"ui.library.history.col_{c}", locale) for c in ("version", "date", "author", "message", "labels")]
 
-    def _diff(self, locale: str, name: str, old: int | None, new: int | None) -> str:
+    def _diff(self, ctx: TenantContext, name: str, old: int | None, new: int | None) -> str:
+        locale = ctx.locale
         if not old or not new:
             return ""
         if old == new:
             return f'<p>{html.escape(text("ui.library.history.same_version", locale))}</p>'
-        diff = self.ui.services.library.diff(self.ui.ctx(locale), name, int(old), int(new))
+        diff = self.ui.services.library.diff(ctx, name, int(old), int(new))
         return diff_html(diff) if diff else f'<p>{html.escape(text("ui.library.history.no_changes", locale))}</p>'
 
-    def fill(self, locale: str, name: str, current: int) -> dict:
+    def fill(self, ctx: TenantContext, name: str, current: int) -> dict:
         """The history of `name`, diffing the version before `current` against it."""
-        versions = self.ui.services.library.history(self.ui.ctx(locale), name)
+        locale = ctx.locale
+        versions = self.ui.services.library.history(ctx, name)
         rows = [[v.number, v.created_at.strftime("%Y-%m-%d %H:%M"), v.author, v.message, ", ".join(sorted(v.labels))]
                 for v in reversed(versions)]
         numbers = [(f"v{v.number}", v.number) for v in versions]
@@ -97,7 +102,7 @@ class History:
         return {
             self.table: {"data": rows, "headers": self._headers(locale)},
             self.old: gr.update(choices=numbers, value=old), self.new: gr.update(choices=numbers, value=current),
-            self.diff: self._diff(locale, name, old, current) if len(versions) > 1
+            self.diff: self._diff(ctx, name, old, current) if len(versions) > 1
             else f'<p>{html.escape(text("ui.library.history.single_version", locale))}</p>',
             self.restore_version: gr.update(choices=numbers, value=old),
             self.label_version: gr.update(choices=numbers, value=current),
@@ -125,51 +130,57 @@ class History:
                 raise gr.Error(text("ui.library.history.no_prompt", loc), print_exception=False)
             return loaded["name"]
 
-        @handler
-        def show_diff(loc, loaded, old, new):
-            return {self.diff: self._diff(loc, require(loc, loaded), old, new) if loaded else ""}
+        @ui.handler
+        def show_diff(ctx, loaded, old, new):
+            return {self.diff: self._diff(ctx, require(ctx.locale, loaded), old, new) if loaded else ""}
 
-        @handler
-        def pick(loc, loaded, evt: gr.SelectData):
+        @ui.handler
+        def pick(ctx, loaded, evt: gr.SelectData):
             number = int(evt.row_value[0])
             old = number - 1 if number > 1 else number
             return {self.old: old, self.new: number, self.restore_version: number, self.label_version: number,
-                    self.diff: self._diff(loc, require(loc, loaded), old, number)}
+                    self.diff: self._diff(ctx, require(ctx.locale, loaded), old, number)}
 
-        @handler
-        def restore(loc, loaded, number, model):
+        @ui.handler
+        def restore(ctx, loaded, number, model):
+            loc = ctx.locale
             name = require(loc, loaded)
             if not number:
                 raise gr.Error(text("ui.library.history.pick_version", loc), print_exception=False)
-            prompt = ui.services.library.restore(ui.ctx(loc), name, int(number), base_version=loaded["version"])
+            prompt = ui.services.library.restore(ctx, name, int(number), base_version=loaded["version"])
             gr.Info(text("ui.library.history.restored", loc, name=name, source=number, version=prompt.version))
-            return editor.fill(loc, prompt, model)
+            return editor.fill(ctx, prompt, model)
 
-        @handler
-        def set_label(loc, loaded, label, number):
-            name = require(loc, loaded)
-            labels = ui.services.library.set_label(ui.ctx(loc), name, (label or "").strip(),
-                                                   int(number) if number else None)
-            gr.Info(text("ui.library.history.label_set", loc, label=label.strip(), name=name,
+        @ui.handler
+        def set_label(ctx, loaded, label, number):
+            name = require(ctx.locale, loaded)
+            labels = ui.services.library.set_label(ctx, name, (label or "").strip(), int(number) if number else None)
+            gr.Info(text("ui.library.history.label_set", ctx.locale, label=label.strip(), name=name,
                          version=labels[label.strip()]))
-            return {**self.fill(loc, name, loaded["version"]), self.label_name: ""}
+            return {**self.fill(ctx, name, loaded["version"]), self.label_name: "",
+                    self.remove_label: gr.update(interactive=False)}
 
-        @handler
-        def remove_label(loc, loaded, label):
-            name = require(loc, loaded)
-            ui.services.library.remove_label(ui.ctx(loc), name, (label or "").strip())
-            gr.Info(text("ui.library.history.label_removed", loc, label=label.strip(), name=name))
-            return {**self.fill(loc, name, loaded["version"]), self.label_name: ""}
+        @ui.handler
+        def remove_label(ctx, loaded, label):
+            name = require(ctx.locale, loaded)
+            ui.services.library.remove_label(ctx, name, (label or "").strip())
+            gr.Info(text("ui.library.history.label_removed", ctx.locale, label=label.strip(), name=name))
+            return {**self.fill(ctx, name, loaded["version"]), self.label_name: "",
+                    self.remove_label: gr.update(interactive=False)}
 
+        status = {"show_progress_on": [self.status]}  # never over the fields (common.status_line)
         for dropdown in (self.old, self.new):
-            dropdown.input(show_diff, [locale, editor.loaded, self.old, self.new], [self.diff])
+            dropdown.input(show_diff, [locale, editor.loaded, self.old, self.new], [self.diff], **status)
         self.table.select(pick, [locale, editor.loaded], [self.old, self.new, self.restore_version,
-                                                          self.label_version, self.diff])
+                                                          self.label_version, self.diff], **status)
         refresh_after(self.restore.click(restore, [locale, editor.loaded, self.restore_version, editor.model],
-                                         editor.outputs))
+                                         editor.outputs, **status))
         self.set_label.click(set_label, [locale, editor.loaded, self.label_name, self.label_version],
-                             [*self.outputs, self.label_name])
+                             [*self.outputs, self.label_name, self.remove_label], **status)
         self.remove_label.click(remove_label, [locale, editor.loaded, self.label_name],
-                                [*self.outputs, self.label_name])
-        ui.on_locale_change(handler(lambda loc, loaded: self.fill(loc, loaded["name"], loaded["version"])
-                                    if loaded else self.clear(loc)), [editor.loaded], self.outputs)
+                                [*self.outputs, self.label_name, self.remove_label], **status)
+        self.label_name.input(ui.handler(lambda ctx, label: {self.remove_label: gr.update(
+            interactive=bool((label or "").strip()))}), [locale, self.label_name], [self.remove_label],
+            show_progress="hidden", trigger_mode="always_last")
+        ui.on_locale_change(ui.handler(lambda ctx, loaded: self.fill(ctx, loaded["name"], loaded["version"])
+                                       if loaded else self.clear(ctx.locale)), [editor.loaded], self.outputs)

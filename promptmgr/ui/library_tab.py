@@ -6,26 +6,14 @@ from __future__ import annotations
 import gradio as gr
 
 from ..schemas import SORTS, PromptQuery, parse
-from .common import UI, choices, handler, text
+from ..context import TenantContext
+from .common import UI, choices, text
 from .library_editor import Editor
 from .library_transfer import Transfer
 
 PAGE_SIZE = 25
 _COLUMNS = ("name", "title", "category", "version", "updated")
 _MAX_FILTER_CHOICES = 500
-# Typing in the search box queries after a pause, not on every key: the js step holds each
-# keystroke for a moment and marks all but the newest as stale, which the handler then skips.
-_STALE = "\u0000stale"
-_DEBOUNCE_JS = f"""(...args) => {{
-  window.__pmSearchSeq = (window.__pmSearchSeq || 0) + 1;
-  const mine = window.__pmSearchSeq;
-  return new Promise((resolve) => setTimeout(() => {{
-    if (mine !== window.__pmSearchSeq) args[1] = {_STALE!r};
-    resolve(args);
-  }}, 300));
-}}"""
-
-
 class Browser:
     """Search, filters, sort, the table and the pager."""
 
@@ -74,8 +62,10 @@ class Browser:
                                           elem_id="pm-sort"),
                               label="ui.library.filters.sort",
                               choices=",".join(f"ui.library.sort.{s}={s}" for s in SORTS))
-        self.table = gr.Dataframe(headers=self._headers("en"), interactive=False, max_height=640, wrap=False,
-                                  column_widths=["28%", "36%", "14%", "7%", "15%"],
+        # Cells wrap: with the editor open the table has half the page, and cut names and dates
+        # could not be read (or told apart).
+        self.table = gr.Dataframe(headers=self._headers("en"), interactive=False, max_height=640, wrap=True,
+                                  column_widths=["30%", "31%", "17%", "7%", "15%"],
                                   datatype=["str", "str", "str", "number", "str"],
                                   show_label=False, elem_id="pm-table")
         with gr.Row(equal_height=True, elem_id="pm-pager"):
@@ -101,8 +91,9 @@ class Browser:
     def _headers(locale: str) -> list[str]:
         return [text(f"ui.library.columns.{c}", locale) for c in _COLUMNS]
 
-    def page(self, locale: str, q, category, tag, visibility, enhancement, kind, sort, offset) -> dict:
+    def page(self, ctx: TenantContext, q, category, tag, visibility, enhancement, kind, sort, offset) -> dict:
         """One page of the table for the current search, filters and sort."""
+        locale = ctx.locale
         query = parse(PromptQuery, {
             "q": (q or "").strip() or None, "category": category or None, "tag": tag or None,
             "visibility": None if visibility in (None, "any") else visibility,
@@ -110,7 +101,7 @@ class Browser:
             "kind": None if kind in (None, "any") else kind,
             "sort": sort or "relevance", "limit": PAGE_SIZE, "offset": max(0, int(offset or 0)),
         })
-        library, ctx = self.ui.services.library, self.ui.ctx(locale)
+        library = self.ui.services.library
         result = library.list(ctx, query)
         if not result.items and result.total and query.offset:
             # The page emptied (deletions, a narrower search): show the last page that has rows.
@@ -133,46 +124,41 @@ class Browser:
         ui, locale = self.ui, self.ui.locale
         inputs = [locale, *self.query_inputs, self.offset]
 
-        @handler
-        def first_page(loc, *values):
-            return self.page(loc, *values[:-1], 0)
-
-        @handler
-        def debounced(loc, q, *values):
-            if q == _STALE:
-                return {}
-            return self.page(loc, q, *values[:-1], 0)
+        @ui.handler
+        def first_page(ctx, *values):
+            return self.page(ctx, *values[:-1], 0)
 
         def step(delta: int):
-            @handler
-            def turn(loc, *values):
-                return self.page(loc, *values[:-1], max(0, int(values[-1] or 0) + delta))
+            @ui.handler
+            def turn(ctx, *values):
+                return self.page(ctx, *values[:-1], max(0, int(values[-1] or 0) + delta))
             return turn
 
         self.search.submit(first_page, inputs, self.page_outputs)
-        self.search.input(debounced, inputs, self.page_outputs, js=_DEBOUNCE_JS, trigger_mode="always_last",
-                          show_progress="hidden")
+        # Search as you type: one query per key is cheap (a page of 25 rows); while one runs, only
+        # the newest text waits (always_last), so the table always ends on what was typed last.
+        self.search.input(first_page, inputs, self.page_outputs, trigger_mode="always_last", show_progress="hidden")
         for control in (self.category, self.tag, self.visibility, self.enhancement, self.kind, self.sort):
             control.input(first_page, inputs, self.page_outputs)
         self.prev.click(step(-PAGE_SIZE), inputs, self.page_outputs)
         self.next.click(step(PAGE_SIZE), inputs, self.page_outputs)
-        same_page = handler(lambda loc, *values: self.page(loc, *values))
+        same_page = ui.handler(lambda ctx, *values: self.page(ctx, *values))
         ui.on_load(same_page, [*self.query_inputs, self.offset], self.page_outputs, first=True)
         ui.on_locale_change(same_page, [*self.query_inputs, self.offset], self.page_outputs)
 
     def refresh_after(self, event, editor: Editor) -> None:
         """After a change to the library: the same page again, fresh filter choices and suggestions."""
         inputs = [self.ui.locale, *self.query_inputs, self.offset]
-        event.success(handler(lambda loc, *values: self.page(loc, *values)), inputs, self.page_outputs,
+        event.success(self.ui.handler(lambda ctx, *values: self.page(ctx, *values)), inputs, self.page_outputs,
                       show_progress="hidden")
-        event.success(handler(lambda loc: choice_lists(self.ui, self, editor, loc)), [self.ui.locale],
+        event.success(self.ui.handler(lambda ctx: choice_lists(self.ui, self, editor, ctx)), [self.ui.locale],
                       [*self.filter_outputs, editor.category, editor.tags], show_progress="hidden")
 
 
-def choice_lists(ui: UI, browser: Browser, editor: Editor, locale: str) -> dict:
+def choice_lists(ui: UI, browser: Browser, editor: Editor, ctx: TenantContext) -> dict:
     """Category and tag filter choices with their counts, and the same names offered as
     suggestions in the editor (where new ones can still be typed)."""
-    ctx = ui.ctx(locale)
+    locale = ctx.locale
     categories = ui.services.library.categories(ctx)[:_MAX_FILTER_CHOICES]
     tags = ui.services.library.tags(ctx)[:_MAX_FILTER_CHOICES]
     return {
@@ -194,18 +180,21 @@ def build(ui: UI) -> dict:
         editor = Editor(ui)
     browser.wire()
 
-    @handler
-    def open_prompt(loc, model, evt: gr.SelectData):
-        name = (evt.row_value or [None])[0]
-        if not name:
+    @ui.handler
+    def open_prompt(ctx, model, loaded, name, title, description, category, tags, enhancement, visibility, kind,
+                    content, messages, message, evt: gr.SelectData):
+        chosen = (evt.row_value or [None])[0]
+        if not chosen:
             return {}
-        return editor.open(loc, str(name), model)
+        return editor.request(ctx, {"open": str(chosen)}, model, loaded, name, title, description, category, tags,
+                              enhancement, visibility, kind, content, messages, message)
 
-    browser.table.select(open_prompt, [ui.locale, editor.model], editor.outputs)
+    browser.table.select(open_prompt, [ui.locale, editor.model, *editor.draft], editor.outputs,
+                         show_progress_on=[editor.status])
     editor.wire(lambda event: browser.refresh_after(event, editor), browser.new)
     transfer.wire(lambda event: browser.refresh_after(event, editor))
-    ui.on_load(handler(lambda loc: choice_lists(ui, browser, editor, loc)), [],
-               [*browser.filter_outputs, editor.category, editor.tags])
-    ui.on_locale_change(handler(lambda loc: choice_lists(ui, browser, editor, loc)), [],
+    lists = ui.handler(lambda ctx: choice_lists(ui, browser, editor, ctx))
+    ui.on_load(lists, [], [*browser.filter_outputs, editor.category, editor.tags])
+    ui.on_locale_change(lists, [],
                         [*browser.filter_outputs, editor.category, editor.tags])
     return {"browser": browser, "editor": editor, "transfer": transfer}

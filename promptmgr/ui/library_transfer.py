@@ -2,17 +2,56 @@
 library as JSON or YAML) for the Library tab."""
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from ..errors import ValidationError
 from ..services.transfer import CONFLICT_POLICIES, dump_document, format_of, load_document
-from .common import UI, choices, handler, text
+from .common import UI, choices, text
 
 _FORMATS = ("json", "yaml")
+# An export is the whole library: it lives in a private folder (0700, the file 0600) and is
+# removed this long after it was made, which leaves the browser time to fetch it.
+EXPORT_TTL_SECONDS = 600.0
+
+
+def private_export_folder() -> Path:
+    """A fresh 0700 folder inside Gradio's upload folder (the only place besides its cache that
+    Gradio serves files from, and a component's cache by default): the download component serves
+    the file from there instead of copying it into a world-readable cache folder."""
+    root = Path(get_upload_folder())
+    root.mkdir(parents=True, exist_ok=True)
+    # Exports a stopped process could not remove when their time was up go now.
+    expired = time.time() - EXPORT_TTL_SECONDS
+    for old in root.glob("promptmgr-export-*"):
+        try:
+            if old.stat().st_mtime < expired:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue
+    return Path(tempfile.mkdtemp(prefix="promptmgr-export-", dir=root))
+
+
+def write_private(path: Path, data: str) -> None:
+    """Write `data` to a new file only its owner can read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(data)
+
+
+def remove_later(folder: Path, seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True})
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 class Transfer:
@@ -25,9 +64,14 @@ class Transfer:
         with gr.Column(visible=False, elem_id="pm-transfer") as self.panel:
             with gr.Row(equal_height=False):
                 with gr.Column(min_width=200):
-                    self.upload = ui.tr(gr.File(file_types=[".json", ".yaml", ".yml"], type="filepath", height=110,
-                                                label=text("ui.library.transfer.file"), elem_id="pm-import-file"),
+                    # A button, not a drop zone: Gradio words its drop zone in the browser's language,
+                    # not in the page's (?lang=, the saved preference).
+                    self.upload = ui.tr(gr.UploadButton(text("ui.library.transfer.file"), type="filepath",
+                                                        file_types=[".json", ".yaml", ".yml"],
+                                                        elem_id="pm-import-file"),
                                         label="ui.library.transfer.file")
+                    self.chosen = gr.State(None)
+                    self.chosen_name = gr.Markdown(elem_id="pm-import-chosen")
                     self.policy = ui.tr(gr.Radio(
                         choices("en", [(f"ui.library.transfer.policy_{p}", p) for p in CONFLICT_POLICIES]),
                         value="skip", label=text("ui.library.transfer.policy"), elem_id="pm-import-policy"),
@@ -51,8 +95,9 @@ class Transfer:
     def wire(self, refresh_after) -> None:
         ui, locale = self.ui, self.ui.locale
 
-        @handler
-        def do_import(loc, path, policy, progress=gr.Progress()):
+        @ui.handler
+        def do_import(ctx, path, policy, progress=gr.Progress()):
+            loc = ctx.locale
             if not path:
                 raise ValidationError("ui.library.transfer.no_file")
             progress(0.1, desc=text("ui.library.transfer.reading", loc))
@@ -62,29 +107,41 @@ class Transfer:
                 raise ValidationError("ui.library.transfer.not_text", name=Path(path).name) from None
             document = load_document(raw, format_of(path))
             progress(0.4, desc=text("ui.library.transfer.importing", loc, count=len(document["prompts"])))
-            report = ui.services.transfer.import_(ui.ctx(loc), document, on_conflict=policy or "skip")
+            report = ui.services.transfer.import_(ctx, document, on_conflict=policy or "skip")
             summary = text("ui.library.transfer.report", loc, created=len(report.created), updated=len(report.updated),
                            renamed=len(report.renamed), skipped=len(report.skipped))
             lines = [summary] + [f"- `{old}` → `{new}`" for old, new in report.renamed]
             gr.Info(summary)
             return {self.report: "\n".join(lines)}
 
-        @handler
-        def do_export(loc, fmt, progress=gr.Progress()):
+        @ui.handler
+        def do_export(ctx, fmt, progress=gr.Progress()):
+            loc = ctx.locale
             fmt = fmt if fmt in _FORMATS else "json"
             progress(0.1, desc=text("ui.library.transfer.exporting", loc))
-            document = ui.services.transfer.export(ui.ctx(loc))
+            document = ui.services.transfer.export(ctx)
             stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-            folder = Path(tempfile.mkdtemp(prefix="promptmgr-export-"))
+            folder = private_export_folder()
             path = folder / f"promptmgr-library-{stamp}.{'json' if fmt == 'json' else 'yaml'}"
-            path.write_text(dump_document(document, fmt), encoding="utf-8")
+            write_private(path, dump_document(document, fmt))
+            remove_later(folder, EXPORT_TTL_SECONDS)
             gr.Info(text("ui.library.transfer.exported", loc, count=len(document["prompts"])))
             return {self.download: str(path)}
 
         def toggle(show: bool):
-            return handler(lambda loc: {self.panel: gr.update(visible=show), self.open: gr.update(visible=not show)})
+            return ui.handler(lambda ctx: {self.panel: gr.update(visible=show), self.open: gr.update(visible=not show)})
 
+        @ui.handler
+        def choose(ctx, path):
+            if not path:
+                return {self.chosen: None, self.chosen_name: ""}
+            return {self.chosen: path, self.chosen_name: text("ui.library.transfer.chosen", ctx.locale,
+                                                               name=Path(path).name.replace("`", ""))}
+
+        self.upload.upload(choose, [locale, self.upload], [self.chosen, self.chosen_name],
+                           show_progress_on=[self.chosen_name])
         self.open.click(toggle(True), [locale], [self.panel, self.open])
         self.close.click(toggle(False), [locale], [self.panel, self.open])
-        refresh_after(self.run_import.click(do_import, [locale, self.upload, self.policy], [self.report]))
+        refresh_after(self.run_import.click(do_import, [locale, self.chosen, self.policy], [self.report],
+                                            show_progress_on=[self.report]))
         self.run_export.click(do_export, [locale, self.format], [self.download])

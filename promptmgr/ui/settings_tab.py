@@ -10,7 +10,8 @@ import gradio as gr
 
 from ..i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
 from ..llm.schemas import PROVIDER_KINDS
-from .common import UI, choices, handler, text
+from ..context import TenantContext
+from .common import UI, choices, status_line, text
 from .theme import PAGE_JS, THEMES
 
 
@@ -62,8 +63,9 @@ class Providers:
     def _headers(locale: str) -> list[str]:
         return [text(f"ui.settings.providers.col_{c}", locale) for c in ("name", "kind", "base_url", "key")]
 
-    def fill(self, locale: str, select: str | None = None) -> dict:
-        providers = self.ui.services.providers.list(self.ui.ctx(locale))
+    def fill(self, ctx: TenantContext, select: str | None = None) -> dict:
+        locale = ctx.locale
+        providers = self.ui.services.providers.list(ctx)
         rows = [[p.name, text(f"ui.settings.providers.kind_{p.kind}", locale), p.base_url,
                  p.api_key_masked if p.has_key and p.key_readable
                  else text("ui.settings.providers.key_unreadable" if p.has_key else "ui.settings.providers.no_key",
@@ -94,15 +96,16 @@ class Prices:
                              value="ui.settings.prices.set")
             self.remove = ui.tr(gr.Button(text("ui.settings.prices.remove"), variant="stop", elem_id="pm-price-remove"),
                                 value="ui.settings.prices.remove")
+        self.status = status_line("pm-price-status")
 
     @staticmethod
     def _headers(locale: str) -> list[str]:
         return [text(f"ui.settings.prices.col_{c}", locale) for c in ("model", "input", "output", "context")]
 
-    def fill(self, locale: str) -> dict:
-        prices = self.ui.services.providers.prices(self.ui.ctx(locale))
+    def fill(self, ctx: TenantContext) -> dict:
+        prices = self.ui.services.providers.prices(ctx)
         rows = [[p.model, f"{p.input_per_1k:g}", f"{p.output_per_1k:g}", p.context_window or ""] for p in prices]
-        return {self.table: {"data": rows, "headers": self._headers(locale)}}
+        return {self.table: {"data": rows, "headers": self._headers(ctx.locale)}}
 
 
 def build(ui: UI) -> SettingsControls:
@@ -135,90 +138,100 @@ def _wire(ui: UI, language, theme, page_theme, default_model, default_source, sa
           providers: Providers, prices: Prices) -> None:
     locale = ui.locale
 
-    def model_state(loc: str, extra: list[str] | None = None) -> dict:
-        ctx = ui.ctx(loc)
+    def model_state(ctx: TenantContext, extra: list[str] | None = None) -> dict:
         model, source = ui.services.providers.default_model(ctx)
         known = ([model] if model else []) + [p.model for p in ui.services.providers.prices(ctx)] + (extra or [])
+        note = f"ui.settings.default_source_{source or 'none'}"
+        if source in ("local", None) and ui.services.providers.list(ctx):
+            note += "_with_providers"  # the note must not say that no provider is configured
         return {default_model: gr.update(choices=list(dict.fromkeys(known)), value=model),
-                default_source: text(f"ui.settings.default_source_{source or 'none'}", loc)}
+                default_source: text(note, ctx.locale)}
 
-    @handler
-    def load(loc):
-        prefs = ui.services.admin.preferences(ui.ctx(loc))
+    @ui.handler
+    def load(ctx):
+        prefs = ui.services.admin.preferences(ctx)
         chosen = prefs.get("theme") if prefs.get("theme") in THEMES else "system"
-        return {language: loc, theme: chosen, page_theme: chosen, **model_state(loc),
-                **providers.fill(loc), **prices.fill(loc)}
+        return {language: ctx.locale, theme: chosen, page_theme: chosen, **model_state(ctx),
+                **providers.fill(ctx), **prices.fill(ctx)}
 
-    @handler
-    def save_theme(loc, chosen):
+    @ui.handler
+    def save_theme(ctx, chosen):
         chosen = chosen if chosen in THEMES else "system"
-        ui.services.admin.save_preferences(ui.ctx(loc), theme=chosen)
+        ui.services.admin.save_preferences(ctx, theme=chosen)
         return {page_theme: chosen}
 
-    @handler
-    def set_default(loc, model):
-        saved = ui.services.providers.set_default_model(ui.ctx(loc), model)
-        gr.Info(text("ui.settings.default_saved", loc, model=saved) if saved
-                else text("ui.settings.default_cleared", loc))
-        return model_state(loc)
+    @ui.handler
+    def set_default(ctx, model):
+        saved = ui.services.providers.set_default_model(ctx, model)
+        gr.Info(text("ui.settings.default_saved", ctx.locale, model=saved) if saved
+                else text("ui.settings.default_cleared", ctx.locale))
+        return model_state(ctx)
 
-    @handler
-    def add_provider(loc, name, kind, base_url, api_key):
-        added = ui.services.providers.add(ui.ctx(loc), name, base_url, kind=kind, api_key=api_key or None)
-        gr.Info(text("ui.settings.providers.added", loc, name=added.name))
+    @ui.handler
+    def add_provider(ctx, name, kind, base_url, api_key):
+        added = ui.services.providers.add(ctx, name, base_url, kind=kind, api_key=api_key or None)
+        gr.Info(text("ui.settings.providers.added", ctx.locale, name=added.name))
         # The key field is emptied: a stored key is never sent back to the browser.
-        return {**providers.fill(loc, select=added.name), providers.name: "", providers.base_url: "",
-                providers.api_key: ""}
+        return {**providers.fill(ctx, select=added.name), providers.name: "", providers.base_url: "",
+                providers.api_key: "", **model_state(ctx)}
 
-    @handler
-    def test_provider(loc, name, progress=gr.Progress()):
+    @ui.handler
+    def test_provider(ctx, name, progress=gr.Progress()):
+        loc = ctx.locale
         if not name:
             raise gr.Error(text("ui.settings.providers.pick", loc), print_exception=False)
         progress(0.2, desc=text("ui.settings.providers.testing", loc, name=name))
-        result = ui.services.providers.test_connection(ui.ctx(loc), name)
+        result = ui.services.providers.test_connection(ctx, name)
         if not result.ok:
             return {providers.result: "✗ " + (result.error or text("ui.common.unexpected", loc))}
         models = [f"{name}/{m}" for m in result.models]
         shown = ", ".join(f"`{m}`" for m in result.models[:20]) + (" …" if len(result.models) > 20 else "")
         message = text("ui.settings.providers.test_ok", loc, name=name, count=len(result.models),
                        ms=f"{result.latency_ms:.0f}")
-        return {providers.result: f"✓ {message}" + (f"\n\n{shown}" if shown else ""), **model_state(loc, models)}
+        return {providers.result: f"✓ {message}" + (f"\n\n{shown}" if shown else ""), **model_state(ctx, models)}
 
-    @handler
-    def remove_provider(loc, name):
+    @ui.handler
+    def remove_provider(ctx, name):
         if not name:
-            raise gr.Error(text("ui.settings.providers.pick", loc), print_exception=False)
-        ui.services.providers.remove(ui.ctx(loc), name)
-        gr.Info(text("ui.settings.providers.removed", loc, name=name))
-        return {**providers.fill(loc), providers.result: ""}
+            raise gr.Error(text("ui.settings.providers.pick", ctx.locale), print_exception=False)
+        ui.services.providers.remove(ctx, name)
+        gr.Info(text("ui.settings.providers.removed", ctx.locale, name=name))
+        return {**providers.fill(ctx), providers.result: "", **model_state(ctx)}
 
-    @handler
-    def set_price(loc, model, input_per_1k, output_per_1k, context):
-        price = ui.services.providers.set_price(ui.ctx(loc), model, _number(input_per_1k) or 0.0,
+    @ui.handler
+    def set_price(ctx, model, input_per_1k, output_per_1k, context):
+        price = ui.services.providers.set_price(ctx, model, _number(input_per_1k) or 0.0,
                                                 _number(output_per_1k) or 0.0,
                                                 int(context) if context else None)  # empty field: 0
-        gr.Info(text("ui.settings.prices.saved", loc, model=price.model))
-        return {**prices.fill(loc), **model_state(loc)}
+        gr.Info(text("ui.settings.prices.saved", ctx.locale, model=price.model))
+        return {**prices.fill(ctx), **model_state(ctx)}
 
-    @handler
-    def remove_price(loc, model):
-        ui.services.providers.remove_price(ui.ctx(loc), (model or "").strip())
-        gr.Info(text("ui.settings.prices.removed", loc, model=model))
-        return {**prices.fill(loc), **model_state(loc)}
+    @ui.handler
+    def remove_price(ctx, model):
+        ui.services.providers.remove_price(ctx, (model or "").strip())
+        gr.Info(text("ui.settings.prices.removed", ctx.locale, model=model))
+        return {**prices.fill(ctx), **model_state(ctx)}
 
     ui.on_load(load, [], [language, theme, page_theme, default_model, default_source, providers.table,
                           providers.selected, prices.table])
-    ui.on_locale_change(handler(lambda loc: {**providers.fill(loc), **prices.fill(loc), **model_state(loc)}), [],
+    ui.on_locale_change(ui.handler(lambda ctx: {**providers.fill(ctx), **prices.fill(ctx), **model_state(ctx)}), [],
                         [providers.table, providers.selected, prices.table, default_model, default_source])
-    theme.input(save_theme, [locale, theme], [page_theme]).then(None, [language, page_theme], None, js=PAGE_JS)
-    save_default.click(set_default, [locale, default_model], [default_model, default_source])
+    # Every action shows its progress and errors on a status line next to its form, never over the
+    # fields (common.status_line): the provider form's result line, the prices' line, the model note.
+    on_providers, on_prices = {"show_progress_on": [providers.result]}, {"show_progress_on": [prices.status]}
+    theme.input(save_theme, [locale, theme], [page_theme], show_progress="hidden").then(
+        None, [language, page_theme], None, js=PAGE_JS)
+    save_default.click(set_default, [locale, default_model], [default_model, default_source],
+                       show_progress_on=[default_source])
     provider_form = [providers.name, providers.kind, providers.base_url, providers.api_key]
+    model_outputs = [default_model, default_source]
     providers.add.click(add_provider, [locale, *provider_form],
-                        [providers.table, providers.selected, providers.name, providers.base_url, providers.api_key])
-    providers.test.click(test_provider, [locale, providers.selected],
-                         [providers.result, default_model, default_source])
+                        [providers.table, providers.selected, providers.name, providers.base_url, providers.api_key,
+                         *model_outputs], **on_providers)
+    providers.test.click(test_provider, [locale, providers.selected], [providers.result, *model_outputs],
+                         **on_providers)
     providers.remove.click(remove_provider, [locale, providers.selected],
-                           [providers.table, providers.selected, providers.result])
+                           [providers.table, providers.selected, providers.result, *model_outputs], **on_providers)
     price_form = [prices.model, prices.input, prices.output, prices.context]
-    prices.set.click(set_price, [locale, *price_form], [prices.table, default_model, default_source])
-    prices.remove.click(remove_price, [locale, prices.model], [prices.table, default_model, default_source])
+    prices.set.click(set_price, [locale, *price_form], [prices.table, *model_outputs], **on_prices)
+    prices.remove.click(remove_price, [locale, prices.model], [prices.table, *model_outputs], **on_prices)

@@ -27,6 +27,15 @@ CSS = """
 #pm-editor-header p { margin: 0; }
 #pm-tokens { align-self: center; }
 #testing-diff { max-height: 28rem; overflow-y: auto; }
+.pm-status { min-height: 2.2em; }
+#pm-table td, #pm-table th { overflow-wrap: break-word; }
+/* Gradio marks every Markdown block dir="ltr": in a right-to-left page its sentences would be
+   laid out backwards. Code keeps reading left to right. */
+html[dir="rtl"] .block[dir="ltr"], html[dir="rtl"] .prose[dir="ltr"], html[dir="rtl"] .md {
+  direction: rtl; text-align: start; }
+html[dir="rtl"] .prose pre, html[dir="rtl"] .prose code { direction: ltr; }
+html[dir="rtl"] #pm-page-info .md { text-align: center; }
+.pm-status p { margin: 0; }
 """
 
 # Runs in the browser after the language or theme is known: `dir`/`lang` on the document (Arabic

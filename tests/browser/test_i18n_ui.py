@@ -87,3 +87,34 @@ def test_url_language_wins_over_the_saved_preference(open_app, app_services, res
     expect(page.locator("#pm-tabs").get_by_role("tab", name="المكتبة")).to_be_visible()
     page = open_app()
     expect(page.locator("#pm-tabs").get_by_role("tab", name="Bibliothek")).to_be_visible()
+
+
+# --- issue 7, item 5: what handlers and loaders write is translated on load too -----------------
+def test_lang_de_on_load_translates_the_pager_and_the_run_history(open_app):
+    page = open_app("?lang=de")
+    # The pager buttons get their text and their enabled state from two places on load; neither
+    # may drop the other.
+    expect(page.locator("#pm-prev")).to_have_text(t("ui.library.pager.prev", "de"))
+    expect(page.locator("#pm-next")).to_have_text(t("ui.library.pager.next", "de"))
+    expect(page.locator("#pm-next")).to_be_enabled()
+    expect(page.locator("#pm-prev")).to_be_disabled()
+    # The import file is chosen with a button in the page's language (Gradio's own drop zone would
+    # speak the browser's, English here).
+    page.locator("#pm-transfer-open").click()
+    expect(page.locator("#pm-import-file")).to_have_text(t("ui.library.transfer.file", "de"))
+    expect(page.locator("#pm-transfer")).not_to_contain_text("Drop File Here")
+    page.locator("#pm-tabs").get_by_role("tab", name=t("ui.tabs.testing", "de")).click()
+    history = page.locator("#testing-history")
+    expect(history.get_by_role("columnheader", name=t("ui_testing.history_time", "de"))).to_be_visible()
+    expect(history.get_by_role("columnheader", name=t("ui_testing.history_model", "de"))).to_be_visible()
+
+
+def test_lang_ar_markdown_reads_right_to_left(open_app):
+    page = open_app("?lang=ar")
+    expect(page.locator("#pm-prev")).to_have_text(t("ui.library.pager.prev", "ar"))
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    for selector in ("#pm-header .prose", "#pm-page-info .prose"):
+        prose = page.locator(selector).first
+        expect(prose).to_have_css("direction", "rtl")
+    # Code stays left to right inside a right-to-left page (the version diff says so itself).
+    assert page.evaluate("getComputedStyle(document.querySelector('#pm-header')).direction") == "rtl"

@@ -47,6 +47,14 @@ def search_and_open(page, name: str) -> None:
     expect(page.locator("#pm-editor-header")).to_contain_text(name)
 
 
+def choose_import_file(page, path) -> None:
+    """Pick a file with the import button, as a person does through the file dialog."""
+    with page.expect_file_chooser() as chooser:
+        page.locator("#pm-import-file").click()
+    chooser.value.set_files(str(path))
+    expect(page.locator("#pm-import-chosen")).to_contain_text(path.name)
+
+
 def save(page) -> None:
     page.locator("#pm-save").click()
 
@@ -248,7 +256,7 @@ def test_import_and_export(open_app, app_services, tmp_path):
     path.write_text(json.dumps(document), encoding="utf-8")
     page = open_app()
     page.locator("#pm-transfer-open").click()
-    page.locator("#pm-import-file").locator("input[type=file]").set_input_files(str(path))
+    choose_import_file(page, path)
     page.locator("#pm-import").click()
     expect(page.locator("#pm-import-report")).to_contain_text("1 new")
     assert app_services.services.library.get(app_services.ctx, name).title == "Imported in the browser"

@@ -105,3 +105,37 @@ def test_dark_theme_is_applied_and_remembered(open_app, app_services):
         expect(page.locator("body")).not_to_have_class(re.compile(r"\bdark\b"))
     finally:
         app_services.services.admin.save_preferences(app_services.ctx, theme="system")
+
+
+def test_default_model_note_follows_the_providers(open_app, app_services, fake_llm):
+    """Issue 7, item 10: with no default model chosen, the note must not say "no provider
+    configured" once one is added, and it changes on add/remove without a reload."""
+    from promptmgr.i18n import t
+    from tests.browser.conftest import FAKE_KEY, FAKE_MODEL, FAKE_PROVIDER
+
+    services, ctx = app_services.services, app_services.ctx
+    _model, source = services.providers.default_model(ctx)
+    services.providers.set_default_model(ctx, None)
+    services.providers.remove(ctx, FAKE_PROVIDER)
+    try:
+        page = open_app()
+        page.locator("#pm-tabs").get_by_role("tab", name="Settings").click()
+        source = services.providers.default_model(ctx)[1] or "none"
+        note = page.locator("#pm-default-source")
+        expect(note).to_have_text(t(f"ui.settings.default_source_{source}", "en"))
+        name = f"prov-{uuid.uuid4().hex[:6]}"
+        textbox(page, "pm-provider-name").fill(name)
+        textbox(page, "pm-provider-url").fill(fake_llm.base_url)
+        page.locator("#pm-provider-add").click()
+        expect(page.locator("#pm-providers").get_by_role("gridcell", name=name, exact=True).first).to_be_visible()
+        expect(note).to_have_text(t(f"ui.settings.default_source_{source}_with_providers", "en"))
+        expect(note).not_to_contain_text("no provider configured")
+        expect(note).not_to_contain_text("add a provider")
+        page.locator("#pm-provider-remove").click()
+        expect(note).to_have_text(t(f"ui.settings.default_source_{source}", "en"))
+    finally:
+        for provider in services.providers.list(ctx):
+            if provider.name != FAKE_PROVIDER:
+                services.providers.remove(ctx, provider.name)
+        services.providers.add(ctx, FAKE_PROVIDER, fake_llm.base_url, api_key=FAKE_KEY)
+        services.providers.set_default_model(ctx, FAKE_MODEL)
