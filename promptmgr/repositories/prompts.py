@@ -6,7 +6,6 @@ import re
 import unicodedata
 
 from sqlalchemy import cast, column, delete, func, insert, literal_column, select, text, update
-from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join
 
@@ -44,6 +43,13 @@ _MAX_WORDS = 16
 _MAX_QUERY_CHARS = 2000
 # PostgreSQL neither indexes nor accepts a longer word: such a query matches nothing, on both.
 _MAX_WORD_BYTES = 2047
+
+
+def _tsquery():
+    # Imported on PostgreSQL only: the dialect package costs ~40 ms of every SQLite CLI start.
+    from sqlalchemy.dialects.postgresql import TSQUERY
+
+    return TSQUERY
 
 
 def _is_word_char(char: str) -> bool:
@@ -266,7 +272,7 @@ class PromptRepository(Repository):
 
     def _match(self, statement, count_statement, terms):
         """PostgreSQL: the generated tsvector column, its GIN index, ts_rank (higher is better)."""
-        ts_query = cast(postgres_tsquery(terms, self._prefix_last(terms, None)), TSQUERY)
+        ts_query = cast(postgres_tsquery(terms, self._prefix_last(terms, None)), _tsquery())
         vector = literal_column("prompt.search_vector")
         match = vector.op("@@")(ts_query)
         return statement.where(match), count_statement.where(match), func.ts_rank(vector, ts_query)
@@ -327,7 +333,7 @@ class PromptRepository(Repository):
                                  q=match, n=_EXACT_FROM).scalar()
         else:
             matches = (self._scoped(Prompt, Prompt.id).where(literal_column("prompt.search_vector").op("@@")(
-                cast(postgres_tsquery([word], False), TSQUERY))).limit(_EXACT_FROM).subquery())
+                cast(postgres_tsquery([word], False), _tsquery()))).limit(_EXACT_FROM).subquery())
             frequent = self.session.execute(select(func.count()).select_from(matches)).scalar()
         return frequent < _EXACT_FROM
 

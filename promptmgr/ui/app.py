@@ -75,18 +75,22 @@ def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings) 
         updates = {ui.locale: locale, page_locale: locale, settings.page_theme: theme if theme in THEMES else ""}
         if locale != BUILT_IN_LOCALE:  # components are built with their English text
             updates.update(ui.relabel(locale))
-        position = 0
-        for fn, fn_inputs, _outputs in first:
-            args = values[position:position + len(fn_inputs)]
-            position += len(fn_inputs)
-            merge_updates(updates, ui.call_loader(fn, ctx, *args))
-        return updates
+        return _run_loaders(ui, first, ctx, values, updates)
 
     started = demo.load(start, inputs, outputs, queue=False, show_progress="hidden")
     started.then(None, [page_locale, settings.page_theme], None, js=PAGE_JS)
     for fn, fn_inputs, fn_outputs in ui.loaders:
         started.then(fn, [ui.locale, *fn_inputs], fn_outputs, show_progress="hidden")
 
+
+
+def _run_loaders(ui: UI, loaders: list, ctx, values: tuple, updates: dict) -> dict:
+    """Run loaders inside one request: `values` holds their inputs one after another."""
+    position = 0
+    for fn, fn_inputs, _outputs in loaders:
+        merge_updates(updates, ui.call_loader(fn, ctx, *values[position:position + len(fn_inputs)]))
+        position += len(fn_inputs)
+    return updates
 
 def _wire_language_switch(ui: UI, page_locale: gr.Textbox, settings) -> None:
     """One request switches the language: it saves the choice, relabels every tab and refreshes
@@ -105,12 +109,7 @@ def _wire_language_switch(ui: UI, page_locale: gr.Textbox, settings) -> None:
             gr.Info(text("ui.settings.language_saved", chosen))
         ctx = ctx.with_locale(chosen)
         updates = {ui.locale: chosen, page_locale: chosen, **ui.relabel(chosen)}
-        position = 0
-        for fn, fn_inputs, _outputs in listeners:
-            args = values[position:position + len(fn_inputs)]
-            position += len(fn_inputs)
-            merge_updates(updates, ui.call_loader(fn, ctx, *args))
-        return updates
+        return _run_loaders(ui, listeners, ctx, values, updates)
 
     switched = settings.language.input(switch, inputs, outputs, show_progress="hidden")
     switched.success(None, [page_locale, settings.page_theme], None, js=PAGE_JS)
