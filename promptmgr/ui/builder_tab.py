@@ -155,9 +155,15 @@ def build(ui: UI) -> None:
         from .testing_view import model_choices
 
         models, default = model_choices(ui, ctx)
-        rows, note = prompt_rows(ui, ctx, None)
-        return {picker: rows, matches: note, mode: gr.update(choices=mode_choices(ctx)),
-                model: gr.update(choices=models, value=default)}
+        return {mode: gr.update(choices=mode_choices(ctx)), model: gr.update(choices=models, value=default)}
+
+    @ui.handler
+    @reports(matches)
+    def load_picker(ctx, query):
+        # Apart from load: the first model list imports litellm (seconds), and a late answer must
+        # not replace the matches of what the user typed meanwhile.
+        rows, note = prompt_rows(ui, ctx, query)
+        return {picker: rows, matches: note}
 
     @ui.handler
     @reports(matches)
@@ -268,7 +274,8 @@ def build(ui: UI) -> None:
                 trigger_mode="always_last")
     chosen_outputs = [parts, chosen, up, down, remove, clear]
 
-    ui.on_load(load, [], [picker, matches, mode, model])
+    ui.on_load(load_picker, [search], [picker, matches])
+    ui.on_load(load, [], [mode, model])
     ui.on_load(describe_mode, [mode], [mode_info, custom, custom_help, start_custom])
     search.change(do_search, [ui.locale, search], [picker, matches], trigger_mode="always_last",
                   show_progress="hidden")

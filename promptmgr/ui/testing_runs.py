@@ -58,10 +58,9 @@ def build_runs(ui: UI, form):
             columns.append(column)
     ui.tr(gr.Markdown(text("ui_testing.history_heading", en)), value="ui_testing.history_heading")
     ui.tr(gr.Markdown(text("ui_testing.history_info", en)), value="ui_testing.history_info")
-    history_ids = gr.State([])
     history = ui.tr(gr.Dataframe(headers=[text(f"ui_testing.history_{h}", en) for h in HISTORY_HEADERS],
                                  column_count=len(HISTORY_HEADERS), interactive=False, wrap=True, max_height=360,
-                                 column_widths=["13%", "7%", "14%", "10%", "9%", "9%", "7%", "31%"],
+                                 column_widths=["5%", "13%", "7%", "14%", "10%", "9%", "8%", "7%", "27%"],
                                  elem_id="testing-history"),
                     headers=",".join(f"ui_testing.history_{h}" for h in HISTORY_HEADERS))
     with gr.Column(visible=False, elem_id="testing-run-details") as details:
@@ -182,24 +181,18 @@ def build_runs(ui: UI, form):
     @reports(status, clear=False)
     def refresh_history(ctx, name):
         if not name:
-            return {history: history_table(ctx.locale, []), history_ids: [], details: gr.update(visible=False)}
+            return {history: history_table(ctx.locale, []), details: gr.update(visible=False)}
         page = services.testing.list_runs(ctx, prompt_name=name, limit=HISTORY_LIMIT)
-        table = history_table(ctx.locale, page.items)
-        # Each id with its row: a click is matched by the row it shows, not only by its position.
-        return {history: table, history_ids: [[r.id, row] for r, row in zip(page.items, table["data"])]}
+        return {history: history_table(ctx.locale, page.items)}
 
     @ui.handler
     @reports(status, clear=False)
-    def open_run(ctx, ids, evt: gr.SelectData):
-        ids = ids or []
-        shown = [str(v) for v in (evt.row_value or [])]
-        matching = [run_id for run_id, row in ids if [str(v) for v in row] == shown]
-        position = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        if not matching and position is not None and 0 <= position < len(ids):
-            matching = [ids[position][0]]
-        if not matching:
+    def open_run(ctx, evt: gr.SelectData):
+        shown = evt.row_value or []
+        run_id = str(shown[0]).strip() if shown else ""
+        if not run_id.isdigit():
             return {}
-        chosen = services.testing.get_run(ctx, matching[0])
+        chosen = services.testing.get_run(ctx, int(run_id))
         return {details: gr.update(visible=True), summary: run_summary(ctx.locale, chosen),
                 run_input: messages_text(chosen.rendered_input or []), run_output: chosen.output or ""}
 
@@ -211,12 +204,12 @@ def build_runs(ui: UI, form):
         do_run, run_inputs, [*columns, *headers, *outputs, *stats, status], concurrency_limit=4,
         show_progress="hidden")
     running.then(finish, [ui.locale], [run, stop], queue=False).then(
-        refresh_history, [ui.locale, form.prompt], [history, history_ids, details, status])
+        refresh_history, [ui.locale, form.prompt], [history, details, status])
     stop.click(do_stop, [ui.locale, token], [stop], concurrency_limit=None, show_progress="hidden")
-    history.select(open_run, [ui.locale, history_ids], [details, summary, run_input, run_output, status])
-    ui.on_locale_change(refresh_history, [form.prompt], [history, history_ids, details, status])
+    history.select(open_run, [ui.locale], [details, summary, run_input, run_output, status])
+    ui.on_locale_change(refresh_history, [form.prompt], [history, details, status])
 
     def wire_history(selected):
-        selected.then(refresh_history, [ui.locale, form.prompt], [history, history_ids, details, status])
+        selected.then(refresh_history, [ui.locale, form.prompt], [history, details, status])
 
     return wire_history

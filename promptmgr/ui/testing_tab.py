@@ -53,9 +53,12 @@ def build(ui: UI) -> None:
                                  placeholder='{"name": "value"}', lines=2, elem_id="testing-extra"),
                       label="ui_testing.extra", info="ui_testing.extra_info")
     with gr.Row():
+        # Past Gradio's default of 100 shown choices the well-known hosted models stayed hidden
+        # (None, "all", shows none at all in Gradio 6).
         models = ui.tr(gr.Dropdown(label=text("ui_testing.models", en), info=text("ui_testing.models_info", en),
                                    choices=[], value=[], multiselect=True, max_choices=MAX_MODELS,
-                                   allow_custom_value=True, filterable=True, scale=4, elem_id="testing-models"),
+                                   allow_custom_value=True, filterable=True, num_choices_shown=1000, scale=4,
+                                   elem_id="testing-models"),
                        label="ui_testing.models", info="ui_testing.models_info")
         fetch = ui.tr(gr.Button(text("ui_testing.fetch_models", en), size="sm", scale=1, elem_id="testing-fetch"),
                       value="ui_testing.fetch_models")
@@ -86,10 +89,10 @@ def build(ui: UI) -> None:
     # --- handlers ------------------------------------------------------------------------
     @ui.handler
     def load(ctx, known_extra):
+        # The prompt choices load separately (load_prompts): the first model list imports litellm
+        # (seconds), and a late answer here must not replace what the user searched meanwhile.
         choices, default = model_choices(ui, ctx, known_extra)
-        page = search_prompts(ui, ctx, None)
-        updates = {notice: model_notice(ui, ctx), matches: matches_note(ctx.locale, page),
-                   prompt: gr.update(choices=[(prompt_label(item), item.name) for item in page.items]),
+        updates = {notice: model_notice(ui, ctx),
                    models: gr.update(choices=choices, value=[default] if default else [])}
         for picker in pickers:
             updates[picker] = gr.update(choices=choices, value=default)
@@ -101,6 +104,11 @@ def build(ui: UI) -> None:
         if current and current not in {name for _label, name in found}:
             found.insert(0, (current, current))  # the chosen prompt stays a valid choice
         return {prompt: gr.update(choices=found), matches: matches_note(ctx.locale, page)}
+
+    @ui.handler
+    @reports(matches)
+    def load_prompts(ctx, query, current):
+        return searched(ctx, query, current)
 
     @ui.handler
     @reports(matches)
@@ -191,11 +199,14 @@ def build(ui: UI) -> None:
         return updates
 
     # --- wiring --------------------------------------------------------------------------
-    ui.on_load(load, [fetched], [notice, matches, prompt, models, *pickers])
+    ui.on_load(load_prompts, [search, prompt], [prompt, matches])
+    ui.on_load(load, [fetched], [notice, models, *pickers])
     search.change(do_search, [ui.locale, search, prompt], [prompt, matches], trigger_mode="always_last",
                   show_progress="hidden")
-    prompt.key_up(type_prompt, [ui.locale, prompt], [prompt, matches], trigger_mode="always_last",
-                  show_progress="hidden")
+    # Every keystroke, in order: with "always_last" Gradio 6 hands the queued event the data of the
+    # first key (the search ran for "m" whatever was typed next).
+    prompt.key_up(type_prompt, [ui.locale, prompt], [prompt, matches], trigger_mode="multiple",
+                  concurrency_limit=1, show_progress="hidden")
     select_outputs = [info, slot_names, version, *slots]
     selected = prompt.change(select, [ui.locale, prompt, slot_names, *slots], select_outputs)
     version_inputs = [ui.locale, prompt, version, slot_names, *slots]

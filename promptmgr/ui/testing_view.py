@@ -11,7 +11,9 @@ from ..schemas import PromptQuery
 from .common import UI, text
 
 SEARCH_LIMIT = 50
-HISTORY_HEADERS = ("time", "version", "model", "tokens", "cost", "latency", "cached", "output")
+# The run id comes first: a clicked row names its run itself (a row's position or its other
+# values did not reliably identify it once the table was refreshed).
+HISTORY_HEADERS = ("id", "time", "version", "model", "tokens", "cost", "latency", "cached", "output")
 # Hosted providers whose well-known models are offered (litellm's map holds thousands; the
 # field also accepts any model string typed by hand), with the variable that holds their key.
 POPULAR_PROVIDERS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
@@ -19,10 +21,9 @@ POPULAR_PROVIDERS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY
 
 
 def _needs_key(model) -> bool:
-    # The providers service may say so itself; otherwise a hosted model needs its variable set.
-    flag = getattr(model, "needs_key", None)
-    if flag is not None:
-        return bool(flag)
+    # The providers service says which models lack their key variable; else check it here.
+    if getattr(model, "missing_keys", None) is not None:
+        return not model.ready and bool(model.missing_keys)
     variable = POPULAR_PROVIDERS.get(model.provider or "")
     return bool(variable) and not os.environ.get(variable)
 
@@ -49,13 +50,16 @@ def model_choices(ui: UI, ctx, extra: list[str] | tuple = ()) -> tuple[list[tupl
 
 
 def model_notice(ui: UI, ctx) -> str:
-    """Which model runs by default, or how to get one when there is none (a hint, not an error)."""
-    overview = ui.services.providers.overview(ctx, limit=0)
-    if overview.default_model is None:
+    """Which model runs by default, or how to get one when there is none (a hint, not an error).
+    Once providers exist, the note says to choose one of their models, not to add one."""
+    status = ui.services.providers.default_status(ctx)
+    if status.source in ("local", None) and status.providers:
+        return text(status.note_key, ctx.locale, **status.note_params)
+    if status.model is None:
         return text("ui_testing.no_model", ctx.locale)
-    if overview.default_source == "local":
-        return text("ui_testing.using_local", ctx.locale, model=overview.local_model)
-    return text("ui_testing.default_model", ctx.locale, model=overview.default_model)
+    if status.source == "local":
+        return text("ui_testing.using_local", ctx.locale, model=status.model)
+    return text("ui_testing.default_model", ctx.locale, model=status.model)
 
 
 def search_prompts(ui: UI, ctx, query: str | None, **filters):
@@ -124,7 +128,7 @@ def run_stats(locale: str, run) -> str:
 
 
 def history_table(locale: str, runs) -> dict:
-    rows = [[run.created_at.strftime("%Y-%m-%d %H:%M:%S"), f"v{run.version_number}" if run.version_number else "",
+    rows = [[str(run.id), run.created_at.strftime("%Y-%m-%d %H:%M:%S"), f"v{run.version_number}" if run.version_number else "",
              run.model, f"{run.prompt_tokens} / {run.completion_tokens}",
              format_cost(locale, run.cost) if run.cost is not None else text("ui_testing.cost_unknown_short", locale),
              f"{run.latency_ms:.0f} ms", "✓" if run.cached else "",

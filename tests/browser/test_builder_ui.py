@@ -21,7 +21,9 @@ def field(page, elem_id: str):
 def add_part(page, name: str) -> None:
     """Search the library, then click the prompt's row in the matches."""
     field(page, "builder-search").fill(name)
-    page.locator("#builder-picker").get_by_role("gridcell", name=name, exact=True).first.click(timeout=WAIT)
+    # Not exact: the cell under the previous click stays selected when new rows arrive, and Gradio
+    # adds its "Select column"/"Select row" buttons to that cell's accessible name.
+    page.locator("#builder-picker").get_by_role("gridcell", name=name).first.click(timeout=WAIT)
 
 
 def create(app_services, name: str, title: str, content: str):

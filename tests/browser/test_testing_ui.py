@@ -186,11 +186,17 @@ def test_without_any_model_the_tab_explains_how_to_add_one(services, ctx, monkey
 
     ui = UI(services, ctx)
     monkeypatch.setattr(local_model, "is_available", lambda: False)
-    assert "Add a provider in the **Settings** tab" in model_notice(ui, "en")
+    assert "Add a provider in the **Settings** tab" in model_notice(ui, ctx)
     monkeypatch.setattr(local_model, "is_available", lambda: True)
-    assert "embedded offline model **local/smollm2**" in model_notice(ui, "en")
+    assert "embedded offline model **local/smollm2**" in model_notice(ui, ctx)
+    # Once a provider exists the note says to choose one of its models, not to add a provider.
+    services.providers.add(ctx, "acme", "http://127.0.0.1:9/v1")
+    notice = model_notice(ui, ctx)
+    assert "You have 1 provider(s)" in notice and "acme/MODEL" in notice and "no provider" not in notice
+    monkeypatch.setattr(local_model, "is_available", lambda: False)
+    assert "No default model yet. You have 1 provider(s)" in model_notice(ui, ctx)
     services.providers.set_default_model(ctx, "fake/some-model")
-    assert model_notice(ui, "en") == "Default model: **fake/some-model**."
+    assert model_notice(ui, ctx) == "Default model: **fake/some-model**."
 
 
 def test_form_values_and_version_choices():
