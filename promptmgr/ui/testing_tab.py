@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from ..errors import PromptMgrError
 from .common import UI, text
 from .feedback import reports
 # Re-exported: the Builder tab and the tests use them from here.
@@ -178,15 +179,10 @@ def build(ui: UI) -> None:
     @ui.handler
     @reports(notice)
     def fetch_models(ctx, known_extra):
-        found = list(known_extra or [])
-        problems = []
-        for provider in services.providers.list(ctx):
-            result = services.providers.test_connection(ctx, provider.name)
-            if result.ok:
-                found += [f"{provider.name}/{m}" for m in result.models]
-            else:
-                problems.append(f"{provider.name}: {result.error}")
-        found = list(dict.fromkeys(found))
+        discovered = services.providers.discover_models(ctx)
+        found = list(dict.fromkeys([*(known_extra or []), *discovered.models]))
+        problems = [f"{failure.provider}: " + (PromptMgrError(failure.error_key, **failure.error_params).translate(
+            ctx.locale) if failure.error_key else failure.error or "") for failure in discovered.failures]
         choices, _default = model_choices(ui, ctx, found)
         message = text("ui_testing.fetched", ctx.locale, count=len(found))
         if problems:
@@ -198,7 +194,18 @@ def build(ui: UI) -> None:
             updates[picker] = gr.update(choices=choices)
         return updates
 
+    @ui.handler
+    def relabel_versions(ctx, name, choice):
+        # The version choices are handler-made text: on load and on a language switch they are
+        # rebuilt in the page's language, keeping the chosen version.
+        if not name:
+            return {version: gr.update(choices=[(text("ui_testing.latest_plain", ctx.locale), "latest")])}
+        return {version: gr.update(choices=version_choices(ctx.locale, services.library.get(ctx, name)),
+                                   value=choice or "latest")}
+
     # --- wiring --------------------------------------------------------------------------
+    ui.on_load(relabel_versions, [prompt, version], [version])
+    ui.on_locale_change(relabel_versions, [prompt, version], [version])
     ui.on_load(load_prompts, [search, prompt], [prompt, matches])
     ui.on_load(load, [fetched], [notice, models, *pickers])
     search.change(do_search, [ui.locale, search, prompt], [prompt, matches], trigger_mode="always_last",

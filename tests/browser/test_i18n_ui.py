@@ -107,6 +107,8 @@ def test_lang_de_on_load_translates_the_pager_and_the_run_history(open_app):
     history = page.locator("#testing-history")
     expect(history.get_by_role("columnheader", name=t("ui_testing.history_time", "de"))).to_be_visible()
     expect(history.get_by_role("columnheader", name=t("ui_testing.history_model", "de"))).to_be_visible()
+    # The version picker's "Latest" is handler-made text: it is rebuilt in the page's language.
+    expect(page.locator("#testing-version input")).to_have_value(t("ui_testing.latest_plain", "de"))
 
 
 def test_lang_ar_markdown_reads_right_to_left(open_app):
