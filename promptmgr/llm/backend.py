@@ -56,6 +56,10 @@ class Backend(ABC):
         """Models this backend can name without any network access."""
         return []
 
+    def missing_keys(self, target: ModelTarget) -> list[str]:
+        """Environment variables this target needs and that are not set ([] when it can be called)."""
+        return []
+
     def count_text(self, model: str, text: str) -> TokenCount | None:
         """This backend's own token count, or None to let llm.tokens estimate."""
         return None

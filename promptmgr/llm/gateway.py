@@ -197,6 +197,10 @@ class Gateway:
     def model_info(self, target: ModelTarget) -> ModelInfo:
         return backend_for(target.model).model_info(target)
 
+    def missing_keys(self, target: ModelTarget) -> list[str]:
+        """The unset environment variables a call of this target needs (its backend decides)."""
+        return backend_for(target.model).missing_keys(target)
+
     def known_models(self) -> list[ModelInfo]:
         """Every backend's known models (the embedded model first, when installed)."""
         return [info for backend in backends() for info in backend.known_models()]

@@ -96,16 +96,24 @@ class MissingKeyError(Exception):
     """A hosted model's key variable is not set: found before any request (classified as missing_key)."""
 
 
-def _preflight(target: ModelTarget) -> None:
-    if not target.api_key and not target.api_base:
-        from ..secrets import key_env_vars
+def _missing_keys(target: ModelTarget) -> list[str]:
+    if target.api_key or target.api_base:
+        return []
+    from ..secrets import key_env_vars
 
-        if key_env_vars(target.model):
-            raise MissingKeyError(target.model)
+    return key_env_vars(target.model)
+
+
+def _preflight(target: ModelTarget) -> None:
+    if _missing_keys(target):
+        raise MissingKeyError(target.model)
 
 
 class LitellmBackend(Backend):
     name = "litellm"
+
+    def missing_keys(self, target: ModelTarget) -> list[str]:
+        return _missing_keys(target)
 
     def warm(self) -> None:
         litellm_module()

@@ -312,10 +312,7 @@ class ProviderService:
         it can be called: a configured provider, the embedded model, a key present). Imports litellm.
 
         Raises ValidationError, PermissionDeniedError."""
-        target = self.resolve(ctx, model_string)
-        if target.api_base or target.api_key or target.model == LOCAL_MODEL_NAME:
-            return []
-        return key_env_vars(target.model)
+        return self.gateway.missing_keys(self.resolve(ctx, model_string))
 
     def run_secrets(self, ctx: TenantContext, targets: list[ModelTarget]) -> list[str]:
         """Every key a run could echo: the keys used, credentials in their URLs, the tenant's stored keys
