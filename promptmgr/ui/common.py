@@ -226,6 +226,7 @@ def _nothing_if_empty(update):
 UI_WORDING = {
     "providers.duplicate": "ui.errors.providers_duplicate",
     "providers.no_model": "ui.errors.providers_no_model",
+    "providers.missing_key": "ui.errors.providers_missing_key",
     "llm.local_missing": "ui.errors.llm_local_missing",
     "testing.stream_one_model": "ui.errors.testing_stream_one_model",
 }
