@@ -160,7 +160,7 @@ class Run(SQLModel, table=True):
     error_params: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))
     batch_id: Optional[str] = Field(default=None, max_length=36, index=True)
     experiment_id: Optional[int] = None
-    variant: Optional[str] = Field(default=None, max_length=64)
+    variant: Optional[str] = Field(default=None, max_length=400)  # an experiment variant: PROMPT@VERSION/MODEL
     dataset_row: Optional[int] = None
     user_id: Optional[int] = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
