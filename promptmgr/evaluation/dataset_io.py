@@ -372,8 +372,16 @@ class _RowChecker:
         if row.expected is not None and len(row.expected) > limits.max_cell_chars:
             raise ValidationError("datasets.cell_too_large", column="expected", limit=limits.max_cell_chars)
         # Clean strings (no NUL, no lone surrogate), bounded depth and size: what both databases store.
-        check_data({"vars": row.vars, "expected": row.expected, "meta": row.meta}, "metadata",
-                   max_bytes=limits.max_row_bytes, max_depth=limits.max_depth + 2)
+        try:
+            check_data({"vars": row.vars, "expected": row.expected, "meta": row.meta}, "metadata",
+                       max_bytes=limits.max_row_bytes, max_depth=limits.max_depth + 2)
+        except ValidationError as exc:
+            if exc.message_key == "limits.too_large":
+                raise ValidationError("datasets.row_too_large", limit=limits.max_row_bytes) from None
+            if exc.message_key == "limits.too_deep":
+                raise ValidationError("datasets.too_deep", limit=limits.max_depth) from None
+            # The same message about the row, not about "the metadata" (check_data's field).
+            raise ValidationError(exc.message_key, **{**exc.params, "field_key": "datasets.fields.row"}) from None
         if not row.uid:
             row.uid = content_uid(row.vars, row.expected)
 
