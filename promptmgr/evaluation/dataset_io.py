@@ -138,11 +138,13 @@ def _csv_objects(handle: IO[str], limits: Limits) -> Iterator[tuple[dict, bool]]
             seen.add(name)
         if len(header) > limits.max_columns:
             raise ValidationError("datasets.too_many_columns", limit=limits.max_columns)
+        number = 0  # rows are numbered like read_rows numbers them: data rows from 1, blank lines skipped
         for cells in reader:
-            if not cells:  # a blank line
+            if not cells:
                 continue
+            number += 1
             if len(cells) > len(header):
-                raise _bad(reader.line_num, "datasets.extra_cells", found=len(cells), expected=len(header))
+                raise _bad(number, "datasets.extra_cells", found=len(cells), expected=len(header))
             yield dict(zip(header, cells + [""] * (len(header) - len(cells)))), True
     except csv.Error as exc:
         raise ValidationError("datasets.bad_csv", line=reader.line_num, detail=str(exc)) from None
