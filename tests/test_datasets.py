@@ -213,13 +213,15 @@ def test_size_limits(services, ctx, tmp_path):
         "cell": ("a\n" + "x" * 101 + "\n", "datasets.bad_row"),
         "fits": ("a,b,c\n" + ",".join(["y" * 99] * 3) + "\n", None),
         "row": ("a,b,c\n" + ",".join(["é" * 99] * 3) + "\n", "datasets.bad_row"),  # 2 bytes a character
+        "escapes": ("a,b,c\n" + ",".join(["\x01" * 99] * 3) + "\n", "datasets.bad_row"),  # 6 bytes in JSON
+        "quotes": ("a\n" + '"' + '""' * 99 + '"\n', None),  # 99 quotes: 198 bytes in JSON, fits
         "columns": ("a,b,c,d\n1,2,3,4\n", "datasets.too_many_columns"),
         "columns_over_rows": ('{"a":1}\n{"b":1}\n{"c":1}\n{"d":1}\n', "datasets.too_many_columns"),
     }
     for label, (text, key) in cases.items():
         path = _write(tmp_path / (f"{label}.jsonl" if text.startswith("{") else f"{label}.csv"), text)
         if key is None:
-            small.add(ctx, "fits", path)
+            small.add(ctx, label, path)
             continue
         with pytest.raises(ValidationError) as caught:
             small.add(ctx, label.replace("_", "-"), path)
@@ -231,7 +233,7 @@ def test_size_limits(services, ctx, tmp_path):
     with pytest.raises(ValidationError) as caught:
         small.add(ctx, "long", long_line)
     assert caught.value.message_key in ("datasets.row_too_large", "datasets.bad_row")
-    assert [d.name for d in small.list(ctx)] == ["fits"]
+    assert [d.name for d in small.list(ctx)] == ["fits", "quotes"]
 
 
 def test_names_descriptions_and_missing_things(services, ctx, tmp_path):

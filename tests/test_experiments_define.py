@@ -76,9 +76,8 @@ def test_prompts_are_pinned_to_versions(world, ctx):
 def test_one_pending_cell_per_variant_row_and_repeat(world, ctx, tmp_path, monkeypatch):
     import promptmgr.services.experiments as module
 
-    # Small chunks and pages: the chunk boundaries fall inside rows and repeats.
-    monkeypatch.setattr(module, "CELL_CHUNK", 7)
-    monkeypatch.setattr(module, "ROW_PAGE", 4)
+    # Small statements: 2 rows (12 cells) each, the last one short.
+    monkeypatch.setattr(module, "CELL_CHUNK", 13)
     world.datasets.add(ctx, "big", _csv(tmp_path, 23, "big.csv"))
     experiment = world.experiments.create(ctx, "many", dataset="big", prompts=["greet", "other"], models=["fake/m"],
                                           repeats=3, params={"temperature": 0, "max_tokens": "20"}, seed=7,

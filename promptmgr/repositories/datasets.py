@@ -70,12 +70,6 @@ class DatasetRepository(Repository):
             DatasetRow.version_id == version_id, DatasetRow.position > after)
             .order_by(DatasetRow.position).limit(limit)).all())
 
-    def row_ids_page(self, version_id: int, after: int, limit: int) -> list[tuple[int, int]]:
-        """(id, position) of rows after a position: what experiment cells point at."""
-        return [tuple(r) for r in self.session.exec(self._scoped(DatasetRow, DatasetRow.id, DatasetRow.position).where(
-            DatasetRow.version_id == version_id, DatasetRow.position > after)
-            .order_by(DatasetRow.position).limit(limit)).all()]
-
     def count_rows(self, version_id: int) -> int:
         return self.session.exec(self._scoped(DatasetRow, func.count()).where(
             DatasetRow.version_id == version_id)).one()

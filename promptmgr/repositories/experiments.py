@@ -2,10 +2,10 @@
 (Claiming and finishing cells is repositories/cells.py, the runner's.)"""
 from __future__ import annotations
 
-from sqlalchemy import delete, func, insert
+from sqlalchemy import delete, func, insert, literal, select, union_all
 
 from ..models import User
-from ..models_experiments import Cell, Experiment, Variant
+from ..models_experiments import Cell, DatasetRow, Experiment, Variant
 from .base import Repository
 
 
@@ -39,10 +39,29 @@ class ExperimentRepository(Repository):
                 grouped.setdefault(variant.experiment_id, []).append(variant)
         return grouped
 
-    def insert_cells(self, cells: list[dict]) -> None:
-        """Core executemany of new cells (see DatasetRepository.insert_rows)."""
-        if cells:
-            self.session.connection().execute(insert(Cell.__table__), [self._owned_dict(c) for c in cells])
+    def create_cells(self, experiment_id: int, version_id: int, repeats: int, first: int, last: int) -> int:
+        """One pending cell per (row, repeat, variant) of the rows at positions first..last, made by
+        the database itself (INSERT ... SELECT): nothing passes through Python, so any number of
+        rows takes constant memory. Ordered row by row, then repeat, then variant: a runner working
+        in id order pairs the variants of each row early. Returns the cells made."""
+        repeat = union_all(*(select(literal(n).label("n")) for n in range(repeats))).subquery("repeat_numbers")
+        rows = self._scoped(DatasetRow, DatasetRow.id, DatasetRow.position).where(
+            DatasetRow.version_id == version_id, DatasetRow.position.between(first, last)).subquery("rows")
+        variants = self._scoped(Variant, Variant.id, Variant.position).where(
+            Variant.experiment_id == experiment_id).subquery("variants")
+        scores = Cell.__table__.c.scores
+        source = (select(literal(self.ctx.tenant_id), literal(experiment_id), variants.c.id, rows.c.id,
+                         rows.c.position, repeat.c.n, literal("pending"), literal([], scores.type),
+                         literal(0.0), literal(0.0), literal(0))
+                  .select_from(rows.join(repeat, literal(True)).join(variants, literal(True)))
+                  .order_by(rows.c.position, repeat.c.n, variants.c.position))
+        table = Cell.__table__
+        columns = [table.c.tenant_id, table.c.experiment_id, table.c.variant_id, table.c.row_id,
+                   table.c.row_position, table.c.repeat, table.c.status, scores, table.c.cost,
+                   table.c.judge_cost, table.c.judge_tokens]
+        # preserve_rowcount: otherwise psycopg's cursor is closed (and its count lost) before it is read.
+        statement = insert(table).from_select(columns, source).execution_options(preserve_rowcount=True)
+        return self.session.connection().execute(statement).rowcount
 
     def cell_counts(self, experiment_ids: list[int]) -> dict[int, dict[str, int]]:
         """{experiment id: {status: count}}."""

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..context import TenantContext
 from ..db import Database
-from ..errors import DuplicateError, NotFoundError, ValidationError
+from ..errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ..evaluation.spec import MAX_CHECKS, CheckSpec
 from ..models import utcnow
 from ..models_experiments import Experiment, Variant
@@ -33,9 +33,8 @@ MAX_REPEATS = 100
 MAX_CONCURRENCY = 256
 MAX_CELLS = 5_000_000
 MAX_SEED = 2**31 - 1
-# Cells per bulk insert (each a handful of columns).
-CELL_CHUNK = 5000
-ROW_PAGE = 2000
+# Cells per INSERT ... SELECT statement (made by the database: bounded by its own memory, not ours).
+CELL_CHUNK = 50_000
 _REF_RE = re.compile(r"^(?P<name>[^@:]+)(?:@(?P<version>[^@:]*)|:(?P<label>[^@:]*))?$")
 
 
@@ -152,31 +151,21 @@ class ExperimentService:
                         prompt_id=getattr(prompt_ids.get(prompt), "id", None), prompt_name=prompt, prompt_ref=ref,
                         version_number=number, model=model, params=params))
                     variant_ids.append(row.id)
-                self._insert_cells(repo, datasets, experiment.id, version.id, variant_ids, repeats)
+                self._insert_cells(repo, experiment.id, version.id, version.row_count, len(variant_ids), repeats)
         except IntegrityError:  # a concurrent create of the same name won the race
             raise DuplicateError("experiments.exists", name=name) from None
         return self.get(ctx, name)
 
     @staticmethod
-    def _insert_cells(repo: ExperimentRepository, datasets: DatasetRepository, experiment_id: int, version_id: int,
-                      variant_ids: list[int], repeats: int) -> None:
-        """Every (row, repeat, variant) cell, row by row: a runner working in id order pairs the
-        variants on each row early, so partial results already compare like with like."""
-        after, batch = 0, []
-        while True:
-            page = datasets.row_ids_page(version_id, after, ROW_PAGE)
-            if not page:
-                break
-            for row_id, position in page:
-                for repeat in range(repeats):
-                    batch.extend({"experiment_id": experiment_id, "variant_id": variant_id, "row_id": row_id,
-                                  "row_position": position, "repeat": repeat, "status": "pending", "scores": [],
-                                  "cost": 0.0, "judge_cost": 0.0, "judge_tokens": 0} for variant_id in variant_ids)
-                if len(batch) >= CELL_CHUNK:
-                    repo.insert_cells(batch)
-                    batch = []
-            after = page[-1][1]
-        repo.insert_cells(batch)
+    def _insert_cells(repo: ExperimentRepository, experiment_id: int, version_id: int, row_count: int,
+                      variants: int, repeats: int) -> None:
+        """Every (row, repeat, variant) cell, in statements of about CELL_CHUNK cells."""
+        rows_per_statement = max(1, CELL_CHUNK // (variants * repeats))
+        made = 0
+        for first in range(1, row_count + 1, rows_per_statement):
+            made += repo.create_cells(experiment_id, version_id, repeats, first, first + rows_per_statement - 1)
+        if made != row_count * variants * repeats:  # the version's rows are immutable: this cannot drift
+            raise ConflictError("experiments.cells_mismatch", expected=row_count * variants * repeats, made=made)
 
     def remove(self, ctx: TenantContext, name: str) -> None:
         """Delete an experiment with its variants and cells (its runs stay in the run history).
