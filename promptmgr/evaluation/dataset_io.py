@@ -24,6 +24,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
@@ -310,32 +311,29 @@ class _RowChecker:
         expected = None
         uid = raw.get("__id")
         for key, value in raw.items():
-            if not isinstance(key, str):
+            kind = _column_kind(key) if isinstance(key, str) else "bad"
+            if kind == "var":
+                vars_[key] = value
+            elif kind == "bad":
                 raise ValidationError("datasets.bad_column_name")
-            if key == "__id":
-                continue
-            if key in _EXPECTED_COLUMNS:
+            elif kind == "expected":
                 expected = _expected_text(value)
-            elif key.startswith("__expected"):
+            elif kind == "assert":
                 if isinstance(value, str) and value.strip():
                     asserts.append(value.strip())
-            elif key in _META_COLUMNS:
-                if value not in ("", None):
-                    meta[_META_COLUMNS[key]] = value
-            elif key == "__threshold":
-                if value not in ("", None):
-                    meta["threshold"] = _number(value)
-            elif key.startswith("__metadata:"):
-                if value not in ("", None):
-                    meta.setdefault("metadata", {})[key[len("__metadata:"):]] = value
-            elif key.startswith("__config:"):
+            elif value in ("", None) or kind == "id":
+                continue
+            elif kind == "threshold":
+                meta["threshold"] = _number(value)
+            elif kind == "metadata":
+                meta.setdefault("metadata", {})[key[len("__metadata:"):]] = value
+            elif kind == "config":
                 target, _, option = key[len("__config:"):].partition(":")
-                if value not in ("", None):
-                    meta.setdefault("config", {}).setdefault(target, {})[option] = value
-            elif key == "__meta":
+                meta.setdefault("config", {}).setdefault(target, {})[option] = value
+            elif kind == "meta":
                 meta.update(_meta_json(value))
             else:
-                vars_[key] = value
+                meta[kind] = value
         if uid in (None, "") and "id" in raw:
             uid = raw["id"]
         if asserts:
@@ -391,7 +389,14 @@ class _RowChecker:
         # checks were 40% of an import); any doubt goes to check_data for its exact verdict.
         data = {"vars": row.vars, "expected": row.expected, "meta": row.meta}
         texts: list[str] = []
-        items = _plain_data(data, texts, limits.max_depth + 2)
+        values = row.vars.values()
+        if all(type(v) is str for v in values):  # a CSV row: its variables are texts as they are
+            texts += row.vars
+            texts += values
+            rest = _plain_data([row.expected, row.meta], texts, limits.max_depth + 1)
+            items = -1 if rest < 0 else rest + 2 * len(row.vars)
+        else:
+            items = _plain_data(data, texts, limits.max_depth + 2)
         if items < 0:
             return self._exact(data)
         joined = "\n".join(texts)
@@ -401,10 +406,35 @@ class _RowChecker:
             return self._exact(data)
         # An upper bound of the JSON size: every text, 5 more bytes per character JSON escapes,
         # 24 per value (quotes, separators, a number's digits).
-        if "\x00" in joined or encoded + 5 * len(_JSON_ESCAPED.findall(joined)) + 24 * items > limits.max_row_bytes:
+        bound = encoded + 24 * items
+        if bound + 5 * encoded > limits.max_row_bytes:  # only then can the escapes matter: count them
+            bound += 5 * len(_JSON_ESCAPED.findall(joined))
+        if "\x00" in joined or bound > limits.max_row_bytes:
             self._exact(data)
         if not row.uid:
             row.uid = content_uid(row.vars, row.expected)
+
+
+@lru_cache(maxsize=4096)
+def _column_kind(key: str) -> str:
+    """What a flat row's column is (the same for every row of a file: cached)."""
+    if key == "__id":
+        return "id"
+    if key in _EXPECTED_COLUMNS:
+        return "expected"
+    if key.startswith("__expected"):
+        return "assert"
+    if key in _META_COLUMNS:
+        return _META_COLUMNS[key]
+    if key == "__threshold":
+        return "threshold"
+    if key.startswith("__metadata:"):
+        return "metadata"
+    if key.startswith("__config:"):
+        return "config"
+    if key == "__meta":
+        return "meta"
+    return "var"
 
 
 def _plain_data(value, texts: list[str], max_depth: int) -> int:
