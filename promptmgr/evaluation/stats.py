@@ -28,6 +28,7 @@ MAX_RESAMPLES = 100_000
 # a mean is replaced by its large-sample limit (see bootstrap_distribution): bounded time.
 MAX_DRAWS = 20_000_000
 MAX_GROUPS = 512              # distinct values up to which the exact multinomial shortcut is used
+TIE_TOLERANCE = 1e-12
 CHUNK_VALUES = 1 << 22        # resampled values per chunk: bounds memory to ~50 MB
 
 
@@ -137,7 +138,8 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     denom = 1.0 + z2 / n
     center = (q + z2 / (2.0 * n)) / denom
     half = z * math.sqrt(q * (1.0 - q) / n + z2 / (4.0 * n * n)) / denom
-    return (max(0.0, center - half), min(1.0, center + half))
+    # The bounds at 0/n and n/n are exactly 0 and 1; the formula leaves float noise there.
+    return (0.0 if successes == 0 else max(0.0, center - half), 1.0 if successes == n else min(1.0, center + half))
 
 
 def mcnemar(b: int, c: int) -> tuple[float, float]:
@@ -278,6 +280,9 @@ def bca_interval(values, distribution, confidence: float = 0.95) -> tuple[float,
     levels = np.array([alpha, 1.0 - alpha])
     dev = x - theta
     ss = float(np.sum(dev ** 2))
+    # Resample means that equal the mean mathematically can differ from it in the last bits, and
+    # z0 counts ties by halves: snap them so float noise cannot move the interval.
+    dist = np.where(np.abs(dist - theta) <= TIE_TOLERANCE * max(1.0, float(np.abs(x).max())), theta, dist)
     share = (np.count_nonzero(dist < theta) + np.count_nonzero(dist <= theta)) / (2.0 * dist.size)
     if ss > 0.0 and 0.0 < share < 1.0:
         accel = float(np.sum(dev ** 3)) / (6.0 * ss ** 1.5)
