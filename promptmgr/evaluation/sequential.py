@@ -67,6 +67,22 @@ class SequentialTest:
         return self._decided
 
 
+def stopping(base, other, *, alpha: float = 0.05, min_pairs: int = DEFAULT_MIN_PAIRS, prior: float = DEFAULT_PRIOR):
+    """SequentialTest's rule on many experiments at once: boolean arrays (experiments x rows) of
+    each variant's pass -> (stopped, index of the row it stopped at (else the last), winner is the
+    variant)."""
+    import numpy as np
+
+    b = np.cumsum(base & ~other, axis=1, dtype=np.int64)
+    c = np.cumsum(~base & other, axis=1, dtype=np.int64)
+    seen = np.arange(1, b.shape[1] + 1)
+    crossed = (log_likelihood_ratio(b, c, prior) >= math.log(1.0 / alpha)) & (seen >= min_pairs) & (b != c)
+    stopped = crossed.any(axis=1)
+    at = np.where(stopped, crossed.argmax(axis=1), b.shape[1] - 1)
+    idx = np.arange(b.shape[0])
+    return stopped, at, c[idx, at] > b[idx, at]
+
+
 @dataclass(slots=True)
 class Simulation:
     experiments: int
@@ -87,7 +103,7 @@ def simulate(p_base: float, p_other: float, *, rows: int = 200, experiments: int
     """Runs `experiments` simulated experiments of `rows` paired rows with pass rates p_base and
     p_other; with probability `correlation` a row's two outcomes share one uniform draw (rows of
     common difficulty), else they are independent. The stopping rule is SequentialTest's, applied
-    to all experiments at once on arrays (tests check it agrees with feeding the class).
+    to all experiments at once (`stopping`; tests check it agrees with feeding the class).
     `peeking` also measures the naive rule (the fixed-sample test re-run after every row)."""
     import numpy as np
     from scipy.stats import binom
@@ -103,14 +119,11 @@ def simulate(p_base: float, p_other: float, *, rows: int = 200, experiments: int
     shared = rng.random(shape) < correlation
     base = u < p_base
     other = np.where(shared, u, rng.random(shape)) < p_other
+    stopped, at, winner_variant = stopping(base, other, alpha=alpha, min_pairs=min_pairs, prior=prior)
     b = np.cumsum(base & ~other, axis=1, dtype=np.int64)
     c = np.cumsum(~base & other, axis=1, dtype=np.int64)
     seen = np.arange(1, rows + 1)
-    crossed = (log_likelihood_ratio(b, c, prior) >= math.log(1.0 / alpha)) & (seen >= min_pairs) & (b != c)
-    stopped = crossed.any(axis=1)
-    at = np.where(stopped, crossed.argmax(axis=1), rows - 1)
     idx = np.arange(experiments)
-    winner_variant = c[idx, at] > b[idx, at]
     truth = (p_other > p_base) - (p_other < p_base)
 
     def wrong(decided, says_variant):

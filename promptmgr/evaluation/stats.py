@@ -116,8 +116,6 @@ class Analysis:
         return asdict(self)
 
 
-# ---------------------------------------------------------------- intervals and tests
-
 def _check_confidence(confidence: float) -> None:
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
@@ -218,8 +216,6 @@ def rows_needed(p_base: float, p_other: float, discordant_rate: float, alpha: fl
     return int(math.ceil(n - 1e-9))
 
 
-# ---------------------------------------------------------------- bootstrap
-
 def _rng(seed):
     import numpy as np
 
@@ -247,20 +243,16 @@ def bootstrap_distribution(values, *, resamples: int = 2000, seed=0):
     n = x.size
     distinct, counts = np.unique(x, return_counts=True)
     if distinct.size <= MAX_GROUPS:
-        out = np.empty(resamples)
-        per_chunk = max(1, CHUNK_VALUES // max(1, distinct.size))
         probs = counts / n
-        for start in range(0, resamples, per_chunk):
-            k = min(per_chunk, resamples - start)
-            out[start:start + k] = rng.multinomial(n, probs, size=k) @ distinct / n
-        return out
-    if n * resamples > MAX_DRAWS:
+        width, draw = distinct.size, lambda k: rng.multinomial(n, probs, size=k) @ distinct / n
+    elif n * resamples > MAX_DRAWS:
         return None
+    else:
+        width, draw = n, lambda k: x[rng.integers(0, n, size=(k, n))].mean(axis=1)
     out = np.empty(resamples)
-    per_chunk = max(1, CHUNK_VALUES // n)
+    per_chunk = max(1, CHUNK_VALUES // width)
     for start in range(0, resamples, per_chunk):
-        k = min(per_chunk, resamples - start)
-        out[start:start + k] = x[rng.integers(0, n, size=(k, n))].mean(axis=1)
+        out[start:start + per_chunk] = draw(min(per_chunk, resamples - start))
     return out
 
 
@@ -339,8 +331,6 @@ def paired_bootstrap_diff(base: dict[int, list[float]], other: dict[int, list[fl
     low, high = _mean_interval(x, confidence, resamples, seed)
     return (float(x.mean()), low, high)
 
-
-# ---------------------------------------------------------------- analyze
 
 class _Series:
     """One variant's cells for one check as arrays: pass (1/0/-1 = no verdict), score (nan = none)."""
