@@ -409,4 +409,5 @@ def test_analyze_handles_a_variant_with_only_errors():
     assert (b.n, b.errors, b.pass_rate, b.ci, b.score_mean, b.cost_per_pass) == (0, 2, None, None, None, None)
     overall = result.comparisons[0]
     assert (overall.n_pairs, overall.p_value, overall.diff, overall.ci, overall.rows_needed) == (0, 1.0, None, None, None)
-    assert stats.MAX_DRAWS >= 2000 * 10_000
+    empty = analyze({"A": [], "B": cells["A"]}, "A", ["c1"])
+    assert (empty.variants[0].n, empty.variants[0].latency_p50_ms, empty.comparisons[0].n_pairs) == (0, None, 0)

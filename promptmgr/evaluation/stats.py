@@ -12,7 +12,11 @@ Choices (each also noted where it is made):
 - Bootstrap: BCa (as scipy.stats.bootstrap's default) over rows, a row's repeats kept together
   with it ("nested"): resampling repeats again inside the row would count the within-row noise
   twice (Davison & Hinkley 1997, Bootstrap Methods, section 3.8).
-- Holm is applied to the exact McNemar p-values (the mid-p is reported beside them).
+- Pass rates and Wilson intervals count cells: with repeats > 1 a row's cells are correlated and
+  that interval is somewhat narrow (the score interval, over rows, is not).
+- Holm is applied to the exact McNemar p-values (the mid-p is reported beside them); rows_needed
+  uses Connor (1987) at alpha / (number of comparisons), the strictest level Holm may apply.
+- Cost is bounded: see bootstrap_distribution (exact shortcut, chunks, large-sample limit).
 """
 from __future__ import annotations
 
@@ -216,12 +220,6 @@ def rows_needed(p_base: float, p_other: float, discordant_rate: float, alpha: fl
     return int(math.ceil(n - 1e-9))
 
 
-def _rng(seed):
-    import numpy as np
-
-    return np.random.default_rng(seed)
-
-
 def bootstrap_distribution(values, *, resamples: int = 2000, seed=0):
     """Means of `resamples` resamples (with replacement) of `values`, or None when the
     large-sample limit is used instead.
@@ -239,7 +237,7 @@ def bootstrap_distribution(values, *, resamples: int = 2000, seed=0):
         raise ValueError(f"resamples must be in [1, {MAX_RESAMPLES}], got {resamples}")
     if x.size == 0 or not np.isfinite(x).all():
         raise ValueError("values must be a non-empty array of finite numbers")
-    rng = _rng(seed)
+    rng = np.random.default_rng(seed)
     n = x.size
     distinct, counts = np.unique(x, return_counts=True)
     if distinct.size <= MAX_GROUPS:
@@ -307,7 +305,7 @@ def bootstrap_mean_interval(values: Iterable[float], *, confidence: float = 0.95
     import numpy as np
 
     _check_confidence(confidence)
-    x = np.asarray(list(values) if not hasattr(values, "__array__") else values, dtype=float).ravel()
+    x = np.asarray(values if hasattr(values, "__array__") else list(values), dtype=float).ravel()
     if x.size == 0 or not np.isfinite(x).all():
         raise ValueError("values must be a non-empty sequence of finite numbers")
     return _mean_interval(x, confidence, resamples, seed)
@@ -332,13 +330,13 @@ def paired_bootstrap_diff(base: dict[int, list[float]], other: dict[int, list[fl
     return (float(x.mean()), low, high)
 
 
+@dataclass(slots=True)
 class _Series:
     """One variant's cells for one check as arrays: pass (1/0/-1 = no verdict), score (nan = none)."""
 
-    __slots__ = ("rows", "passed", "score")
-
-    def __init__(self, rows, passed, score):
-        self.rows, self.passed, self.score = rows, passed, score
+    rows: Any
+    passed: Any
+    score: Any
 
     def row_pass(self):
         """(row ids, majority pass per row) over rows with at least one verdict."""
@@ -467,11 +465,9 @@ def analyze(outcomes: dict[str, list[Outcome]], baseline: str, check_names: list
     series: dict[str, dict[str, _Series]] = {}
     for variant, cells in outcomes.items():
         series[variant] = {check: _series(cells, check) for check in (OVERALL, *names)}
-        s = series[variant][OVERALL]
-        if s.rows.size:
-            repeats = np.fromiter((o.repeat for o in cells), dtype=np.int64, count=len(cells))
-            if np.unique(np.stack([s.rows, repeats], axis=1), axis=0).shape[0] != s.rows.size:
-                raise ValueError(f"variant {variant!r} has two outcomes for the same (row, repeat)")
+        keys = np.stack([series[variant][OVERALL].rows, [o.repeat for o in cells]], axis=1).reshape(-1, 2)
+        if np.unique(keys, axis=0).shape[0] != len(cells):
+            raise ValueError(f"variant {variant!r} has two outcomes for the same (row, repeat)")
 
     variants = [_variant_stats(v, cells, series[v], seed) for v, cells in outcomes.items()]
     comparisons, rates = [], []
