@@ -4,8 +4,8 @@ Each type has `normalize(value) -> value` (from CLI text, a stored dict or a pro
 raises ValidationError) and `run(spec, data) -> Observed` (raises PromptMgrError for a check that
 cannot decide, which evaluate() turns into CheckResult.error_key). A reason states the observed fact
 (`contains_no`), so it stays true when the check is negated. Everything expensive is bounded:
-regexes (their own and JSON Schema `pattern`s) run with a timeout in the `regex` module, expressions
-in promptmgr's jinja sandbox with the template limits, JSON scans with a cap on attempts."""
+regexes run with a timeout in the `regex` module, expressions in promptmgr's jinja sandbox with the
+template limits; the JSON types (evaluation/check_json.py) bound their scans and schema patterns."""
 from __future__ import annotations
 
 import json
@@ -20,8 +20,6 @@ from .spec import CheckSpec
 
 REGEX_SECONDS = 1.0         # one regex search on one output (a catastrophic pattern ends here)
 MAX_LIST_ITEMS = 200        # contains-any / contains-all
-MAX_JSON_STARTS = 200       # contains-json: positions tried as the start of a JSON value
-MAX_JSON_SCAN = 200_000     # contains-json: characters of the output scanned for JSON
 LEVENSHTEIN_DEFAULT = 5     # promptfoo's default maximum distance
 ROUGE_DEFAULT = 0.75        # promptfoo's default ROUGE threshold
 _WORDS = re.compile(r"\w+", re.UNICODE)
@@ -116,6 +114,11 @@ def word_count_value(value):
     return f"{'' if low is None else low}-{'' if high is None else high}"
 
 
+@lru_cache(maxsize=256)
+def _word_count_bounds(text: str) -> tuple[int | None, int | None]:
+    return word_count_range(text)
+
+
 def word_count_range(value) -> tuple[int | None, int | None]:
     count = number_value("word-count", integer=True)
     if isinstance(value, dict):
@@ -166,144 +169,13 @@ def search(pattern: str, text: str):
         raise PromptMgrError("evaluation.regex_timeout", seconds=REGEX_SECONDS) from None
 
 
-# -- JSON --------------------------------------------------------------------------------------------
-def schema_value(value):
-    """None (any JSON), a schema object or boolean, or its JSON/YAML text."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            if value.lstrip().startswith(("{", "[")):  # meant as JSON: its error says what is wrong
-                raise ValidationError("evaluation.bad_schema", detail=short(str(exc), 200)) from None
-            from ..services.transfer import safe_yaml_load
-
-            try:
-                value = safe_yaml_load(value)
-            except ValidationError:
-                raise
-            except Exception as exc:  # noqa: BLE001  (yaml's errors: the text is neither JSON nor YAML)
-                raise ValidationError("evaluation.bad_schema", detail=short(" ".join(str(exc).split()), 200)) from None
-    if not isinstance(value, (dict, bool)):
-        raise ValidationError("evaluation.bad_schema", detail=short(value))
-    schema_validator(json.dumps(value, sort_keys=True))
-    return value
-
-
-def _timed_pattern(validator, pattern, instance, schema):
-    from jsonschema.exceptions import ValidationError as SchemaError
-
-    if isinstance(instance, str) and not search(pattern, instance):
-        yield SchemaError(f"{short(instance)!r} does not match {short(pattern)!r}")
-
-
-def _timed_pattern_properties(validator, properties, instance, schema):
-    if not isinstance(instance, dict):
-        return
-    for pattern, subschema in properties.items():
-        for key, item in instance.items():
-            if search(pattern, key):
-                yield from validator.descend(item, subschema, path=key, schema_path=pattern)
-
-
-@lru_cache(maxsize=128)
-def schema_validator(schema_json: str):
-    """A JSON Schema validator (the schema's own draft, else 2020-12) whose `pattern` and
-    `patternProperties` run through the regex module with a timeout: a schema is user input too."""
-    from jsonschema import validators
-    from jsonschema.exceptions import SchemaError
-
-    schema = json.loads(schema_json)
-    base = validators.validator_for(schema, default=validators.Draft202012Validator)
-    try:
-        base.check_schema(schema)
-        if isinstance(schema, dict):
-            for pattern in _schema_patterns(schema):
-                compiled_regex(pattern)
-    except SchemaError as exc:
-        raise ValidationError("evaluation.bad_schema", detail=short(exc.message, 200)) from None
-    except RecursionError:
-        raise ValidationError("evaluation.bad_schema", detail="nesting") from None
-    timed = validators.extend(base, {"pattern": _timed_pattern, "patternProperties": _timed_pattern_properties})
-    return timed(schema)
-
-
-def _schema_patterns(schema) -> list[str]:
-    found, stack = [], [schema]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if isinstance(item.get("pattern"), str):
-                found.append(item["pattern"])
-            if isinstance(item.get("patternProperties"), dict):
-                found.extend(item["patternProperties"])
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
-
-
-def _schema_errors(schema, instance) -> str | None:
-    if schema is None:
-        return None
-    try:
-        error = next(iter(schema_validator(json.dumps(schema, sort_keys=True)).iter_errors(instance)), None)
-    except RecursionError:
-        raise PromptMgrError("evaluation.json_too_deep") from None
-    return None if error is None else short(error.message, 200)
-
-
-def _loads(text: str):
+def loads_json(text: str):
     try:
         return json.loads(text), None
     except RecursionError:
         return None, "nesting"
     except ValueError as exc:
         return None, short(str(exc), 120)
-
-
-def run_is_json(spec: CheckSpec, data) -> Observed:
-    value, error = _loads(data.output)
-    if error is not None:
-        return Observed(False, 0.0, "evaluation.reason.json_no", {"detail": error})
-    problem = _schema_errors(spec.value, value)
-    if problem:
-        return Observed(False, 0.0, "evaluation.reason.schema_no", {"detail": problem})
-    return Observed(True, 1.0, "evaluation.reason.json_yes")
-
-
-def json_values(text: str) -> list:
-    """The JSON objects and arrays found in a text, left to right (bounded: see MAX_JSON_*)."""
-    decoder, found, tries = json.JSONDecoder(), [], 0
-    text = text[:MAX_JSON_SCAN]
-    index = 0
-    while tries < MAX_JSON_STARTS:
-        starts = [p for p in (text.find("{", index), text.find("[", index)) if p >= 0]
-        if not starts:
-            break
-        start = min(starts)
-        tries += 1
-        try:
-            value, end = decoder.raw_decode(text, start)
-        except (ValueError, RecursionError):
-            index = start + 1
-            continue
-        found.append(value)
-        index = end
-    return found
-
-
-def run_contains_json(spec: CheckSpec, data) -> Observed:
-    values = json_values(data.output)
-    if not values:
-        return Observed(False, 0.0, "evaluation.reason.contains_json_no")
-    problem = None
-    for value in values:
-        problem = _schema_errors(spec.value, value)
-        if problem is None:
-            return Observed(True, 1.0, "evaluation.reason.contains_json_yes")
-    return Observed(False, 0.0, "evaluation.reason.schema_no", {"detail": problem})
 
 
 # -- text comparisons ------------------------------------------------------------------------------
@@ -340,7 +212,7 @@ def template_context(data) -> dict:
 def run_equals(spec, data) -> Observed:
     expected = reference(spec, data)
     if isinstance(expected, (dict, list)):
-        actual, _ = _loads(data.output)
+        actual, _ = loads_json(data.output)
         same = actual == expected
     else:
         same = data.output == expected
@@ -349,12 +221,11 @@ def run_equals(spec, data) -> Observed:
 
 def _contains(case_blind: bool):
     def run(spec, data) -> Observed:
-        needle, output = reference(spec, data), data.output
-        if case_blind:
-            needle, output = needle.casefold(), output.casefold()
+        wanted = reference(spec, data)
+        needle, output = (wanted.casefold(), data.output.casefold()) if case_blind else (wanted, data.output)
         found = needle in output
         key = "evaluation.reason.contains_yes" if found else "evaluation.reason.contains_no"
-        return Observed(found, float(found), key, {"value": short(reference(spec, data))})
+        return Observed(found, float(found), key, {"value": short(wanted)})
 
     return run
 
@@ -428,7 +299,7 @@ def run_rouge(spec, data) -> Observed:
 
 def run_word_count(spec, data) -> Observed:
     count = len(data.output.split())
-    low, high = word_count_range(spec.value)
+    low, high = _word_count_bounds(spec.value)
     passed = (low is None or count >= low) and (high is None or count <= high)
     return Observed(passed, float(passed), "evaluation.reason.word_count",
                     {"count": count, "min": 0 if low is None else low, "max": "∞" if high is None else high})

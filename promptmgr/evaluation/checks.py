@@ -14,12 +14,15 @@ reports `errored`)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable
 
 from ..errors import PromptMgrError, ValidationError
+from . import check_json as cj
 from . import check_types as ct
 from .judges import JUDGE_PROMPTS, Judge, parse_verdict
 from .spec import MAX_CHECKS, NEGATION, CheckSpec, split_spec
@@ -54,8 +57,8 @@ def _types() -> dict[str, CheckType]:
         CheckType("icontains-all", ct.list_value("icontains-all"), ct._contains_many(True, True)),
         CheckType("starts-with", text("starts-with"), ct.run_starts_with),
         CheckType("regex", ct.regex_value, ct.run_regex, heavy=True),
-        CheckType("is-json", ct.schema_value, ct.run_is_json, heavy=True),
-        CheckType("contains-json", ct.schema_value, ct.run_contains_json, heavy=True),
+        CheckType("is-json", cj.schema_value, cj.run_is_json, heavy=True),
+        CheckType("contains-json", cj.schema_value, cj.run_contains_json, heavy=True),
         CheckType("levenshtein", text("levenshtein"), ct.run_levenshtein, heavy=True),
         CheckType("rouge-n", text("rouge-n"), ct.run_rouge),
         CheckType("word-count", ct.word_count_value, ct.run_word_count),
@@ -262,9 +265,28 @@ def _error(spec: CheckSpec, key: str, params: dict | None, **extra) -> CheckResu
     return CheckResult(spec.name, None, 0.0, error_key=key, error_params=params or None, **extra)
 
 
+@lru_cache(maxsize=1024)
+def _validated(spec: CheckSpec) -> CheckSpec:
+    return validate(spec)
+
+
+@lru_cache(maxsize=1024)
+def _validated_json(type_: str, value: str, negate: bool, weight, threshold, metric) -> CheckSpec:
+    return validate(CheckSpec(type_, json.loads(value), negate, weight, threshold, metric))
+
+
+def prepared(spec: CheckSpec) -> CheckSpec:
+    """validate(spec), once per distinct spec: every cell of an experiment evaluates the same checks."""
+    try:
+        return _validated(spec)
+    except TypeError:  # a list or schema value is not hashable: key the spec by its value's JSON
+        value = json.dumps(spec.value, sort_keys=True, default=str)
+        return _validated_json(spec.type, value, spec.negate, spec.weight, spec.threshold, spec.metric)
+
+
 def _run(spec: CheckSpec, data: CheckInput) -> CheckResult:
     try:
-        spec = validate(spec)  # stored specs come back as plain dicts: same checks, cached compiles
+        spec = prepared(spec)
         return _result(spec, registry[spec.type].run(spec, data))
     except PromptMgrError as exc:
         return _error(spec, exc.message_key, exc.params)
@@ -286,7 +308,7 @@ def _judge_variables(spec: CheckSpec, data: CheckInput) -> dict:
 
 async def _graded(spec: CheckSpec, data: CheckInput, judge: Judge | None) -> CheckResult:
     try:
-        spec = validate(spec)
+        spec = prepared(spec)
         if judge is None:
             raise PromptMgrError("evaluation.no_judge", type=spec.type)
         variables = _judge_variables(spec, data)
@@ -341,8 +363,9 @@ async def evaluate(specs: list[CheckSpec], data: CheckInput, *, threshold: float
         done = await asyncio.to_thread(_run_all, plain, data) if heavy else _run_all(plain, data)
         for index, result in done:
             results[index] = result
-        for (index, _), result in zip(graded, await asyncio.gather(*tasks)):
-            results[index] = result
+        if tasks:
+            for (index, _), result in zip(graded, await asyncio.gather(*tasks)):
+                results[index] = result
     finally:
         for task in tasks:
             task.cancel()
