@@ -77,6 +77,10 @@ def test_the_callers_library_prompt_is_used_when_it_exists(judged, ctx, fake_llm
     fake_llm.script(['{"pass": true, "score": 1, "reason": "ok"}'])
     _evaluate(judged, ctx, ["llm-rubric:Be brief"], "Short.")
     assert _prompt_text(fake_llm.chat_requests[-1]) == "HOUSE RUBRIC Be brief / Short.. Reply in JSON."
+    judge = library_judge(judged, ctx, MODEL)
+    fake_llm.script(['{"pass": true}'])
+    asyncio.run(evaluate([parse_check("llm-rubric:Be brief")], CheckInput(output="Short"), judge=judge))
+    assert judge.versions == {"judge-llm-rubric": 2}
 
 
 def test_a_repeated_judge_call_comes_from_the_cache(judged, ctx, fake_llm):
@@ -111,3 +115,8 @@ def test_a_judge_prompt_of_ones_own_replaces_the_shipped_one(judged, ctx, fake_l
     assert _prompt_text(fake_llm.chat_requests[-1]) == "MINE Paris vs Paris!: JSON please"
     _evaluate(judged, ctx, ["llm-rubric:Be brief"], "Paris!")  # no library rubric prompt: the shipped one
     assert "You are a strict, impartial grader" in _prompt_text(fake_llm.chat_requests[-1])
+    judge = library_judge(judged, ctx, MODEL)
+    fake_llm.script(['{"pass": true}', '{"pass": true}'])
+    asyncio.run(evaluate([parse_check("llm-rubric:Be brief"), parse_check("factuality:Paris")],
+                         CheckInput(output="Paris?"), judge=judge))
+    assert judge.versions == {"judge-llm-rubric": None, "judge-factuality": 1}

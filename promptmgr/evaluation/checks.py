@@ -29,7 +29,7 @@ from .spec import MAX_CHECKS, NEGATION, CheckSpec, split_spec
 
 __all__ = ["CheckInput", "CheckResult", "CheckType", "Verdict", "Judge", "JUDGE_PROMPTS", "registry",
            "is_model_graded", "parse_check", "validate", "from_promptfoo", "to_promptfoo", "evaluate",
-           "PROMPTFOO_UNSUPPORTED"]
+           "PROMPTFOO_UNSUPPORTED", "parse_checks", "prepared"]
 
 log = logging.getLogger(__name__)
 MAX_METRIC_CHARS = 200

@@ -118,7 +118,7 @@ def _shipped_prompt(name: str) -> dict:
         if prompt["name"] == name:
             version = prompt["versions"][-1]
             return {"content": version.get("content"), "messages": version.get("messages"),
-                    "variables": version.get("variables")}
+                    "variables": version.get("variables"), "version": None}
     raise PromptMgrError("errors.not_found", what="prompt", name=name)
 
 
@@ -139,13 +139,18 @@ class LibraryJudge:
         except NotFoundError:
             return _shipped_prompt(name)
         return {"content": None if prompt.messages is not None else prompt.content, "messages": prompt.messages,
-                "variables": prompt.variables}
+                "variables": prompt.variables, "version": prompt.version}
 
     async def _prompt(self, kind: str) -> dict:
         async with self._lock:  # read each judge prompt once per experiment run, off the event loop
             if kind not in self._prompts:
                 self._prompts[kind] = await asyncio.to_thread(self._load, kind)
             return self._prompts[kind]
+
+    @property
+    def versions(self) -> dict[str, int | None]:
+        """The library version of each judge prompt used so far (None: the shipped text), for the record."""
+        return {JUDGE_PROMPTS[kind]: prompt["version"] for kind, prompt in self._prompts.items()}
 
     def messages(self, prompt: dict, variables: dict) -> list[dict]:
         from .. import templating
