@@ -170,13 +170,21 @@ def test_every_input_is_validated_and_nothing_is_written(world, ctx):
         assert session.exec(select(Cell)).all() == [] and session.exec(select(Variant)).all() == []
 
 
-def test_a_bad_check_is_refused(world, ctx):
-    with pytest.raises(ValidationError):
-        world.experiments.create(ctx, "checks", dataset="qa", prompts=["greet"], models=["fake/m"], checks=[""])
-    with pytest.raises(ValidationError):
-        world.experiments.create(ctx, "checks", dataset="qa", prompts=["greet"], models=["fake/m"],
-                                 checks=["contains:" + "x" * 10_001])
+def test_checks_go_through_the_registry(world, ctx):
+    from promptmgr.evaluation.spec import CheckSpec
+
+    bad = {"": "evaluation.check_empty", "contains:" + "x" * 10_001: "evaluation.check_too_long",
+           "nosuch:x": "evaluation.unknown_type", "regex:(": None, "cost:cheap": None}
+    for text, key in bad.items():
+        with pytest.raises(ValidationError) as caught:
+            world.experiments.create(ctx, "checks", dataset="qa", prompts=["greet"], models=["fake/m"], checks=[text])
+        assert key is None or caught.value.message_key == key, text
     assert world.experiments.list(ctx) == []
+    made = world.experiments.create(ctx, "checks", dataset="qa", prompts=["greet"], models=["fake/m"], checks=[
+        "regex:^\\d+$", "is-json", CheckSpec(type="contains", value="x", weight=2.0),
+        {"type": "icontains", "value": "no", "negate": True}])
+    assert [c["type"] for c in made.checks] == ["regex", "is-json", "contains", "icontains"]
+    assert made.checks[2]["weight"] == 2.0 and made.checks[3]["negate"] is True
 
 
 def test_names_are_unique_and_removal(world, ctx):

@@ -38,22 +38,6 @@ CELL_CHUNK = 50_000
 _REF_RE = re.compile(r"^(?P<name>[^@:]+)(?:@(?P<version>[^@:]*)|:(?P<label>[^@:]*))?$")
 
 
-def parse_check(text: str | CheckSpec) -> CheckSpec:
-    """A check as typed (`[not-]TYPE[:VALUE]`) or a CheckSpec. Uses the checks registry
-    (evaluation/checks.py: unknown types, bad regexes... are errors) when it is installed; until
-    then only the spec's syntax is checked."""
-    if isinstance(text, CheckSpec):
-        return text
-    try:
-        from ..evaluation.checks import parse_check as registry_parse
-    except ImportError:  # the registry lands separately (issue 9, checks part)
-        from ..evaluation.spec import split_spec
-
-        kind, negate, value = split_spec(text)
-        return CheckSpec(type=kind, value=value, negate=negate)
-    return registry_parse(text)
-
-
 def parse_prompt_ref(text: str) -> tuple[str, int | None, str | None, str]:
     """"P", "P@3", "P:production" -> (name, version, label, prompt_ref). Raises ValidationError."""
     match = _REF_RE.match(text.strip()) if isinstance(text, str) else None
@@ -220,11 +204,15 @@ class ExperimentService:
 
     @staticmethod
     def _checks(checks) -> list[CheckSpec]:
+        """Texts, CheckSpecs or stored dicts, validated by the checks registry (unknown types, bad
+        regexes, numbers, schemas and expressions are errors now, not when the experiment runs)."""
+        from ..evaluation.checks import parse_checks
+
         if not isinstance(checks, (list, tuple)):
             raise ValidationError("experiments.bad_checks")
         if len(checks) > MAX_CHECKS:
             raise ValidationError("experiments.too_many", field="checks", limit=MAX_CHECKS)
-        return [parse_check(check) for check in checks]
+        return parse_checks(list(checks))
 
     @staticmethod
     def _params(params: dict | None) -> dict:
