@@ -149,8 +149,9 @@ def _drop(url: str) -> None:
 
 
 def _line(label: str, result: dict, baseline: dict | None = None) -> str:
-    text = (f"  {label:<44} {result['seconds']:7.2f} s  {result['rows']:>8,} rows  peak RSS {result['peak_mb']:6.0f} MB"
-            f" (+{result['peak_mb'] - result['start_mb']:.0f} MB over the process before the work)")
+    text = (f"  {label:<44} {result['seconds']:7.2f} s  {result['rows']:>8,} rows  "
+            f"peak RSS {result['peak_mb']:6.0f} MB (+{result['peak_mb'] - result['start_mb']:.0f} MB over the "
+            "process before the work)")
     if baseline:
         text += f"  = {result['seconds'] / max(baseline['seconds'], 1e-9):.1f}x the baseline's time"
     return text
