@@ -166,7 +166,8 @@ def main() -> None:
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     csv_path, jsonl_path = make_files(out, args.rows)
-    print(f"{args.rows:,} rows: CSV {csv_path.stat().st_size / 1e6:.1f} MB, JSONL {jsonl_path.stat().st_size / 1e6:.1f} MB")
+    print(f"{args.rows:,} rows: CSV {csv_path.stat().st_size / 1e6:.1f} MB, "
+          f"JSONL {jsonl_path.stat().st_size / 1e6:.1f} MB")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         reader = measure("csv-reader", csv_path)
