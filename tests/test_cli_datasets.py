@@ -127,3 +127,29 @@ def test_json_output_is_clean(cli, tmp_path):
         result = cli(*args)
         assert result.code == 0 and result.err == ""
         json.loads(result.out)
+
+
+def test_other_parts_register_their_experiments_commands(monkeypatch):
+    """The runner's and results' modules add commands to the `experiments` group through register(app)."""
+    import importlib
+    import sys
+    import types
+
+    import typer
+
+    fake = types.ModuleType("promptmgr.cli.experiments_run")
+
+    def register(app: typer.Typer) -> None:
+        app.command("estimate")(lambda: None)
+
+    fake.register = register
+    monkeypatch.setitem(sys.modules, "promptmgr.cli.experiments_run", fake)
+    import promptmgr.cli.experiments as module
+
+    reloaded = importlib.reload(module)
+    try:
+        names = [c.name or c.callback.__name__ for c in reloaded.app.registered_commands]
+        assert {"create", "list", "rm", "estimate"} <= set(names)
+    finally:
+        monkeypatch.delitem(sys.modules, "promptmgr.cli.experiments_run")
+        importlib.reload(module)

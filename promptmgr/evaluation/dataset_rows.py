@@ -77,7 +77,8 @@ class RowChecker:
 
     def __init__(self, limits: Limits):
         self.limits = limits
-        self.explicit_ids: set[str] = set()
+        # Every id given so far (a file's own and content hashes): ids are unique within a version.
+        self.ids: set[str] = set()
 
     def row(self, number: int, raw, flat_text: bool) -> Row:
         if not isinstance(raw, dict):
@@ -147,9 +148,9 @@ class RowChecker:
         # isprintable: no control, format, private-use or separator character but the plain space.
         if not text or len(text) > _UID_CHARS or not text.isprintable():
             raise ValidationError("datasets.bad_id")
-        if text in self.explicit_ids:
+        if text in self.ids:
             raise ValidationError("datasets.duplicate_id", id=text)
-        self.explicit_ids.add(text)
+        self.ids.add(text)
         return text
 
     def _exact(self, data: dict) -> None:
@@ -208,7 +209,15 @@ class RowChecker:
         if "\x00" in joined or bound > limits.max_row_bytes:
             self._exact(data)
         if not row.uid:
-            row.uid = content_uid(row.vars, row.expected)
+            # The same content again gets the same hash with "-2", "-3"...: still stable (the same
+            # file gives the same ids) and unique, so an export (which writes ids) imports again.
+            uid = base = content_uid(row.vars, row.expected)
+            repeat = 1
+            while uid in self.ids:
+                repeat += 1
+                uid = f"{base}-{repeat}"
+            self.ids.add(uid)
+            row.uid = uid
 
 
 @lru_cache(maxsize=4096)
