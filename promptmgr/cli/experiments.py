@@ -53,7 +53,7 @@ def create(
         checks=check or [], params=parse_pairs(param or [], "--param"), repeats=repeats, seed=seed,
         concurrency=concurrency, baseline=baseline, description=description or "", threshold=threshold)
     emit(experiment, as_json, lambda e: t(
-        "experiments.cli.created", name=e.name, variants=len(e.variants), cells=e.cells.total, dataset=e.dataset,
+        "cli_datasets.experiments.created", name=e.name, variants=len(e.variants), cells=e.cells.total, dataset=e.dataset,
         version=e.dataset_version, baseline=e.baseline))
 
 
@@ -66,8 +66,8 @@ def list_(as_json: JsonOpt = False) -> None:
 
 def _table(experiments) -> str:
     if not experiments:
-        return t("experiments.cli.none")
-    header = [t(f"experiments.cli.col_{key}") for key in ("name", "status", "dataset", "variants", "cells",
+        return t("cli_datasets.experiments.none")
+    header = [t(f"cli_datasets.experiments.col_{key}") for key in ("name", "status", "dataset", "variants", "cells",
                                                           "created")]
     rows = [[e.name, e.status, f"{e.dataset}@{e.dataset_version}", str(len(e.variants)),
              f"{e.cells.done + e.cells.error}/{e.cells.total}", e.created_at.strftime("%Y-%m-%d %H:%M")]
@@ -87,12 +87,12 @@ def rm(
     if not yes:
         experiments.get(ctx, name)  # report a missing experiment before asking anything
         if not sys.stdin.isatty():
-            raise ValidationError("experiments.cli.rm_needs_yes", name=name)
-        if not typer.confirm(t("experiments.cli.rm_confirm", name=name), default=False):
-            echo(t("experiments.cli.rm_cancelled"), err=True)
+            raise ValidationError("cli_datasets.experiments.rm_needs_yes", name=name)
+        if not typer.confirm(t("cli_datasets.experiments.rm_confirm", name=name), default=False):
+            echo(t("cli_datasets.experiments.rm_cancelled"), err=True)
             raise typer.Exit(1)
     experiments.remove(ctx, name)
-    echo(t("experiments.cli.removed", name=name))
+    echo(t("cli_datasets.experiments.removed", name=name))
 
 
 # The other parts of the experiments group, each a module with `register(app)`: the runner's
