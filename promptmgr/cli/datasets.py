@@ -4,12 +4,11 @@ Only typer is imported at module level; services are imported inside the command
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated, Optional
 
 import typer
 
-from .common import context, echo, emit, services, t
+from .common import confirm_delete, context, echo, emit, services, t
 from .models import aligned
 
 app = typer.Typer(no_args_is_help=True, help="Datasets of test rows (CSV, JSONL, JSON, YAML) with immutable versions.")
@@ -110,15 +109,8 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a dataset (asks first unless --yes; refused while an experiment uses it)."""
-    from ..errors import ValidationError
-
     datasets, ctx = services().datasets, context()
     if not yes:
-        datasets.get(ctx, name)  # report a missing dataset before asking anything
-        if not sys.stdin.isatty():
-            raise ValidationError("cli_datasets.datasets.rm_needs_yes", name=name)
-        if not typer.confirm(t("cli_datasets.datasets.rm_confirm", name=name), default=False):
-            echo(t("cli_datasets.datasets.rm_cancelled"), err=True)
-            raise typer.Exit(1)
+        confirm_delete(lambda: datasets.get(ctx, name), "cli_datasets.datasets", name)
     datasets.remove(ctx, name)
     echo(t("cli_datasets.datasets.removed", name=name))

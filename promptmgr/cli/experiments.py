@@ -4,13 +4,12 @@ list, rm). The other parts of issue 9 add their commands with `register(app)` (s
 Only typer is imported at module level; services are imported inside the commands."""
 from __future__ import annotations
 
-import sys
 from importlib import import_module
 from typing import Annotated, Optional
 
 import typer
 
-from .common import context, echo, emit, parse_pairs, services, t
+from .common import confirm_delete, context, echo, emit, parse_pairs, services, t
 from .models import aligned
 
 app = typer.Typer(no_args_is_help=True, help="A/B experiments: prompt versions x models over a dataset, "
@@ -81,16 +80,9 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete an experiment (asks first unless --yes); its runs stay in the run history."""
-    from ..errors import ValidationError
-
     experiments, ctx = services().experiments, context()
     if not yes:
-        experiments.get(ctx, name)  # report a missing experiment before asking anything
-        if not sys.stdin.isatty():
-            raise ValidationError("cli_datasets.experiments.rm_needs_yes", name=name)
-        if not typer.confirm(t("cli_datasets.experiments.rm_confirm", name=name), default=False):
-            echo(t("cli_datasets.experiments.rm_cancelled"), err=True)
-            raise typer.Exit(1)
+        confirm_delete(lambda: experiments.get(ctx, name), "cli_datasets.experiments", name)
     experiments.remove(ctx, name)
     echo(t("cli_datasets.experiments.removed", name=name))
 
