@@ -123,15 +123,14 @@ def interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def confirm_delete(check_exists: Callable[[], Any], keys: str, name: str) -> None:
+def confirm_delete(check_exists: Callable[[], Any], name: str, *, needs_yes: str, ask: str, cancelled: str) -> None:
     """Ask before a deletion: a missing thing is reported before anything is asked, a script without
-    a terminal must pass --yes, and "no" exits 1. `keys`: the locale prefix holding rm_needs_yes,
-    rm_confirm and rm_cancelled."""
+    a terminal must pass --yes (`needs_yes`), and "no" exits 1. The three are locale keys."""
     from ..errors import ValidationError
 
     check_exists()
     if not interactive():
-        raise ValidationError(f"{keys}.rm_needs_yes", name=name)
-    if not typer.confirm(t(f"{keys}.rm_confirm", name=name), default=False):
-        echo(t(f"{keys}.rm_cancelled"), err=True)
+        raise ValidationError(needs_yes, name=name)
+    if not typer.confirm(t(ask, name=name), default=False):
+        echo(t(cancelled), err=True)
         raise typer.Exit(1)

@@ -111,6 +111,7 @@ def rm(
     """Delete a dataset (asks first unless --yes; refused while an experiment uses it)."""
     datasets, ctx = services().datasets, context()
     if not yes:
-        confirm_delete(lambda: datasets.get(ctx, name), "cli_datasets.datasets", name)
+        confirm_delete(lambda: datasets.get(ctx, name), name, needs_yes="cli_datasets.datasets.rm_needs_yes",
+                       ask="cli_datasets.datasets.rm_confirm", cancelled="cli_datasets.datasets.rm_cancelled")
     datasets.remove(ctx, name)
     echo(t("cli_datasets.datasets.removed", name=name))

@@ -82,7 +82,8 @@ def rm(
     """Delete an experiment (asks first unless --yes); its runs stay in the run history."""
     experiments, ctx = services().experiments, context()
     if not yes:
-        confirm_delete(lambda: experiments.get(ctx, name), "cli_datasets.experiments", name)
+        confirm_delete(lambda: experiments.get(ctx, name), name, needs_yes="cli_datasets.experiments.rm_needs_yes",
+                       ask="cli_datasets.experiments.rm_confirm", cancelled="cli_datasets.experiments.rm_cancelled")
     experiments.remove(ctx, name)
     echo(t("cli_datasets.experiments.removed", name=name))
 

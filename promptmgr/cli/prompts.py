@@ -263,7 +263,8 @@ def rm(
     """Delete a prompt with all its versions and labels (asks first unless --yes)."""
     library, ctx = services().library, context()
     if not yes:
-        confirm_delete(lambda: library.get(ctx, name), "cli.prompts", name)
+        confirm_delete(lambda: library.get(ctx, name), name, needs_yes="cli.prompts.rm_needs_yes",
+                       ask="cli.prompts.rm_confirm", cancelled="cli.prompts.rm_cancelled")
     library.delete(ctx, name)
     echo(t("cli.prompts.removed", name=name))
 
