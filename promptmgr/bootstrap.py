@@ -66,6 +66,12 @@ class Services:
 
         return BuilderService(self.library, self.testing)
 
+    @cached_property
+    def results(self):
+        from .services.experiment_results import ExperimentResultService
+
+        return ExperimentResultService(self.db, lambda: self)
+
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
         """Single-user mode: the local tenant and user, created with the starter library on first
         start, in one transaction (processes starting at once never see an empty library)."""
