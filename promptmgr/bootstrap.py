@@ -33,6 +33,12 @@ class Services:
         return Gateway(cache_dir=self.settings.cache_dir, cache_enabled=self.settings.cache_enabled)
 
     @cached_property
+    def results(self):
+        from .services.experiment_results import ExperimentResultService
+
+        return ExperimentResultService(self.db, lambda: self)
+
+    @cached_property
     def providers(self):
         from .secrets import SecretBox
         from .services.providers import ProviderService
@@ -65,12 +71,6 @@ class Services:
         from .services.builder import BuilderService
 
         return BuilderService(self.library, self.testing)
-
-    @cached_property
-    def results(self):
-        from .services.experiment_results import ExperimentResultService
-
-        return ExperimentResultService(self.db, lambda: self)
 
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
         """Single-user mode: the local tenant and user, created with the starter library on first

@@ -177,7 +177,7 @@ def export(
 ) -> None:
     """Write the experiment as a promptfoo config that `promptfoo eval -c FILE` runs."""
     from ..errors import ValidationError
-    from ..evaluation.promptfoo import dump_config
+    from ..evaluation.promptfoo_export import dump_config
 
     if format != "promptfoo":
         raise ValidationError("results.bad_export_format", format=format[:20])

@@ -376,7 +376,7 @@ class ExperimentResultService:
         """The experiment as a promptfoo config (prompts inline, providers, tests with vars and assert).
         Raises NotFoundError, ValidationError (a part promptfoo cannot express), PermissionDeniedError."""
         require(ctx, Action.READ_EXPERIMENTS)
-        from ..evaluation import promptfoo
+        from ..evaluation.promptfoo_export import export_config
 
         with self._repo(ctx) as repo:
             experiment = self._require(repo, name)
@@ -394,7 +394,7 @@ class ExperimentResultService:
             raise NotFoundError("results.dataset_missing", name=experiment.dataset_name,
                                 version=experiment.dataset_version)
         providers = self._collaborators().providers.list(ctx) if self._collaborators else []
-        return promptfoo.export_config(experiment, variants, prompts, self._rows(ctx, version_id),
+        return export_config(experiment, variants, prompts, self._rows(ctx, version_id),
                                        {p.name: p for p in providers})
 
     def _rows(self, ctx: TenantContext, version_id: int) -> Iterator:
