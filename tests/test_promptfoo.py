@@ -31,7 +31,7 @@ def pf(services, ctx, fake_llm, tmp_path):
     return folder
 
 
-def config_text(base_url: str, asserts: str = "- type: icontains\n      value: echo") -> str:
+def config_text(base_url: str, asserts: str = "- {type: icontains, value: echo}") -> str:
     return f"""
     description: Capital cities
     prompts:
@@ -42,7 +42,8 @@ def config_text(base_url: str, asserts: str = "- type: icontains\n      value: e
         config:
           apiBaseUrl: {base_url}
           temperature: 0
-      - openai:gpt-4o-mini
+      - id: openai:gpt-4o-mini
+        config: {{temperature: 0}}
     defaultTest:
       assert:
         {asserts}
