@@ -265,7 +265,7 @@ def test_chat_prompts_from_a_json_file(services, ctx, pf, fake_llm):
     report = services.results.import_promptfoo(ctx, pf / "promptfooconfig.yaml", name="chat")
     assert report["prompts"] == [{"ref": "brief-chat@1", "created": True}]
     prompt = services.library.get(ctx, "brief-chat")
-    assert prompt.kind == "chat" and [m.role for m in prompt.messages] == ["system", "user"]
+    assert prompt.kind == "chat" and [m["role"] for m in prompt.messages] == ["system", "user"]
     exported = services.results.export_promptfoo(ctx, "chat")
     assert json.loads(exported["prompts"][0]["raw"])[1] == {"role": "user", "content": "Capital of {{ country }}?"}
 
