@@ -48,7 +48,7 @@ def test_eval_exits_0_when_every_cell_passes(cli, fake_provider, tmp_path):
     summary = data["summary"]
     assert summary["status"] == "completed" and summary["cells"]["total"] == 2 and summary["cells"]["done"] == 2
     assert summary["variants"][0]["pass_rate"] == 1.0
-    assert len(fake_provider.chat_requests()) == 2
+    assert len(fake_provider.chat_requests) == 2
 
 
 def test_eval_exits_100_when_a_cell_fails_a_check(cli, fake_provider, tmp_path):
@@ -73,7 +73,7 @@ def test_eval_exits_1_on_a_bad_config_and_runs_nothing(cli, fake_provider, tmp_p
     result = cli("eval", str(path))
     assert result.code == 1
     assert "javascript" in result.err and result.out == ""
-    assert fake_provider.chat_requests() == []
+    assert fake_provider.chat_requests == []
     assert cli("experiments", "list", "--json").json() == []
 
 
