@@ -21,12 +21,9 @@ def config(folder: Path, base_url: str, extra_test: str = "") -> Path:
         providers:
           - id: openai:chat:fake-model
             config: {{apiBaseUrl: "{base_url}"}}
-        defaultTest:
-          assert:
-            - {{type: icontains, value: "{{{{country}}}}"}}
         tests:
-          - vars: {{country: France}}
-          - vars: {{country: Peru}}
+          - {{vars: {{country: France}}, assert: [{{type: icontains, value: france}}]}}
+          - {{vars: {{country: Peru}}, assert: [{{type: icontains, value: peru}}]}}
         {extra_test}
         """).lstrip(), encoding="utf-8")
     return path
@@ -53,7 +50,7 @@ def test_eval_exits_0_when_every_cell_passes(cli, fake_provider, tmp_path):
 
 def test_eval_exits_100_when_a_cell_fails_a_check(cli, fake_provider, tmp_path):
     path = config(tmp_path / "bad", fake_provider.base_url,
-                  extra_test="  - {vars: {country: Chile}, assert: [{type: contains, value: Santiago}]}")
+                  extra_test="  - {vars: {country: Chile}, assert: [{type: icontains, value: Santiago}]}")
     result = cli("eval", str(path))
     assert result.code == 100, result.err
     assert "VARIANT" in result.out  # the table, for a person

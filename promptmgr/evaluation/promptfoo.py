@@ -439,9 +439,13 @@ def _columns(rows: list[dict], per_test: list[list], unsupported: list[str]) -> 
     `pf_expected_N` of the row through a templated value, which promptfoo renders the same way."""
     if any(spec is None for specs in per_test for spec in specs):
         return []  # unsupported asserts are already named; nothing is built
-    shapes = {tuple((s.type, s.negate, s.weight, s.threshold, s.metric) for s in specs) for specs in per_test}
-    if len(shapes) > 1:
-        unsupported.append("tests with different kinds of assert")
+    shapes = [tuple((s.type, s.negate, s.weight, s.threshold, s.metric) for s in specs) for specs in per_test]
+    other = next((i for i, shape in enumerate(shapes) if shape != shapes[0]), None)
+    if other is not None:
+        def kinds(i: int) -> str:
+            return ", ".join(("not-" if s.negate else "") + s.type for s in per_test[i]) or "none"
+
+        unsupported.append(f"tests with different kinds of assert (row 1: {kinds(0)}; row {other + 1}: {kinds(other)})")
         return []
     first = list(per_test[0])
     varying = [i for i in range(len(first)) if any(specs[i].value != first[i].value for specs in per_test)]
