@@ -47,7 +47,7 @@ def eval_(
     svc.experiment_runs.run(ctx, experiment, concurrency=concurrency, progress=_progress(as_json))
     summary = svc.results.show(ctx, experiment)
     cells = summary["cells"]
-    failed = cells["errors"] + sum(v["n"] - v["passed"] - v["errors"] for v in summary["variants"])
+    failed = cells["errors"] + sum(v["n"] - v["passed"] for v in summary["variants"])  # n: graded cells
     incomplete = summary["status"] != "completed" or cells["pending"] + cells["running"] > 0
     code = 1 if incomplete else (EXIT_FAILED if failed else 0)
     emit({"import": report, "summary": summary, "failed": failed, "exit_code": code}, as_json,
