@@ -95,6 +95,18 @@ MATRIX = {
     ("files", "resolve"): (Action.READ_PROMPTS, lambda s, c: s.files.resolve(c, "file:missing.png")),
     ("files", "cleanup_unreferenced"): (Action.WRITE_PROMPTS, lambda s, c: s.files.cleanup_unreferenced(c)),
 }
+# Experiment results (issue 9): reading needs a viewer, labelling and importing an editor.
+SERVICES += ("results",)
+MATRIX.update({
+    ("results", "show"): (Action.READ_EXPERIMENTS, lambda s, c: s.results.show(c, "no-such-experiment")),
+    ("results", "results"): (Action.READ_EXPERIMENTS,
+                             lambda s, c: s.results.results(c, "no-such-experiment", "json")),
+    ("results", "label"): (Action.RUN_EXPERIMENTS, lambda s, c: s.results.label(c, "no-such-experiment", 1, True)),
+    ("results", "import_promptfoo"): (Action.RUN_EXPERIMENTS, lambda s, c: s.results.import_promptfoo(
+        c, "/nonexistent/promptfooconfig.yaml")),
+    ("results", "export_promptfoo"): (Action.READ_EXPERIMENTS,
+                                      lambda s, c: s.results.export_promptfoo(c, "no-such-experiment")),
+})
 # Beyond the method's own action: the same method may need more for some arguments.
 EXTRA_CASES = {
     "move the protected label": (Action.MOVE_PROTECTED_LABEL,
