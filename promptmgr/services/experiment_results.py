@@ -112,12 +112,11 @@ class ExperimentResultService:
         """The experiment's status, cell counts, cost, per-variant statistics and comparisons against
         the baseline (the object of `experiments show --json`). Raises NotFoundError."""
         require(ctx, Action.READ_EXPERIMENTS)
-        from ..evaluation import stats
-
         with self._repo(ctx) as repo:
             experiment = self._require(repo, name)
             variants = repo.variants(experiment.id)
             counts, cost = repo.status_counts(experiment.id)
+        from ..evaluation import stats  # numpy and scipy load inside its functions, only when needed
         names = {variant.id: variant.name for variant in variants}
         outcomes: dict[str, list] = {variant.name: [] for variant in variants}
         after = 0
