@@ -148,6 +148,8 @@ def test_results_json_is_shaped_like_promptfoos_output(services, ctx):
         "prompt": 4, "completion": 2, "total": 6}
     assert first["success"] is True and first["score"] == 1.0 and first["failureReason"] == 0
     assert first["gradingResult"]["componentResults"][0]["pass"] is True
+    assert first["gradingResult"]["componentResults"][0]["assertion"] == {
+        "type": "contains", "value": "ok", "metric": "contains:ok"}
     assert first["namedScores"] == {"contains:ok": 1.0}
     assert first["cost"] == pytest.approx(0.001) and first["latencyMs"] == 100.0
     errored = [r for r in results if r["failureReason"] == 2]

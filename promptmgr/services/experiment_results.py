@@ -54,6 +54,18 @@ def _check_names(experiment) -> list[str]:
     return [CheckSpec.from_dict(check).name for check in experiment.checks or []]
 
 
+def _check_assertions(experiment) -> dict[str, dict]:
+    """Check name -> its promptfoo-style assertion ({type, value}), in the experiment's order."""
+    from ..evaluation.spec import CheckSpec
+
+    found = {}
+    for check in experiment.checks or []:
+        spec = CheckSpec.from_dict(check)
+        found.setdefault(spec.name, {"type": ("not-" if spec.negate else "") + spec.type,
+                                     **({"value": spec.value} if spec.value is not None else {})})
+    return found
+
+
 def _analyzed_checks(experiment) -> tuple[list[str], list[str]]:
     """The distinct check names (two identical checks report as one) and the model-graded ones."""
     from ..evaluation.checks import is_model_graded
@@ -198,7 +210,7 @@ class ExperimentResultService:
                 version = repo.version(variant.prompt_name, variant.version_number)
                 templates[variant.id] = "" if version is None else (
                     version.content if version.messages is None else json.dumps(version.messages, ensure_ascii=False))
-        checks = _check_names(experiment)
+        checks = _check_assertions(experiment)
         writer = {"json": self._json_chunks, "jsonl": self._jsonl_chunks, "csv": self._csv_chunks}[format]
         return writer(ctx, experiment, variants, templates, checks)
 
@@ -215,7 +227,7 @@ class ExperimentResultService:
             after = chunk[-1][0]
 
     @staticmethod
-    def _result(row, variant, checks: list[str]) -> dict:
+    def _result(row, variant, checks: dict[str, dict]) -> dict:
         (cell_id, _variant_id, position, repeat, status, passed, score, scores, cost, judge_cost, error_code,
          human_pass, human_score, human_comment, human_at, run_id, output, rendered, prompt_tokens,
          completion_tokens, latency, cached, error_key, error_params, uid, row_vars, expected, meta) = row
@@ -225,7 +237,8 @@ class ExperimentResultService:
             if not isinstance(item, dict):
                 continue
             components.append({"pass": item.get("pass"), "score": _number(item.get("score")),
-                               "reason": item.get("reason") or "", "assertion": {"metric": item.get("check")},
+                               "reason": item.get("reason") or "",
+                               "assertion": {**checks.get(item.get("check"), {}), "metric": item.get("check")},
                                **({"error": item["error"]} if item.get("error") else {})})
         result = {
             "id": cell_id, "variant": variant.name, "promptIdx": variant.position, "testIdx": position,
@@ -287,7 +300,7 @@ class ExperimentResultService:
         yield ("\n], " + '"prompts": ' + json.dumps(prompts, ensure_ascii=False) + ', "stats": '
                + json.dumps(totals) + '}, "config": ' + json.dumps(
                    {"description": experiment.description, "dataset": experiment.dataset_name,
-                    "datasetVersion": experiment.dataset_version, "checks": checks}, ensure_ascii=False) + "}\n")
+                    "datasetVersion": experiment.dataset_version, "checks": list(checks)}, ensure_ascii=False) + "}\n")
 
     def _jsonl_chunks(self, ctx, experiment, variants, templates, checks) -> Iterator[str]:
         for result in self._results(ctx, experiment, variants, checks):
