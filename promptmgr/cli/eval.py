@@ -5,6 +5,7 @@ cell failed a check or errored (the provider failed); 1 bad input (the config, a
 a run that did not complete; 2 an unexpected error; 130 interrupted."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
@@ -44,7 +45,8 @@ def eval_(
     svc, ctx = services(), context()
     report = svc.results.import_promptfoo(ctx, path, name=name or _name(path))
     experiment = report["experiment"]
-    svc.experiment_runs.run(ctx, experiment, concurrency=concurrency, progress=_progress(as_json))
+    with _runner_ui() as (progress, pause):
+        svc.experiment_runs.run(ctx, experiment, concurrency=concurrency, progress=progress, pause=pause)
     summary = svc.results.show(ctx, experiment)
     cells = summary["cells"]
     failed = cells["errors"] + sum(v["n"] - v["passed"] for v in summary["variants"])  # n: graded cells
@@ -62,10 +64,14 @@ def eval_(
     raise typer.Exit(code)
 
 
-def _progress(as_json: bool):
-    """The runner's progress bar on stderr (stdout stays clean for --json); None when it has none."""
-    try:
-        from .experiments_run import progress_bar  # the runner helper's CLI module
-    except ImportError:
-        return None
-    return progress_bar()
+@contextmanager
+def _runner_ui():
+    """The runner CLI's progress bar on stderr (none off a terminal, so --json stays clean) and its
+    Ctrl-C handling (first press pauses the run: `experiments resume` continues it)."""
+    import threading
+
+    from .experiments_run import _pause_on_interrupt, _progress_bar  # the runner part's CLI helpers
+
+    pause = threading.Event()
+    with _progress_bar() as progress, _pause_on_interrupt(pause):
+        yield progress, pause
