@@ -277,3 +277,40 @@ def test_exported_yaml_is_plain_and_reloadable(services, ctx, pf, fake_llm):
     text = dump_config(services.results.export_promptfoo(ctx, "plain"))
     assert "&" not in text and "!!python" not in text
     assert yaml.safe_load(text)["description"] == "Capital cities"
+
+
+@pytest.mark.parametrize("prompt", ["{{ unclosed", "{{ answer | dump }}"])
+def test_a_prompt_our_templates_cannot_run_is_refused_before_anything_is_written(services, ctx, pf, prompt):
+    write(pf, "promptfooconfig.yaml", f"""
+    prompts: ["Fine {{{{x}}}}", "{prompt}"]
+    providers: [openai:chat:m]
+    tests: [{{vars: {{x: 1}}}}]
+    """)
+    with pytest.raises(ValidationError) as caught:
+        services.results.import_promptfoo(ctx, pf / "promptfooconfig.yaml")
+    assert caught.value.message_key == "results.pf_at" and "prompts[1]" in caught.value.translate("en")
+    _nothing_written(services, ctx)
+
+
+def test_the_number_of_tests_is_bounded(services, ctx, pf, monkeypatch):
+    from promptmgr.evaluation import promptfoo
+
+    monkeypatch.setattr(promptfoo, "MAX_ROWS", 5)
+    write(pf, "tests.csv", "x\n" + "\n".join(str(i) for i in range(10)) + "\n")
+    write(pf, "promptfooconfig.yaml", """
+    prompts: ["{{x}}"]
+    providers: [openai:chat:m]
+    tests: file://tests.csv
+    """)
+    with pytest.raises(ValidationError) as caught:
+        services.results.import_promptfoo(ctx, pf / "promptfooconfig.yaml")
+    assert caught.value.message_key == "limits.too_many"
+    # list-valued vars expand to their combinations: bounded the same way
+    write(pf, "promptfooconfig.yaml", """
+    prompts: ["{{a}}{{b}}"]
+    providers: [openai:chat:m]
+    tests: [{vars: {a: [1, 2, 3], b: [1, 2, 3]}}]
+    """)
+    with pytest.raises(ValidationError):
+        services.results.import_promptfoo(ctx, pf / "promptfooconfig.yaml")
+    _nothing_written(services, ctx)

@@ -108,7 +108,9 @@ class PromptfooImporter:
                     n += 1
                 taken.add(prompt_name)
                 try:
-                    templating.extract_all(templating.texts_of(planned.content, planned.messages))
+                    # Compiled, not only parsed: a Nunjucks-only filter (`dump`) is refused here, not per cell.
+                    for text in templating.texts_of(planned.content, planned.messages):
+                        templating.compile_template(text)
                     data = parse(PromptCreate, {
                         "name": prompt_name, "kind": "text" if planned.content is not None else "chat",
                         "content": planned.content, "messages": planned.messages,
