@@ -146,7 +146,8 @@ class ExperimentResultService:
             if len(chunk) < CHUNK:
                 break
             after = chunk[-1][0]
-        baseline = experiment.baseline or (variants[0].name if variants else "")
+        # The stored baseline, unless it names no variant of the experiment (then the first, as at creation).
+        baseline = experiment.baseline if experiment.baseline in outcomes else (variants[0].name if variants else "")
         checks, graded = _analyzed_checks(experiment)
         analysis = stats.analyze(outcomes, baseline, checks, seed=experiment.seed or 0, model_graded=graded) \
             if variants else None
