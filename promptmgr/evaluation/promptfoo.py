@@ -169,7 +169,7 @@ def _prompt_file(ref: str, label: str | None, folder: Folder, unsupported: list[
         return [PlannedPrompt(None, messages, label, ref)]
     if suffix in ("", ".txt", ".md", ".j2", ".njk", ".prompt", ".jinja", ".jinja2"):
         # promptfoo: a text file holds several prompts separated by a line of three dashes.
-        parts = [part.strip("\n") for part in re.split(r"\n-{3,}\n", text)] if "\n---" in text else [text]
+        parts = [part.strip() for part in re.split(r"\n-{3,}\n", text)] if "\n---" in text else [text.strip()]
         return [PlannedPrompt(part, None, label if len(parts) == 1 else None, ref) for part in parts if part.strip()]
     unsupported.append(f"prompt {ref}")
     return []
@@ -184,9 +184,10 @@ def _json_ok(text: str) -> bool:
 
 
 def parse_prompts(raw, folder: Folder, unsupported: list[str]) -> list[PlannedPrompt]:
-    if isinstance(raw, (str, dict)) and not (isinstance(raw, dict) and ("raw" in raw or "id" in raw)):
-        # a single prompt, or promptfoo's old {path: label} mapping
-        raw = [raw] if isinstance(raw, str) else [{"id": key, "label": value} for key, value in raw.items()]
+    if isinstance(raw, dict) and not ("raw" in raw or "id" in raw):  # promptfoo's old {path: label} mapping
+        raw = [{"id": key, "label": value} for key, value in raw.items()]
+    elif isinstance(raw, (str, dict)):  # a single prompt
+        raw = [raw]
     if not isinstance(raw, list) or not raw:
         raise ValidationError("results.pf_no_prompts")
     if len(raw) > MAX_PROMPTS:
