@@ -243,7 +243,7 @@ def parse_providers(raw, configured: dict[str, str], unsupported: list[str]) -> 
         prefix, _, rest = ident.partition(":")
         head, _, tail = rest.partition(":")
         name = tail if head in MODES and tail else rest
-        if prefix not in PREFIXES or not name or ":" in name:
+        if prefix not in PREFIXES or not name:  # a colon may stay in the name: ollama's llama3:8b
             unsupported.append(f"provider {ident}")
             continue
         base = config.get("apiBaseUrl") or config.get("apiHost")
@@ -266,7 +266,9 @@ def parse_providers(raw, configured: dict[str, str], unsupported: list[str]) -> 
         params_seen.append(params)
         if model not in origins:
             models.append(model)
-            origins[model] = entry
+            # Kept for export without its config: parameters live on the variants, and a base URL
+            # (which may carry credentials) is the configured provider's.
+            origins[model] = {"id": ident, **({"label": spec["label"]} if isinstance(spec.get("label"), str) else {})}
     if params_seen and any(p != params_seen[0] for p in params_seen):
         unsupported.append("providers with different config parameters")
     return models, origins, params_seen[0] if params_seen else {}
