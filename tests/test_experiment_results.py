@@ -38,7 +38,7 @@ def build_experiment(services, ctx, name: str, cells: dict[str, list[tuple]], *,
 
         dataset = add(Dataset(name=f"ds-{name}"))
         version = add(DatasetVersion(dataset_id=dataset.id, number=1, row_count=rows, columns=["who"]))
-        data_rows = [add(DatasetRow(version_id=version.id, position=i, uid=f"u{i}", vars={"who": f"p{i}"},
+        data_rows = [add(DatasetRow(version_id=version.id, position=i + 1, uid=f"u{i}", vars={"who": f"p{i}"},
                                     expected=f"e{i}", meta={"description": f"row {i}"})) for i in range(rows)]
         models = list(cells)
         experiment = add(Experiment(name=name, dataset_id=dataset.id, dataset_name=dataset.name, dataset_version=1,
@@ -144,6 +144,7 @@ def test_results_json_is_shaped_like_promptfoos_output(services, ctx):
     assert first["prompt"] == {"raw": "Say ok to p0", "label": "greet@1"}
     assert first["provider"] == {"id": "model-a", "label": "greet@1/model-a"}
     assert first["vars"] == {"who": "p0"} and first["testCase"]["description"] == "row 0"
+    assert (first["testIdx"], first["row"]) == (0, 1)  # promptfoo counts tests from 0, datasets rows from 1
     assert first["response"]["output"] == "ok" and first["response"]["tokenUsage"] == {
         "prompt": 4, "completion": 2, "total": 6}
     assert first["success"] is True and first["score"] == 1.0 and first["failureReason"] == 0
@@ -172,7 +173,7 @@ def test_results_jsonl_and_csv(services, ctx):
     assert table[0]["check:contains:ok"] == "pass" and table[0]["score:contains:ok"] == "1.0"
     assert json.loads(table[0]["vars"]) == {"who": "p0"} and table[0]["expected"] == "e0"
     # A spreadsheet would run this output as a formula: the export quotes it.
-    formula = [row for row in table if row["variant"] == "greet@1/model-b" and row["row"] == "8"][0]
+    formula = [row for row in table if row["variant"] == "greet@1/model-b" and row["row"] == "9"][0]
     assert formula["output"] == "'=HYPERLINK(\"x\")" and formula["status"] == "fail"
     assert [row["status"] for row in table].count("error") == 1
 

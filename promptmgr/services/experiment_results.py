@@ -242,8 +242,9 @@ class ExperimentResultService:
                                "assertion": {**checks.get(item.get("check"), {}), "metric": item.get("check")},
                                **({"error": item["error"]} if item.get("error") else {})})
         result = {
-            "id": cell_id, "variant": variant.name, "promptIdx": variant.position, "testIdx": position,
-            "repeat": repeat, "rowId": uid,
+            # promptfoo counts tests from 0; dataset rows are numbered from 1 (`row`)
+            "id": cell_id, "variant": variant.name, "promptIdx": variant.position, "testIdx": position - 1,
+            "row": position, "repeat": repeat, "rowId": uid,
             "prompt": {"raw": _rendered_text(rendered), "label": f"{variant.prompt_name}@{variant.version_number}"},
             "provider": {"id": variant.model, "label": variant.name},
             "vars": row_vars or {},
@@ -325,7 +326,7 @@ class ExperimentResultService:
             status = "error" if result["failureReason"] == 2 else ("pass" if result["success"] else "fail")
             writer.writerow([_csv_cell(value) for value in [
                 result["id"], variant.name, variant.prompt_name, variant.version_number, variant.model,
-                result["testIdx"], result["rowId"], result["repeat"], status, result["success"], result["score"],
+                result["row"], result["rowId"], result["repeat"], status, result["success"], result["score"],
                 result["cost"], result["latencyMs"], usage.get("prompt", ""), usage.get("completion", ""),
                 response.get("cached", ""), result["error"] or "", response.get("output", ""),
                 json.dumps(result["vars"], ensure_ascii=False), result["expected"],
