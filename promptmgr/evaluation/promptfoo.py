@@ -161,8 +161,10 @@ def _prompt_file(ref: str, label: str | None, folder: Folder, unsupported: list[
     suffix = folder.path(ref).suffix.lower()
     text = folder.read(ref)
     if suffix in (".json", ".yaml", ".yml"):
-        messages = _chat(json.loads(text) if suffix == ".json" and _json_ok(text) else
-                         (load_structured(text, ref) if suffix != ".json" else None))
+        try:
+            messages = _chat(json.loads(text) if suffix == ".json" else load_structured(text, ref))
+        except ValueError:  # JSON that is only valid once rendered (promptfoo renders first)
+            messages = None
         if messages is None:
             unsupported.append(f"prompt {ref} (not a list of chat messages before rendering)")
             return []
@@ -173,14 +175,6 @@ def _prompt_file(ref: str, label: str | None, folder: Folder, unsupported: list[
         return [PlannedPrompt(part, None, label if len(parts) == 1 else None, ref) for part in parts if part.strip()]
     unsupported.append(f"prompt {ref}")
     return []
-
-
-def _json_ok(text: str) -> bool:
-    try:
-        json.loads(text)
-        return True
-    except ValueError:
-        return False
 
 
 def parse_prompts(raw, folder: Folder, unsupported: list[str]) -> list[PlannedPrompt]:
