@@ -314,3 +314,31 @@ def test_the_number_of_tests_is_bounded(services, ctx, pf, monkeypatch):
     with pytest.raises(ValidationError):
         services.results.import_promptfoo(ctx, pf / "promptfooconfig.yaml")
     _nothing_written(services, ctx)
+
+
+@pytest.mark.parametrize("ident, model", [
+    ("openai:gpt-4o-mini", "gpt-4o-mini"), ("openai:chat:gpt-4o", "gpt-4o"), ("ollama:llama3", "ollama/llama3"),
+    ("ollama:chat:llama3.1:8b", "ollama/llama3.1:8b"), ("anthropic:messages:claude-3-5-haiku", "anthropic/claude-3-5-haiku"),
+    ("mistral:mistral-small", "mistral/mistral-small")])
+def test_provider_ids_map_to_model_strings(ident, model):
+    from promptmgr.evaluation.promptfoo import parse_providers
+
+    unsupported: list[str] = []
+    assert parse_providers([ident], {}, unsupported)[0] == [model] and unsupported == []
+
+
+def test_csv_expected_cells_and_var_files(services, ctx, pf, fake_llm):
+    from promptmgr.evaluation.promptfoo import Folder, parse_tests
+
+    write(pf, "long.txt", "a long text")
+    write(pf, "tests.csv", "q,__expected,__description\n"
+                           "one,grade: is kind,first\n"
+                           "two,not-contains(0.5): rude,second\n"
+                           "three,plain answer,third\n")
+    unsupported: list[str] = []
+    rows, checks, _ = parse_tests({"tests": "file://tests.csv", "defaultTest": {"vars": {"doc": "file://long.txt"}}},
+                                  Folder(pf / "promptfooconfig.yaml"), unsupported)
+    assert [r["vars"] for r in rows] == [{"doc": "a long text", "q": q} for q in ("one", "two", "three")]
+    assert [r["metadata"]["description"] for r in rows] == ["first", "second", "third"]
+    # the three rows assert different kinds (llm-rubric, not-contains, equals): named, not guessed
+    assert checks == [] and "tests with different kinds of assert" in unsupported[0]
