@@ -67,7 +67,10 @@ def summary_table(data: dict) -> str:
                if data["status"] in ("draft", "running", "paused", "cancelled", "completed", "failed")
                else data["status"], dataset=data["dataset"]["name"], version=data["dataset"]["version"]),
              t("results.cli.cells", total=cells["total"], done=cells["done"], errors=cells["errors"],
-               pending=cells["pending"] + cells["running"], cost=money(data["cost"])), ""]
+               pending=cells["pending"] + cells["running"], cost=money(data["cost"]))]
+    if data.get("status_key"):  # why it paused or failed (a budget, a cancel...), in the reader's language
+        lines.append(t(data["status_key"], **(data.get("status_params") or {})))
+    lines.append("")
     header = [t(f"results.cli.col_{c}") for c in ("variant", "n", "passed", "pass_rate", "ci", "cost", "p50",
                                                    "p95", "errors")]
     rows = [[v["name"] + (" *" if v["name"] == data["baseline"] else ""), str(v["n"]), str(v["passed"]),

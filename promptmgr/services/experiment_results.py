@@ -154,6 +154,7 @@ class ExperimentResultService:
         by_name = {item.name: item for item in (analysis.variants if analysis else [])}
         return {
             "name": experiment.name, "status": experiment.status, "status_key": experiment.status_key,
+            "status_params": experiment.status_params or {},
             "description": experiment.description,
             "dataset": {"name": experiment.dataset_name, "version": experiment.dataset_version},
             "baseline": baseline, "repeats": experiment.repeats,
