@@ -185,13 +185,18 @@ def test_results_refuse_an_unknown_format(services, ctx):
     assert caught.value.message_key == "results.bad_format"
 
 
-def test_results_stream_in_chunks(services, ctx, monkeypatch):
-    """Cells are read a chunk at a time: with chunks of 3, the 20 cells still all come out, once each."""
+def test_results_stream_in_chunks_without_blocking_writers(services, ctx, monkeypatch):
+    """Cells are read a chunk at a time: with chunks of 3, the 20 cells still all come out, once each,
+    and a label written while the export is half-way through neither waits nor breaks it."""
     from promptmgr.services import experiment_results
 
-    ab_experiment(services, ctx)
+    cells = ab_experiment(services, ctx)
     monkeypatch.setattr(experiment_results, "CHUNK", 3)
-    ids = [json.loads(line)["id"] for line in _text(services.results.results(ctx, "ab", "jsonl")).splitlines()]
+    stream = services.results.results(ctx, "ab", "jsonl")
+    lines = [next(stream) for _ in range(4)]
+    services.results.label(ctx, "ab", cells["greet@1/model-b"][-2], False, comment="mid-export")
+    lines += list(stream)
+    ids = [json.loads(line)["id"] for line in lines]
     assert len(ids) == 20 and len(set(ids)) == 20 and ids == sorted(ids)
     assert services.results.show(ctx, "ab")["variants"][1]["n"] == 9
 

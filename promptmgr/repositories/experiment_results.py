@@ -1,8 +1,8 @@
 """Reads of finished experiment cells for reports (show, results export) and human labels.
 
-Cells are read in keyset-paginated chunks of plain column tuples (never whole ORM objects, never
-all at once), each chunk in its own short read transaction: a 200,000-cell export holds one chunk
-in memory and no long transaction open against a running experiment."""
+Cells are streamed as plain column tuples (never whole ORM objects, never all at once) from one
+read-only query: a 200,000-cell export holds one chunk in memory. Its read transaction sees one
+consistent snapshot and blocks no writer (PostgreSQL MVCC, SQLite WAL)."""
 from __future__ import annotations
 
 from typing import Iterator
@@ -44,21 +44,26 @@ class ExperimentResultRepository(Repository):
             cost += float(spent or 0.0)
         return counts, cost
 
-    def _finished_chunk(self, experiment_id: int, columns: tuple, after: int, size: int, joins_row: bool):
+    def _finished(self, experiment_id: int, columns: tuple, size: int, joins_row: bool) -> Iterator[list]:
+        """Finished cells in id order, `size` at a time from ONE query read as it goes (a server-side
+        cursor on PostgreSQL). One scan and one sort whatever the planner knows: chunked keyset
+        queries re-scanned the experiment per chunk on a PostgreSQL table not analyzed yet (a fresh
+        100,000-row run), 6x slower."""
         statement = self._scoped(Cell, *columns).outerjoin(Run, Run.id == Cell.run_id)
         if joins_row:
             statement = statement.join(DatasetRow, DatasetRow.id == Cell.row_id)
-        statement = (statement.where(Cell.experiment_id == experiment_id, Cell.status.in_(FINISHED), Cell.id > after)
-                     .order_by(Cell.id).limit(size))
-        return list(self.session.exec(statement).all())
+        statement = (statement.where(Cell.experiment_id == experiment_id, Cell.status.in_(FINISHED))
+                     .order_by(Cell.id).execution_options(yield_per=size))
+        for partition in self.session.execute(statement).partitions(size):
+            yield [tuple(row) for row in partition]
 
-    def outcome_chunk(self, experiment_id: int, after: int, size: int) -> list[tuple]:
-        """Up to `size` finished cells with id > after, in id order, as OUTCOME_COLUMNS tuples."""
-        return self._finished_chunk(experiment_id, OUTCOME_COLUMNS, after, size, joins_row=False)
+    def outcomes(self, experiment_id: int, size: int) -> Iterator[list]:
+        """Finished cells as OUTCOME_COLUMNS tuples, in id order, in lists of up to `size`."""
+        return self._finished(experiment_id, OUTCOME_COLUMNS, size, joins_row=False)
 
-    def result_chunk(self, experiment_id: int, after: int, size: int) -> list[tuple]:
-        """Up to `size` finished cells with id > after, in id order, as RESULT_COLUMNS tuples."""
-        return self._finished_chunk(experiment_id, RESULT_COLUMNS, after, size, joins_row=True)
+    def results(self, experiment_id: int, size: int) -> Iterator[list]:
+        """Finished cells as RESULT_COLUMNS tuples, in id order, in lists of up to `size`."""
+        return self._finished(experiment_id, RESULT_COLUMNS, size, joins_row=True)
 
     def cell(self, experiment_id: int, cell_id: int) -> Cell | None:
         statement = self._scoped(Cell).where(Cell.experiment_id == experiment_id, Cell.id == cell_id)

@@ -131,21 +131,16 @@ class ExperimentResultService:
         from ..evaluation import stats  # numpy and scipy load inside its functions, only when needed
         names = {variant.id: variant.name for variant in variants}
         outcomes: dict[str, list] = {variant.name: [] for variant in variants}
-        after = 0
-        while True:
-            with self._repo(ctx) as repo:
-                chunk = repo.outcome_chunk(experiment.id, after, CHUNK)
-            for (cell_id, variant_id, row, repeat, status, passed, score, scores, cell_cost, human_pass,
-                 latency, prompt_tokens, completion_tokens) in chunk:
-                outcomes[names[variant_id]].append(stats.Outcome(
-                    row=row, repeat=repeat, passed=None if status == "error" else bool(passed),
-                    score=None if status == "error" else score, checks=_checks_of(scores),
-                    cost=float(cell_cost or 0.0), latency_ms=latency if status != "error" else None,
-                    prompt_tokens=int(prompt_tokens or 0), completion_tokens=int(completion_tokens or 0),
-                    human_pass=human_pass))
-            if len(chunk) < CHUNK:
-                break
-            after = chunk[-1][0]
+        with self._repo(ctx) as repo:
+            for chunk in repo.outcomes(experiment.id, CHUNK):
+                for (_cell_id, variant_id, row, repeat, status, passed, score, scores, cell_cost, human_pass,
+                     latency, prompt_tokens, completion_tokens) in chunk:
+                    outcomes[names[variant_id]].append(stats.Outcome(
+                        row=row, repeat=repeat, passed=None if status == "error" else bool(passed),
+                        score=None if status == "error" else score, checks=_checks_of(scores),
+                        cost=float(cell_cost or 0.0), latency_ms=latency if status != "error" else None,
+                        prompt_tokens=int(prompt_tokens or 0), completion_tokens=int(completion_tokens or 0),
+                        human_pass=human_pass))
         # The stored baseline, unless it names no variant of the experiment (then the first, as at creation).
         baseline = experiment.baseline if experiment.baseline in outcomes else (variants[0].name if variants else "")
         checks, graded = _analyzed_checks(experiment)
@@ -218,15 +213,10 @@ class ExperimentResultService:
 
     def _results(self, ctx: TenantContext, experiment, variants, checks) -> Iterator[dict]:
         by_id = {variant.id: variant for variant in variants}
-        after = 0
-        while True:
-            with self._repo(ctx) as repo:
-                chunk = repo.result_chunk(experiment.id, after, CHUNK)
-            for row in chunk:
-                yield self._result(row, by_id[row[1]], checks)
-            if len(chunk) < CHUNK:
-                return
-            after = chunk[-1][0]
+        with self._repo(ctx) as repo:
+            for chunk in repo.results(experiment.id, CHUNK):
+                for row in chunk:
+                    yield self._result(row, by_id[row[1]], checks)
 
     @staticmethod
     def _result(row, variant, checks: dict[str, dict]) -> dict:
