@@ -72,6 +72,18 @@ class Services:
 
         return BuilderService(self.library, self.testing)
 
+    @cached_property
+    def datasets(self):
+        from .services.datasets import DatasetService
+
+        return DatasetService(self.db)
+
+    @cached_property
+    def experiments(self):
+        from .services.experiments import ExperimentService
+
+        return ExperimentService(self.db, self.library, self.datasets, self.providers)
+
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
         """Single-user mode: the local tenant and user, created with the starter library on first
         start, in one transaction (processes starting at once never see an empty library)."""
