@@ -33,6 +33,12 @@ class Services:
         return Gateway(cache_dir=self.settings.cache_dir, cache_enabled=self.settings.cache_enabled)
 
     @cached_property
+    def results(self):
+        from .services.experiment_results import ExperimentResultService
+
+        return ExperimentResultService(self.db, lambda: self)
+
+    @cached_property
     def providers(self):
         from .secrets import SecretBox
         from .services.providers import ProviderService

@@ -114,6 +114,18 @@ MATRIX = {
     ("experiments", "get"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiments.get(c, "ab")),
     ("experiments", "remove"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiments.remove(c, "doomed-ab")),
 }
+# Experiment results (issue 9): reading needs a viewer, labelling and importing an editor.
+SERVICES += ("results",)
+MATRIX.update({
+    ("results", "show"): (Action.READ_EXPERIMENTS, lambda s, c: s.results.show(c, "no-such-experiment")),
+    ("results", "results"): (Action.READ_EXPERIMENTS,
+                             lambda s, c: s.results.results(c, "no-such-experiment", "json")),
+    ("results", "label"): (Action.RUN_EXPERIMENTS, lambda s, c: s.results.label(c, "no-such-experiment", 1, True)),
+    ("results", "import_promptfoo"): (Action.RUN_EXPERIMENTS, lambda s, c: s.results.import_promptfoo(
+        c, "/nonexistent/promptfooconfig.yaml")),
+    ("results", "export_promptfoo"): (Action.READ_EXPERIMENTS,
+                                      lambda s, c: s.results.export_promptfoo(c, "no-such-experiment")),
+})
 # Beyond the method's own action: the same method may need more for some arguments.
 EXTRA_CASES = {
     "move the protected label": (Action.MOVE_PROTECTED_LABEL,

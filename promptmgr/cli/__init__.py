@@ -20,6 +20,8 @@ COMMANDS = {
     "models": "models", "tokens": "models", "run": "runs", "enhance": "enhance", "translate": "enhance",
     "ui": "ui",
 }
+COMMANDS["eval"] = "eval"  # promptfoo configs run for CI (cli/eval.py)
+GROUPS.setdefault("experiments", "experiments")
 ROOT_HELP = "promptmgr: a versioned prompt library, a testing bench for any model, and experiments."
 
 
