@@ -93,6 +93,8 @@ class Gateway:
         params = dict(failure.params)
         if failure.code == "rate_limited":
             params["retries"] = retries
+            if failure.retry_after is not None:  # the experiment runner's limiter honours it
+                params["retry_after"] = failure.retry_after
         log.info("model call failed: model=%s code=%s retries=%d", target.display_name, failure.code, retries)
         return LLMResult(text=text, prompt_tokens=0, completion_tokens=0, cost=None, latency_ms=_ms(start),
                          model=target.display_name, error_code=failure.code, error_key=failure.key,
