@@ -13,7 +13,7 @@ import typer
 
 # Top-level name -> the module that provides it. A module with `app` is a sub-command group under
 # that name; one with `register(app)` adds its commands to the root.
-GROUPS = {"prompts": "prompts", "providers": "providers", "runs": "runs"}
+GROUPS = {"prompts": "prompts", "providers": "providers", "runs": "runs", "experiments": "experiments"}
 COMMANDS = {
     "categories": "library", "tags": "library", "export": "library", "import": "library",
     "models": "models", "tokens": "models", "run": "runs", "enhance": "enhance", "translate": "enhance",

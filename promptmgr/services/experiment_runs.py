@@ -75,7 +75,7 @@ class ExperimentRunService:
     def _load(self, repo: CellRepository, name: str, lock: bool = False):
         experiment = repo.experiment(name, lock=lock)
         if experiment is None:
-            raise NotFoundError(what="experiment", name=name)
+            raise NotFoundError("runner.not_found", name=name)
         return experiment
 
     # -- estimate --------------------------------------------------------------------------------
