@@ -156,21 +156,33 @@ class CellRepository(Repository):
         stale = or_(Cell.claimed_at.is_(None), Cell.claimed_at < expired_before)
         if dead:
             stale = or_(stale, Cell.claimed_by.in_(dead))
-        ids = self._scoped(Cell, Cell.id).where(Cell.experiment_id == experiment_id, Cell.status == "running", stale)
+        ids = self._lock_ids(self._scoped(Cell, Cell.id).where(Cell.experiment_id == experiment_id,
+                                                                Cell.status == "running", stale))
+        total = 0
+        for start in range(0, len(ids), 1000):
+            result = self.session.execute(
+                update(Cell).where(Cell.id.in_(ids[start:start + 1000]), Cell.status == "running")
+                .values(status="pending", claimed_by=None, claimed_at=None)
+                .execution_options(synchronize_session=False))
+            total += int(result.rowcount or 0)
+        return total
+
+    def _lock_ids(self, statement) -> list[int]:
+        """The ids a SELECT finds, row-locked on PostgreSQL (skipping rows another runner holds).
+
+        Selected first and updated by id in a second statement: `UPDATE ... WHERE id IN (SELECT ...
+        LIMIT n FOR UPDATE SKIP LOCKED)` may run its subquery once per outer row and take more."""
         if self.session.get_bind().dialect.name == "postgresql":
-            ids = ids.with_for_update(skip_locked=True)
-        result = self.session.execute(
-            update(Cell).where(Cell.id.in_(ids.scalar_subquery()), Cell.status == "running")
-            .values(status="pending", claimed_by=None, claimed_at=None).execution_options(synchronize_session=False))
-        return int(result.rowcount or 0)
+            statement = statement.with_for_update(skip_locked=True)
+        return list(self.session.exec(statement).all())
 
     def claim(self, experiment_id: int, runner: str, limit: int) -> list[ClaimedCell]:
         """Atomically take up to `limit` pending cells for this runner, in cell order."""
-        ids = self._scoped(Cell, Cell.id).where(Cell.experiment_id == experiment_id, Cell.status == "pending"
-                                               ).order_by(Cell.id).limit(limit)
-        if self.session.get_bind().dialect.name == "postgresql":
-            ids = ids.with_for_update(skip_locked=True)
-        statement = (update(Cell).where(Cell.id.in_(ids.scalar_subquery()), Cell.status == "pending")
+        ids = self._lock_ids(self._scoped(Cell, Cell.id).where(
+            Cell.experiment_id == experiment_id, Cell.status == "pending").order_by(Cell.id).limit(limit))
+        if not ids:
+            return []
+        statement = (update(Cell).where(Cell.id.in_(ids), Cell.status == "pending")
                      .values(status="running", claimed_by=runner, claimed_at=utcnow())
                      .returning(Cell.id, Cell.variant_id, Cell.row_id, Cell.row_position, Cell.repeat)
                      .execution_options(synchronize_session=False))
