@@ -18,7 +18,7 @@ from promptmgr.schemas import PromptCreate, PromptQuery, PromptUpdate, parse
 
 MODEL = "fake/fake-model"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-SERVICES = ("admin", "library", "transfer", "providers", "testing", "enhance", "builder", "files")
+SERVICES = ("admin", "library", "transfer", "providers", "testing", "enhance", "builder", "files", "experiment_runs")
 # Composition-root helpers, not callable by a caller: they create the caller's context.
 NOT_CALLER_FACING = {("admin", "ensure_tenant"), ("admin", "local_context"), ("library", "apply_update")}
 
@@ -94,6 +94,11 @@ MATRIX = {
     ("files", "store_image"): (Action.UPLOAD_FILES, lambda s, c: s.files.store_image(c, "a.png", PNG)),
     ("files", "resolve"): (Action.READ_PROMPTS, lambda s, c: s.files.resolve(c, "file:missing.png")),
     ("files", "cleanup_unreferenced"): (Action.WRITE_PROMPTS, lambda s, c: s.files.cleanup_unreferenced(c)),
+    # An unknown experiment: NotFoundError once past the policy (the runner's own tests run real ones).
+    ("experiment_runs", "estimate"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiment_runs.estimate(c, "none")),
+    ("experiment_runs", "run"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.run(c, "none")),
+    ("experiment_runs", "resume"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.resume(c, "none")),
+    ("experiment_runs", "cancel"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.cancel(c, "none")),
 }
 # Beyond the method's own action: the same method may need more for some arguments.
 EXTRA_CASES = {
