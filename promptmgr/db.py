@@ -69,7 +69,11 @@ def make_engine(url: str) -> Engine:
         if path is not None:
             private_dir(path.parent)
             _private_file(path)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        # Gradio runs handlers on up to 40 worker threads and a page load fires several at once:
+        # the pool must not be the bottleneck (SQLite connections are cheap; writes still
+        # serialize on SQLite's own lock).
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
+                               pool_size=10, max_overflow=50)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine

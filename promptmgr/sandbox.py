@@ -44,9 +44,15 @@ class Limits:
     seconds: float = 2.0
 
 
+# Every string a render builds counts against this many times the output cap: the per-value cap
+# alone lets a map over 10,000 items build 10,000 values just under it (hundreds of MB).
+PRODUCED_FACTOR = 16
+
+
 class _Budget(threading.local):
     deadline: float | None = None
     iterations: int = 0
+    produced: int = 0
     limits: Limits = Limits()
 
 
@@ -60,14 +66,15 @@ class budget:
         self.limits = limits
 
     def __enter__(self):
-        self.saved = (_budget.deadline, _budget.iterations, _budget.limits)
+        self.saved = (_budget.deadline, _budget.iterations, _budget.produced, _budget.limits)
         _budget.deadline = time.monotonic() + self.limits.seconds
         _budget.iterations = 0
+        _budget.produced = 0
         _budget.limits = self.limits
         return self
 
     def __exit__(self, *exc):
-        _budget.deadline, _budget.iterations, _budget.limits = self.saved
+        _budget.deadline, _budget.iterations, _budget.produced, _budget.limits = self.saved
         return False
 
 
@@ -82,9 +89,14 @@ def _max_chars() -> int:
 
 
 def check_size(value: Any) -> Any:
-    """A produced value must fit in the output cap (strings, lists, tuples, dicts)."""
+    """A produced value must fit in the output cap (strings, lists, tuples, dicts), and all the text
+    a render produces together must fit in PRODUCED_FACTOR times the cap."""
     if isinstance(value, (str, bytes, list, tuple, dict, set, frozenset)) and len(value) > _max_chars():
         raise LimitExceeded("limits.template_output", limit=_max_chars())
+    if isinstance(value, (str, bytes)):
+        _budget.produced += len(value)
+        if _budget.produced > PRODUCED_FACTOR * _max_chars():
+            raise LimitExceeded("limits.template_output", limit=_max_chars())
     return value
 
 

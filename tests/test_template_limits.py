@@ -34,6 +34,8 @@ HOSTILE = {
     "join_growth": "{{ range(1000)|join('x' * 999999) }}",
     "indent_growth": "{{ ('x\n' * 400000)|indent(1000) }}",
     "deep_nesting": "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
+    # Each value under the cap, together hundreds of MB (found through the experiments' expr check).
+    "many_values_under_the_cap": "{{ range(10000)|map('string')|map('center', 100000)|list|length }}",
 }
 
 
