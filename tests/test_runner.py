@@ -291,3 +291,28 @@ def test_aimd_halves_on_429_and_grows_back_by_one_after_sustained_success():
         await asyncio.wait_for(blocked, 1)
 
     asyncio.run(scenario())
+
+
+def test_checks_score_every_answer_and_judges_count_in_the_cost(lab, ctx, fake_llm):
+    checks = [{"type": "contains", "value": "Question"}, {"type": "icontains", "value": "question 1"}]
+    make_experiment(lab, ctx, "checked", rows=3, variants=[("ask", "fake/m1", {})], checks=checks)
+    summary = lab.experiment_runs.run(ctx, "checked")
+    assert (summary.done, summary.errors) == (3, 0)
+    _, found = cells(lab, "checked")
+    assert [c.passed for c in found] == [False, True, False]  # "echo: Question N" has "question 1" only for N=1
+    assert [c.score for c in found] == [0.5, 1.0, 0.5]
+    assert [[s["pass"] for s in c.scores] for c in found] == [[True, False], [True, True], [True, False]]
+    make_experiment(lab, ctx, "judged", rows=2, variants=[("ask", "fake/m1", {})],
+                    checks=[{"type": "llm-rubric", "value": "Answers politely"}])
+    with lab.db.session(write=True) as session:
+        judged = session.exec(select(Experiment).where(Experiment.name == "judged")).one()
+        judged.config = {"judge_model": "fake/judge"}
+        session.add(judged)
+    lab.providers.set_price(ctx, "fake/judge", 1.0, 1.0)
+    before = fake_llm.chat_count
+    summary = lab.experiment_runs.run(ctx, "judged")
+    assert summary.done == 2 and fake_llm.chat_count - before == 4  # two answers, two judge calls
+    _, found = cells(lab, "judged")
+    for cell in found:  # the fake judge echoes instead of answering JSON: a check error, not a crash
+        assert cell.status == "done" and cell.scores[0]["error"] and cell.judge_tokens > 0
+        assert cell.judge_cost > 0 and cell.cost == pytest.approx(cell.judge_cost)

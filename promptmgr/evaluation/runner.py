@@ -219,7 +219,7 @@ class ExperimentRunner:
             self.state.in_flight_estimate -= estimate
         verdict = None
         if result.ok:
-            verdict = await self._check(result, row)
+            verdict = await self._check(result, row, messages)
         return self._outcome(cell, plan, values, stored, result, verdict)
 
     def _estimate(self, plan: VariantPlan, messages: list[dict]) -> float | None:
@@ -275,13 +275,16 @@ class ExperimentRunner:
             return None
         return retry_delay(attempt, self.backoff, random.random() * 0.25, None)
 
-    async def _check(self, result: LLMResult, row):
+    async def _check(self, result: LLMResult, row, messages: list[dict]):
         if self._evaluate is None or not self.checks:
             return None
+        from ..llm.tokens import flatten_content
         from .checks import CheckInput  # only reached when checks.py exists
 
+        shown = "\n\n".join(flatten_content(m.get("content")) for m in messages if m.get("role") != "system")
         data = CheckInput(output=result.text, expected=getattr(row, "expected", None),
-                          vars=getattr(row, "vars", None) or {}, cost=result.cost, latency_ms=result.latency_ms)
+                          vars=getattr(row, "vars", None) or {}, cost=result.cost, latency_ms=result.latency_ms,
+                          input=shown)
         return await self._evaluate(self.checks, data, threshold=self.threshold, judge=self.judge)
 
     # -- results -------------------------------------------------------------------------------

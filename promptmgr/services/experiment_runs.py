@@ -215,6 +215,7 @@ class ExperimentRunService:
             if stop_early is None:
                 stop_early = experiment.stop_early
             sequential = _sequential(plans) if stop_early else None
+            judge = self._judge(ctx, experiment)  # no judge model: an error now, before any cell runs
         with self._session(write=True) as session:
             repo = CellRepository(session, ctx)
             experiment = self._load(repo, name, lock=True)
@@ -232,7 +233,8 @@ class ExperimentRunService:
             repo = CellRepository(session, ctx)
             counts = repo.counts(snapshot["id"])
             store.spent_before = repo.spent(snapshot["id"])
-        runner = self._runner(ctx, snapshot, plans, store, counts, budget, sequential, progress, pause, cancel)
+        runner = self._runner(ctx, snapshot, plans, store, counts, budget, sequential, judge, progress, pause,
+                              cancel)
         try:
             summary = aio.run(runner.run())
         except BaseException as exc:
@@ -243,12 +245,14 @@ class ExperimentRunService:
             raise
         return self._conclude(ctx, snapshot["id"], runner, summary)
 
-    def _runner(self, ctx, snapshot, plans, store, counts, budget, sequential, progress, pause, cancel):
+    def _judge(self, ctx, experiment):
+        if self.judge_factory is None or not any((c or {}).get("type") in MODEL_GRADED for c in experiment.checks or []):
+            return None
+        return self.judge_factory(ctx, (experiment.config or {}).get("judge_model"))
+
+    def _runner(self, ctx, snapshot, plans, store, counts, budget, sequential, judge, progress, pause, cancel):
         from ..evaluation.runner import ExperimentRunner
 
-        judge = None
-        if self.judge_factory is not None and any(spec.type in MODEL_GRADED for spec in snapshot["checks"]):
-            judge = self.judge_factory(ctx, snapshot["config"].get("judge_model"))
         baseline = next((p.id for p in plans if p.name == snapshot["baseline"]), plans[0].id)
         return ExperimentRunner(
             store=store, experiment_id=snapshot["id"], variants=plans, gateway=self.gateway,
