@@ -316,3 +316,28 @@ def test_checks_score_every_answer_and_judges_count_in_the_cost(lab, ctx, fake_l
     for cell in found:  # the fake judge echoes instead of answering JSON: a check error, not a crash
         assert cell.status == "done" and cell.scores[0]["error"] and cell.judge_tokens > 0
         assert cell.judge_cost > 0 and cell.cost == pytest.approx(cell.judge_cost)
+
+
+# --- the lean OpenAI-compatible path the runner uses -------------------------------------------------
+@pytest.mark.parametrize("status", [None, 400, 401, 404, 429, 500])
+def test_the_lean_backend_answers_and_fails_exactly_as_litellm_does(services, ctx, fake_llm, status):
+    from promptmgr.llm import aio
+    from promptmgr.llm.openai_compat import lean
+
+    if services.db.dialect != "sqlite":
+        pytest.skip("no database involved")
+    services.providers.add(ctx, "fake", fake_llm.base_url, api_key=KEY)
+    target = services.providers.resolve(ctx, "fake/some-model")
+    results = []
+    for gateway in (services.gateway, lean(services.gateway)):
+        gateway.max_retries = 0
+        if status:
+            fake_llm.fail_next(status)
+        results.append(aio.run(gateway.acomplete(target, [{"role": "user", "content": "hi there"}],
+                                                 {"temperature": 0.5, "max_tokens": 9})))
+    slow, fast = results
+    assert (fast.text, fast.prompt_tokens, fast.completion_tokens, fast.error_code, fast.error_key) == \
+        (slow.text, slow.prompt_tokens, slow.completion_tokens, slow.error_code, slow.error_key)
+    assert KEY not in str(fast.error_params)
+    first, second = fake_llm.chat_requests[-2:]
+    assert dict(first) == dict(second)  # the same request body on the wire

@@ -8,7 +8,6 @@ Memory stays bounded: cells are claimed in small batches and results leave throu
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import random
 import threading
@@ -101,9 +100,11 @@ class ExperimentRunner:
         self.store = store
         self.experiment_id = experiment_id
         self.variants = {v.id: v for v in variants}
-        # Our own retries, so the gateway must not retry (or a 429 would never reach the limiter).
-        self.gateway = copy.copy(gateway)
-        self.gateway.max_retries = 0
+        # Our own retries, so the gateway must not retry (or a 429 would never reach the limiter);
+        # OpenAI-compatible endpoints without litellm's per-call CPU (llm/openai_compat.py).
+        from ..llm.openai_compat import lean
+
+        self.gateway = lean(gateway, max_retries=0)
         self.max_retries = getattr(gateway, "max_retries", 2)
         self.backoff = getattr(gateway, "backoff_base", 0.5)
         self.checks, self.threshold, self.judge = checks, threshold, judge

@@ -109,10 +109,14 @@ class Gateway:
 
     def _begin(self, target, messages, params, use_cache) -> tuple[Backend, dict, float, str | None]:
         _validate(target, messages, params)
-        backend = backend_for(target.model)
+        backend = self._backend(target)
         backend.warm()  # a one-time library import is not the call's latency
         params = dict(params or {})
         return backend, params, time.perf_counter(), self._cache_key(target, messages, params, use_cache)
+
+    def _backend(self, target: ModelTarget) -> Backend:
+        """The backend serving this target (a subclass may route some targets elsewhere)."""
+        return backend_for(target.model)
 
     def _classifier(self, backend: Backend, target: ModelTarget):
         return lambda exc: backend.classify(exc, target, self.timeout)
