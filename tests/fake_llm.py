@@ -221,6 +221,9 @@ def _make_handler(server: FakeLLMServer):
             self.wfile.write(data)
 
         def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/_stats"):  # for benches running the server in a process
+                self._send_json(200, {"chat_requests": server.chat_count, "peak_in_flight": server.peak_in_flight})
+                return
             self._record({})
             if self.path.rstrip("/").endswith("/models"):
                 self._send_json(200, {"object": "list", "data": [
@@ -399,3 +402,12 @@ def block_external_network(monkeypatch):
     """Every test runs behind guard_network (tests/conftest.py); this one also hands the test the
     list of attempts it blocked, so it can assert there were none."""
     yield guard_network(monkeypatch)
+
+
+if __name__ == "__main__":  # python tests/fake_llm.py [DELAY]: serve in its own process, print the port
+    import sys
+
+    with FakeLLMServer() as served:
+        served.delay = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+        print(served.port, flush=True)
+        sys.stdin.read()  # until the parent closes our stdin

@@ -186,6 +186,10 @@ class ExperimentRunner:
             if item is None:
                 return
             cell, row = item
+            # Back-pressure: when answers come faster than the database takes them (a cached or
+            # instant model), wait for the writer instead of queueing results without bound.
+            while self.store.backlog() > 2 * self.store.max_batch:
+                await asyncio.sleep(0.005)
             self._poll_events()
             if self.state.stop is not None:
                 self.unstarted.append(cell.id)

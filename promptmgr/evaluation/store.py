@@ -110,6 +110,10 @@ class CellStore:
     def put(self, outcome: CellOutcome) -> None:
         self._queue.put(outcome)
 
+    def backlog(self) -> int:
+        """Finished cells waiting for the writer (the runner holds back while it is long)."""
+        return self._queue.qsize()
+
     def start(self, on_commit=None) -> None:
         self._on_commit = on_commit
         self._thread = threading.Thread(target=self._write_loop, name="promptmgr-cell-writer", daemon=True)
