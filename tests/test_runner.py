@@ -173,6 +173,7 @@ def test_cancel_from_elsewhere_stops_the_run_and_keeps_what_finished(lab, ctx, f
 
 
 def test_a_pause_event_leaves_the_rest_pending_for_resume(lab, ctx, fake_llm):
+    fake_llm.delay = 0.03  # 60 cells take longer than a few commits
     make_experiment(lab, ctx, "paused", rows=30, variants=two_variants())
     pause = threading.Event()
     seen = []

@@ -3,12 +3,14 @@ api_base), used by the experiment runner through RunnerGateway.
 
 litellm costs about 16 ms of CPU per call here (logging objects, a price lookup per response):
 with 16 calls in flight at 100 ms, that CPU is the bottleneck, not the provider. This backend posts
-the same request with one pooled httpx client per endpoint (~2 ms) and raises exceptions that
+the same request with one pooled aiohttp session per endpoint and loop (~1 ms) and raises exceptions that
 llm/errors.classify maps exactly as it maps litellm's (class names and status codes). Streams, and
 every other model, still go through litellm."""
 from __future__ import annotations
 
 import asyncio
+import atexit
+import json
 from collections.abc import AsyncIterator
 
 from .backend import Backend
@@ -59,28 +61,31 @@ class OpenAICompatBackend(Backend):
         self._clients: dict[tuple[int, str], object] = {}
 
     def _client(self, api_base: str):
-        import httpx
+        import aiohttp
 
         key = (id(asyncio.get_running_loop()), api_base)
         client = self._clients.get(key)
-        if client is None:  # an httpx client belongs to the loop it was made on
-            client = self._clients[key] = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=512, max_keepalive_connections=512), follow_redirects=False)
+        if client is None or client.closed:  # a client session belongs to the loop it was made on
+            if not self._clients:  # llm/aio registered its loop's shutdown before: ours runs first
+                atexit.register(_close_at_exit, self)
+            client = self._clients[key] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300), trust_env=False)
         return client
 
     async def complete(self, target: ModelTarget, messages: list[ChatMessage], params: dict, *,
                        timeout: float) -> Reply:
-        import httpx
+        import aiohttp
 
         body = {k: v for k, v in params.items() if v is not None and k not in NON_CONTENT_PARAMS}
         body.update(model=target.model.split("/", 1)[1], messages=messages)
         headers = {"Authorization": f"Bearer {target.api_key or _NO_KEY}"}
         url = target.api_base.rstrip("/") + "/chat/completions"
-        response = await self._client(target.api_base).post(url, json=body, headers=headers,
-                                                             timeout=httpx.Timeout(timeout))
-        if response.status_code >= 400:
-            raise _error_class(response.status_code)(response.status_code, _message(response), response)
-        data = response.json()
+        async with self._client(target.api_base).post(url, json=body, headers=headers, allow_redirects=False,
+                                                      timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            raw = await response.read()
+            if response.status >= 400:
+                raise _error_class(response.status)(response.status, _message(raw, response.status), response)
+        data = json.loads(raw)
         choice = (data.get("choices") or [{}])[0]
         usage = data.get("usage") or {}
         return Reply((choice.get("message") or {}).get("content") or "", usage.get("prompt_tokens"),
@@ -91,7 +96,7 @@ class OpenAICompatBackend(Backend):
         return self.fallback.stream(target, messages, params, timeout=timeout)
 
     def warm(self) -> None:
-        import httpx  # noqa: F401
+        import aiohttp  # noqa: F401
 
     def estimate_cost(self, target, prompt_tokens, completion_tokens):
         return self.fallback.estimate_cost(target, prompt_tokens, completion_tokens)
@@ -106,13 +111,13 @@ class OpenAICompatBackend(Backend):
         return self.fallback.count_messages(model, messages)
 
 
-def _message(response) -> str:
+def _message(raw: bytes, status: int) -> str:
     try:
-        error = response.json().get("error")
+        error = json.loads(raw).get("error")
         text = error.get("message") if isinstance(error, dict) else str(error or "")
-    except ValueError:
-        text = response.text[:300]
-    return text or f"HTTP {response.status_code}"
+    except (ValueError, AttributeError):
+        text = raw[:300].decode("utf-8", "replace")
+    return text or f"HTTP {status}"
 
 
 class LeanGateway(Gateway):
@@ -128,10 +133,35 @@ class LeanGateway(Gateway):
         return default
 
 
+_shared: OpenAICompatBackend | None = None
+
+
+def _backend_instance() -> OpenAICompatBackend:
+    """One backend per process, so its connection pools live across runs; closed at exit."""
+    global _shared
+    if _shared is None:
+        _shared = OpenAICompatBackend(backend_for("openai/x"))
+    return _shared
+
+
+def _close_at_exit(backend: OpenAICompatBackend) -> None:
+    from . import aio
+
+    loop = aio._loop
+    if loop is None or not loop.is_running():
+        return
+    for (loop_id, _base), session in list(backend._clients.items()):
+        if loop_id == id(loop) and not session.closed:
+            try:  # bounded: the loop may be stopping at the same time
+                asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout=2)
+            except Exception:  # exiting anyway
+                pass
+
+
 def lean(gateway: Gateway, **overrides) -> LeanGateway:
     """A LeanGateway sharing `gateway`'s settings and response cache."""
     copy = LeanGateway.__new__(LeanGateway)
     copy.__dict__.update(gateway.__dict__)
     copy.__dict__.update(overrides)
-    copy._lean = OpenAICompatBackend(backend_for("openai/x"))
+    copy._lean = _backend_instance()
     return copy
