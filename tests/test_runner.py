@@ -342,3 +342,14 @@ def test_the_lean_backend_answers_and_fails_exactly_as_litellm_does(services, ct
     assert KEY not in str(fast.error_params)
     first, second = fake_llm.chat_requests[-2:]
     assert dict(first) == dict(second)  # the same request body on the wire
+
+
+def test_stop_early_with_the_sequential_test_stops_when_one_variant_clearly_wins(lab, ctx, fake_llm):
+    # "ask" answers "echo: Question N" and passes; "tell" answers "echo: Tell me N" and fails.
+    make_experiment(lab, ctx, "clear", rows=150, variants=two_variants(),
+                    checks=[{"type": "contains", "value": "Question"}])
+    summary = lab.experiment_runs.run(ctx, "clear", concurrency=2, stop_early=True)
+    assert summary.status_key == "runner.stopped_early" and summary.winner == "ask@1/fake/m1"
+    assert summary.done < 300 and fake_llm.chat_count == summary.done
+    _, found = cells(lab, "clear")
+    assert Counter(c.status for c in found)["running"] == 0
