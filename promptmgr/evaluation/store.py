@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 300.0
 _ACTIVE: set[str] = set()  # runner ids alive in this process
 _ACTIVE_LOCK = threading.Lock()
+_WAKE = object()  # put by close(): the writer stops waiting for its batch interval
 
 
 @dataclass(slots=True)
@@ -122,6 +123,7 @@ class CellStore:
     def close(self, unstarted: list[int]) -> None:
         """Commit what is queued, give back the cells not run, stop the writer."""
         self._closing.set()
+        self._queue.put(_WAKE)  # the last batch is written now, not when its interval ends
         if self._thread is not None:
             self._thread.join()
         try:
@@ -144,9 +146,10 @@ class CellStore:
             wait = (first + self.interval - now) if batch else 0.1
             try:
                 item = self._queue.get(timeout=max(wait, 0.0))
-                if not batch:
-                    first = time.monotonic()
-                batch.append(item)
+                if item is not _WAKE:
+                    if not batch:
+                        first = time.monotonic()
+                    batch.append(item)
             except queue.Empty:
                 pass
             now = time.monotonic()
