@@ -67,6 +67,18 @@ class Services:
         return BuilderService(self.library, self.testing)
 
     @cached_property
+    def datasets(self):
+        from .services.datasets import DatasetService
+
+        return DatasetService(self.db)
+
+    @cached_property
+    def experiments(self):
+        from .services.experiments import ExperimentService
+
+        return ExperimentService(self.db, self.library, self.datasets, self.providers)
+
+    @cached_property
     def experiment_runs(self):
         from .services.experiment_runs import ExperimentRunService
 

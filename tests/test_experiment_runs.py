@@ -68,3 +68,22 @@ def test_cli_estimate_run_resume_and_cancel(cli, cli_env, fake_llm):
     assert missing.code == 1 and "nope" in missing.err
     bad = cli("experiments", "run", "cli-exp", "--max-cost", "-3")
     assert bad.code == 1 and "-3" in bad.err
+
+
+def test_an_experiment_defined_from_the_command_line_runs_end_to_end(cli, cli_env, fake_llm, tmp_path):
+    from promptmgr.cli.common import context, services
+
+    svc, ctx = services(), context()
+    svc.providers.add(ctx, "fake", fake_llm.base_url)
+    make_prompt(svc, ctx, "capital", "Capital of {{ country }}?")
+    data = tmp_path / "countries.csv"
+    data.write_text("country,expected\nFrance,Paris\nJapan,Tokyo\n", encoding="utf-8")
+    assert cli("datasets", "add", "countries", "--file", str(data)).code == 0
+    created = cli("experiments", "create", "caps", "--dataset", "countries", "--prompt", "capital",
+                  "--model", "fake/a", "--model", "fake/b", "--check", "contains:France")
+    assert created.code == 0, created.err
+    result = cli("experiments", "run", "caps", "--json")
+    assert result.code == 0, result.err
+    data = result.json()
+    assert (data["status"], data["done"], data["errors"]) == ("completed", 4, 0)
+    assert sorted(fake_llm.user_texts()) == ["Capital of France?"] * 2 + ["Capital of Japan?"] * 2

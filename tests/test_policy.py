@@ -18,13 +18,20 @@ from promptmgr.schemas import PromptCreate, PromptQuery, PromptUpdate, parse
 
 MODEL = "fake/fake-model"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-SERVICES = ("admin", "library", "transfer", "providers", "testing", "enhance", "builder", "files", "experiment_runs")
+SERVICES = ("admin", "library", "transfer", "providers", "testing", "enhance", "builder", "files", "datasets",
+            "experiments", "experiment_runs")
 # Composition-root helpers, not callable by a caller: they create the caller's context.
 NOT_CALLER_FACING = {("admin", "ensure_tenant"), ("admin", "local_context"), ("library", "apply_update")}
 
 
 def _document(s, ctx):
     return {"format": "promptmgr-library", "prompts": [{"name": "greet", "versions": [{"content": "Hi {{ name }}"}]}]}
+
+
+def _dataset_file(s):
+    path = s.settings.home / "rows.csv"
+    path.write_text("name\nAda\n", encoding="utf-8")
+    return path
 
 
 def _import_into(s, ctx):
@@ -94,6 +101,18 @@ MATRIX = {
     ("files", "store_image"): (Action.UPLOAD_FILES, lambda s, c: s.files.store_image(c, "a.png", PNG)),
     ("files", "resolve"): (Action.READ_PROMPTS, lambda s, c: s.files.resolve(c, "file:missing.png")),
     ("files", "cleanup_unreferenced"): (Action.WRITE_PROMPTS, lambda s, c: s.files.cleanup_unreferenced(c)),
+    ("datasets", "add"): (Action.WRITE_DATASETS, lambda s, c: s.datasets.add(c, f"ds-{c.role}", _dataset_file(s))),
+    ("datasets", "list"): (Action.READ_DATASETS, lambda s, c: s.datasets.list(c)),
+    ("datasets", "get"): (Action.READ_DATASETS, lambda s, c: s.datasets.get(c, "rows")),
+    ("datasets", "rows"): (Action.READ_DATASETS, lambda s, c: list(s.datasets.rows(c, "rows"))),
+    ("datasets", "export"): (Action.READ_DATASETS, lambda s, c: s.datasets.export(
+        c, "rows", s.settings.home / f"export-{c.role}.jsonl")),
+    ("datasets", "remove"): (Action.WRITE_DATASETS, lambda s, c: s.datasets.remove(c, "doomed-rows")),
+    ("experiments", "create"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiments.create(
+        c, f"exp-{c.role}", dataset="rows", prompts=["greet"], models=[MODEL])),
+    ("experiments", "list"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiments.list(c)),
+    ("experiments", "get"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiments.get(c, "ab")),
+    ("experiments", "remove"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiments.remove(c, "doomed-ab")),
     # An unknown experiment: NotFoundError once past the policy (the runner's own tests run real ones).
     ("experiment_runs", "estimate"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiment_runs.estimate(c, "none")),
     ("experiment_runs", "run"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.run(c, "none")),
@@ -130,6 +149,9 @@ def world(services, ctx, fake_llm):
                                                        "is_enhancement": True}))
     services.library.set_label(ctx, "greet", "beta")
     services.testing.run_messages(ctx, [{"role": "user", "content": "hi"}], model=MODEL)
+    services.datasets.add(ctx, "rows", _dataset_file(services))
+    services.datasets.add(ctx, "doomed-rows", _dataset_file(services))
+    services.experiments.create(ctx, "ab", dataset="rows", prompts=["greet"], models=[MODEL])
     return services
 
 

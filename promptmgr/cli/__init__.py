@@ -13,7 +13,8 @@ import typer
 
 # Top-level name -> the module that provides it. A module with `app` is a sub-command group under
 # that name; one with `register(app)` adds its commands to the root.
-GROUPS = {"prompts": "prompts", "providers": "providers", "runs": "runs", "experiments": "experiments"}
+GROUPS = {"prompts": "prompts", "providers": "providers", "runs": "runs", "datasets": "datasets",
+          "experiments": "experiments"}
 COMMANDS = {
     "categories": "library", "tags": "library", "export": "library", "import": "library",
     "models": "models", "tokens": "models", "run": "runs", "enhance": "enhance", "translate": "enhance",

@@ -1,7 +1,9 @@
 from .base import Repository
+from .datasets import DatasetRepository
+from .experiments import ExperimentRepository
 from .prompts import PromptRepository
 from .providers import ProviderRepository
 from .runs import RunRepository
 from .tenants import TenantRepository
 
-__all__ = ["Repository", "PromptRepository", "ProviderRepository", "RunRepository", "TenantRepository"]
+__all__ = ["Repository", "DatasetRepository", "ExperimentRepository", "PromptRepository", "ProviderRepository", "RunRepository", "TenantRepository"]
