@@ -198,7 +198,7 @@ class Gateway:
     # -- prices and model facts -------------------------------------------------------------------
     def estimate_cost(self, target: ModelTarget, prompt_tokens: int, completion_tokens: int) -> float | None:
         """USD for these token counts (the target's prices win); None when unknown."""
-        return backend_for(target.model).estimate_cost(target, prompt_tokens, completion_tokens)
+        return self._backend(target).estimate_cost(target, prompt_tokens, completion_tokens)
 
     def model_info(self, target: ModelTarget) -> ModelInfo:
         return backend_for(target.model).model_info(target)

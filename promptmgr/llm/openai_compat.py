@@ -99,6 +99,10 @@ class OpenAICompatBackend(Backend):
         import aiohttp  # noqa: F401
 
     def estimate_cost(self, target, prompt_tokens, completion_tokens):
+        if target.input_cost_per_token is not None and target.output_cost_per_token is not None:
+            # Both prices set by the user: no need for litellm's price map (and its import).
+            return prompt_tokens * float(target.input_cost_per_token) + \
+                completion_tokens * float(target.output_cost_per_token)
         return self.fallback.estimate_cost(target, prompt_tokens, completion_tokens)
 
     def model_info(self, target):

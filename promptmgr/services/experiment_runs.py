@@ -235,6 +235,8 @@ class ExperimentRunService:
             store.spent_before = repo.spent(snapshot["id"])
         runner = self._runner(ctx, snapshot, plans, store, counts, budget, sequential, judge, progress, pause,
                               cancel)
+        for plan in plans:  # a price map to load (litellm's, seconds) is not the run's time nor its ETA
+            runner.gateway.estimate_cost(plan.target, 1, 1)
         try:
             summary = aio.run(runner.run())
         except BaseException as exc:
