@@ -355,13 +355,13 @@ def test_render_vars_file_and_var_precedence(cli, tmp_path):
 
 # --- rm ----------------------------------------------------------------------------------
 def test_rm_needs_confirmation(cli, monkeypatch):
-    from promptmgr.cli import prompts
+    from promptmgr.cli import common
 
     seed(cli, "keep")
     seed(cli, "drop")
     one_error_line(cli("prompts", "rm", "keep"), "--yes")  # no terminal, no --yes: refuse
     assert cli("prompts", "show", "keep").code == 0
-    monkeypatch.setattr(prompts, "_interactive", lambda: True)
+    monkeypatch.setattr(common, "interactive", lambda: True)
     cancelled = cli("prompts", "rm", "keep", input="n\n")
     assert cancelled.code == 1 and "nothing was deleted" in cancelled.err
     assert cli("prompts", "show", "keep").code == 0

@@ -117,3 +117,20 @@ def fail(exc: BaseException, locale: str) -> None:
 
 def _one_line(text: str) -> str:
     return (text.strip().splitlines() or [""])[0]
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def confirm_delete(check_exists: Callable[[], Any], name: str, *, needs_yes: str, ask: str, cancelled: str) -> None:
+    """Ask before a deletion: a missing thing is reported before anything is asked, a script without
+    a terminal must pass --yes (`needs_yes`), and "no" exits 1. The three are locale keys."""
+    from ..errors import ValidationError
+
+    check_exists()
+    if not interactive():
+        raise ValidationError(needs_yes, name=name)
+    if not typer.confirm(t(ask, name=name), default=False):
+        echo(t(cancelled), err=True)
+        raise typer.Exit(1)

@@ -4,12 +4,11 @@ Only typer is imported at module level; services are imported inside the command
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated, Optional
 
 import typer
 
-from .common import context, echo, emit, services, t
+from .common import confirm_delete, context, echo, emit, services, t
 from .models import aligned
 
 app = typer.Typer(no_args_is_help=True, help="Datasets of test rows (CSV, JSONL, JSON, YAML) with immutable versions.")
@@ -29,7 +28,7 @@ def add(
 ) -> None:
     """Import a file as a dataset, or as the next version of an existing one."""
     dataset = services().datasets.add(context(), name, file, description=description)
-    emit(dataset, as_json, lambda d: t("datasets.cli.added", name=d.name, version=d.version, rows=d.row_count))
+    emit(dataset, as_json, lambda d: t("cli_datasets.datasets.added", name=d.name, version=d.version, rows=d.row_count))
 
 
 @app.command("list")
@@ -41,8 +40,8 @@ def list_(as_json: JsonOpt = False) -> None:
 
 def _table(datasets) -> str:
     if not datasets:
-        return t("datasets.cli.none")
-    header = [t(f"datasets.cli.col_{key}") for key in ("name", "version", "rows", "updated", "columns")]
+        return t("cli_datasets.datasets.none")
+    header = [t(f"cli_datasets.datasets.col_{key}") for key in ("name", "version", "rows", "updated", "columns")]
     rows = [[d.name, f"v{d.latest_version}", str(d.row_count), d.updated_at.strftime("%Y-%m-%d %H:%M"),
              _clip(", ".join(d.columns), 60)] for d in datasets]
     return aligned([header, *rows])
@@ -71,23 +70,23 @@ def show(
     if as_json:
         emit({**dataset.model_dump(mode="json"), "rows": [r.model_dump(mode="json") for r in rows]}, True)
         return
-    lines = [t("datasets.cli.show_header", name=dataset.name, version=dataset.version,
+    lines = [t("cli_datasets.datasets.show_header", name=dataset.name, version=dataset.version,
                latest=dataset.latest_version, rows=dataset.row_count)]
     for key, value in (("description", dataset.description), ("columns", ", ".join(dataset.columns)),
                        ("source", dataset.source)):
         if value:
-            lines.append(t(f"datasets.cli.field_{key}", value=value))
-    lines.append(t("datasets.cli.versions"))
-    lines += [t("datasets.cli.version_line", number=v.number, rows=v.row_count,
+            lines.append(t(f"cli_datasets.datasets.field_{key}", value=value))
+    lines.append(t("cli_datasets.datasets.versions"))
+    lines += [t("cli_datasets.datasets.version_line", number=v.number, rows=v.row_count,
                 at=v.created_at.strftime("%Y-%m-%d %H:%M UTC"), source=v.source) for v in dataset.versions]
     if rows:
-        lines.append(t("datasets.cli.rows"))
+        lines.append(t("cli_datasets.datasets.rows"))
         table = [["#", "id", "vars", "expected"]] + [
             [str(r.position), _clip(r.id, 16), _clip(json.dumps(r.vars, ensure_ascii=False), 80),
              _clip(r.expected or "", 40)] for r in rows]
         lines.append(aligned(table))
     if dataset.row_count > len(rows):
-        lines.append(t("datasets.cli.more_rows", rest=dataset.row_count - len(rows)))
+        lines.append(t("cli_datasets.datasets.more_rows", rest=dataset.row_count - len(rows)))
     echo("\n".join(lines))
 
 
@@ -101,7 +100,7 @@ def export(
     datasets, ctx = services().datasets, context()
     shown = datasets.get(ctx, name, version)
     count = datasets.export(ctx, name, path, shown.version)
-    echo(t("datasets.cli.exported", rows=count, name=name, version=shown.version, path=path))
+    echo(t("cli_datasets.datasets.exported", rows=count, name=name, version=shown.version, path=path))
 
 
 @app.command()
@@ -110,15 +109,9 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a dataset (asks first unless --yes; refused while an experiment uses it)."""
-    from ..errors import ValidationError
-
     datasets, ctx = services().datasets, context()
     if not yes:
-        datasets.get(ctx, name)  # report a missing dataset before asking anything
-        if not sys.stdin.isatty():
-            raise ValidationError("datasets.cli.rm_needs_yes", name=name)
-        if not typer.confirm(t("datasets.cli.rm_confirm", name=name), default=False):
-            echo(t("datasets.cli.rm_cancelled"), err=True)
-            raise typer.Exit(1)
+        confirm_delete(lambda: datasets.get(ctx, name), name, needs_yes="cli_datasets.datasets.rm_needs_yes",
+                       ask="cli_datasets.datasets.rm_confirm", cancelled="cli_datasets.datasets.rm_cancelled")
     datasets.remove(ctx, name)
-    echo(t("datasets.cli.removed", name=name))
+    echo(t("cli_datasets.datasets.removed", name=name))

@@ -4,13 +4,12 @@ list, rm). The other parts of issue 9 add their commands with `register(app)` (s
 Only typer is imported at module level; services are imported inside the commands."""
 from __future__ import annotations
 
-import sys
 from importlib import import_module
 from typing import Annotated, Optional
 
 import typer
 
-from .common import context, echo, emit, parse_pairs, services, t
+from .common import confirm_delete, context, echo, emit, parse_pairs, services, t
 from .models import aligned
 
 app = typer.Typer(no_args_is_help=True, help="A/B experiments: prompt versions x models over a dataset, "
@@ -53,7 +52,7 @@ def create(
         checks=check or [], params=parse_pairs(param or [], "--param"), repeats=repeats, seed=seed,
         concurrency=concurrency, baseline=baseline, description=description or "", threshold=threshold)
     emit(experiment, as_json, lambda e: t(
-        "experiments.cli.created", name=e.name, variants=len(e.variants), cells=e.cells.total, dataset=e.dataset,
+        "cli_datasets.experiments.created", name=e.name, variants=len(e.variants), cells=e.cells.total, dataset=e.dataset,
         version=e.dataset_version, baseline=e.baseline))
 
 
@@ -66,8 +65,8 @@ def list_(as_json: JsonOpt = False) -> None:
 
 def _table(experiments) -> str:
     if not experiments:
-        return t("experiments.cli.none")
-    header = [t(f"experiments.cli.col_{key}") for key in ("name", "status", "dataset", "variants", "cells",
+        return t("cli_datasets.experiments.none")
+    header = [t(f"cli_datasets.experiments.col_{key}") for key in ("name", "status", "dataset", "variants", "cells",
                                                           "created")]
     rows = [[e.name, e.status, f"{e.dataset}@{e.dataset_version}", str(len(e.variants)),
              f"{e.cells.done + e.cells.error}/{e.cells.total}", e.created_at.strftime("%Y-%m-%d %H:%M")]
@@ -81,18 +80,12 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete an experiment (asks first unless --yes); its runs stay in the run history."""
-    from ..errors import ValidationError
-
     experiments, ctx = services().experiments, context()
     if not yes:
-        experiments.get(ctx, name)  # report a missing experiment before asking anything
-        if not sys.stdin.isatty():
-            raise ValidationError("experiments.cli.rm_needs_yes", name=name)
-        if not typer.confirm(t("experiments.cli.rm_confirm", name=name), default=False):
-            echo(t("experiments.cli.rm_cancelled"), err=True)
-            raise typer.Exit(1)
+        confirm_delete(lambda: experiments.get(ctx, name), name, needs_yes="cli_datasets.experiments.rm_needs_yes",
+                       ask="cli_datasets.experiments.rm_confirm", cancelled="cli_datasets.experiments.rm_cancelled")
     experiments.remove(ctx, name)
-    echo(t("experiments.cli.removed", name=name))
+    echo(t("cli_datasets.experiments.removed", name=name))
 
 
 # The other parts of the experiments group, each a module with `register(app)`: the runner's

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import context, echo, emit, parse_pairs, safe_text, services, t
+from .common import confirm_delete, context, echo, emit, parse_pairs, safe_text, services, t
 
 app = typer.Typer(no_args_is_help=True, help="Manage prompts: versions, labels, templates and search.")
 
@@ -140,10 +140,6 @@ def _var_specs(specs: list[str] | None) -> list[dict] | None:
     return result
 
 
-def _interactive() -> bool:
-    return sys.stdin.isatty()
-
-
 # --- writing ---------------------------------------------------------------------------
 @app.command(epilog=CHAT_FORMAT_HELP)
 def add(
@@ -265,16 +261,10 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a prompt with all its versions and labels (asks first unless --yes)."""
-    from ..errors import ValidationError
-
     library, ctx = services().library, context()
     if not yes:
-        library.get(ctx, name)  # report a missing prompt before asking anything
-        if not _interactive():
-            raise ValidationError("cli.prompts.rm_needs_yes", name=name)
-        if not typer.confirm(t("cli.prompts.rm_confirm", name=name), default=False):
-            echo(t("cli.prompts.rm_cancelled"), err=True)
-            raise typer.Exit(1)
+        confirm_delete(lambda: library.get(ctx, name), name, needs_yes="cli.prompts.rm_needs_yes",
+                       ask="cli.prompts.rm_confirm", cancelled="cli.prompts.rm_cancelled")
     library.delete(ctx, name)
     echo(t("cli.prompts.removed", name=name))
 

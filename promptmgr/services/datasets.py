@@ -110,10 +110,10 @@ class DatasetService:
         batch: list[dict] = []
         count = 0
         for row in rows:
-            if len(columns) < self.limits.max_columns or not row.vars.keys() - columns.keys():
+            if row.vars.keys() - columns.keys():  # the union of every row's variables, in file order
                 columns.update(dict.fromkeys(row.vars))
-            else:
-                raise ValidationError("datasets.too_many_columns", limit=self.limits.max_columns)
+                if len(columns) > self.limits.max_columns:
+                    raise ValidationError("datasets.too_many_columns", limit=self.limits.max_columns)
             count += 1
             batch.append({"version_id": version_id, "position": count, "uid": row.uid, "vars": row.vars,
                           "expected": row.expected, "meta": row.meta})
@@ -121,8 +121,6 @@ class DatasetService:
                 repo.insert_rows(batch)
                 batch = []
         repo.insert_rows(batch)
-        if len(columns) > self.limits.max_columns:
-            raise ValidationError("datasets.too_many_columns", limit=self.limits.max_columns)
         return count, list(columns)
 
     def remove(self, ctx: TenantContext, name: str) -> None:
