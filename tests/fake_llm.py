@@ -63,6 +63,7 @@ class FakeLLMServer:
         self.requests: list[RecordedRequest] = []
         # Provider behaviour for the experiment runner's tests: a concurrency ceiling answered with
         # 429 + Retry-After (as a rate-limited provider), hanging requests (client timeouts).
+        self.gate: threading.Event | None = None  # set: chat requests wait for it (up to 60 s) before answering
         self.max_in_flight: int | None = None  # more concurrent chat requests than this get a 429
         self.retry_after: float | None = None  # Retry-After (seconds) sent with every 429
         self.in_flight = 0
@@ -122,6 +123,7 @@ class FakeLLMServer:
             self._replies.clear()
             self._failures.clear()
             self._hangs.clear()
+            self.gate = None
             self.max_in_flight = None
             self.retry_after = None
             self.peak_in_flight = 0
@@ -171,6 +173,8 @@ class FakeLLMServer:
         return "echo: " + (_text_of(user_msgs[-1].get("content")) if user_msgs else "")
 
     def _wait(self) -> None:
+        if self.gate is not None:
+            self.gate.wait(60)
         with self._lock:
             hang = self._hangs.popleft() if self._hangs else 0.0
         if hang > 0:

@@ -60,6 +60,11 @@ def _run_count(services) -> int:
         return session.exec(select(func.count()).select_from(Run).where(Run.experiment_id.is_not(None))).one()
 
 
+def _claimers(services) -> set[str]:
+    with services.db.session() as session:
+        return set(session.exec(select(Cell.claimed_by).where(Cell.status == "running")).all()) - {None}
+
+
 def _wait_for(predicate, timeout=60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -90,8 +95,15 @@ def test_kill_9_then_resume_loses_nothing_and_repeats_no_finished_call(lab, sett
 
 
 def test_two_runner_processes_never_run_a_cell_twice(lab, settings, fake_llm):
+    import threading
+
     fake_llm.delay = 0.02
+    fake_llm.gate = threading.Event()  # no answer until both runners hold cells: both must take work
     children = [_runner(settings, "run", "durable", "--concurrency", "3", "--json") for _ in range(2)]
+    try:
+        _wait_for(lambda: len(_claimers(lab)) >= 2, timeout=90)
+    finally:
+        fake_llm.gate.set()
     results = [child.communicate(timeout=120) for child in children]
     for child, (_out, err) in zip(children, results):
         assert child.returncode == 0, err
