@@ -84,6 +84,19 @@ class Services:
 
         return ExperimentService(self.db, self.library, self.datasets, self.providers)
 
+    @cached_property
+    def experiment_runs(self):
+        from .services.experiment_runs import ExperimentRunService
+
+        def judge_factory(ctx, model):
+            try:  # the judges module ships with the checks registry
+                from .evaluation.judges import library_judge
+            except ImportError:
+                return None
+            return library_judge(self, ctx, model)
+
+        return ExperimentRunService(self.db, self.library, self.providers, self.gateway, self.testing, judge_factory)
+
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
         """Single-user mode: the local tenant and user, created with the starter library on first
         start, in one transaction (processes starting at once never see an empty library)."""

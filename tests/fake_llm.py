@@ -61,6 +61,15 @@ class FakeLLMServer:
         self.stream_chunks_sent: list[int] = []  # per finished or aborted stream: data chunks written
         self.stream_aborted = threading.Event()  # set when a client closed a stream before its end
         self.requests: list[RecordedRequest] = []
+        # Provider behaviour for the experiment runner's tests: a concurrency ceiling answered with
+        # 429 + Retry-After (as a rate-limited provider), hanging requests (client timeouts).
+        self.gate: threading.Event | None = None  # set: chat requests wait for it (up to 60 s) before answering
+        self.max_in_flight: int | None = None  # more concurrent chat requests than this get a 429
+        self.retry_after: float | None = None  # Retry-After (seconds) sent with every 429
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.rejected = 0  # 429s sent because of max_in_flight
+        self._hangs: deque[float] = deque()
         self._replies: deque[str] = deque()
         self._failures: deque[tuple[int, str | None]] = deque()
         self._lock = threading.Lock()
@@ -89,10 +98,36 @@ class FakeLLMServer:
         with self._lock:
             self._failures.extend([(status, message)] * count)
 
+    def hang_next(self, seconds: float, count: int = 1) -> None:
+        """The next `count` chat requests wait `seconds` before answering (longer than a client's timeout)."""
+        with self._lock:
+            self._hangs.extend([seconds] * count)
+
+    @property
+    def chat_count(self) -> int:
+        with self._lock:
+            return sum(1 for r in self.requests if r.path.endswith("/chat/completions"))
+
+    def user_texts(self) -> list[str]:
+        """The last user message of every chat request received, in arrival order."""
+        with self._lock:
+            chats = [r for r in self.requests if r.path.endswith("/chat/completions")]
+        out = []
+        for body in chats:
+            users = [m for m in body.get("messages") or [] if m.get("role") == "user"]
+            out.append(_text_of(users[-1].get("content")) if users else "")
+        return out
+
     def reset(self) -> None:
         with self._lock:
             self._replies.clear()
             self._failures.clear()
+            self._hangs.clear()
+            self.gate = None
+            self.max_in_flight = None
+            self.retry_after = None
+            self.peak_in_flight = 0
+            self.rejected = 0
             self.requests.clear()
             self.delay = 0.0
             self.usage = True
@@ -138,8 +173,28 @@ class FakeLLMServer:
         return "echo: " + (_text_of(user_msgs[-1].get("content")) if user_msgs else "")
 
     def _wait(self) -> None:
+        if self.gate is not None:
+            self.gate.wait(60)
+        with self._lock:
+            hang = self._hangs.popleft() if self._hangs else 0.0
+        if hang > 0:
+            self._stopping.wait(hang)
         if self.delay > 0:
             self._stopping.wait(self.delay)
+
+    def _enter(self) -> bool:
+        """Count a chat request in flight; False when it is over max_in_flight (answer 429)."""
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            over = self.max_in_flight is not None and self.in_flight > self.max_in_flight
+            if over:
+                self.rejected += 1
+            return not over
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
 
 def _make_handler(server: FakeLLMServer):
@@ -170,6 +225,9 @@ def _make_handler(server: FakeLLMServer):
             self.wfile.write(data)
 
         def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/_stats"):  # for benches running the server in a process
+                self._send_json(200, {"chat_requests": server.chat_count, "peak_in_flight": server.peak_in_flight})
+                return
             self._record({})
             if self.path.rstrip("/").endswith("/models"):
                 self._send_json(200, {"object": "list", "data": [
@@ -189,20 +247,39 @@ def _make_handler(server: FakeLLMServer):
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._send_json(404, {"error": {"message": "Not found", "type": "invalid_request_error"}})
                 return
-            server._wait()
+            admitted = server._enter()
+            try:
+                if not admitted:
+                    self._send_error(429, None, body)
+                    return
+                server._wait()
+                self._chat(body)
+            finally:
+                server._leave()
+
+        def _send_error(self, status: int, custom: str | None, body: dict) -> None:
+            kind, code, message = _ERRORS.get(status, ("server_error", None, f"HTTP {status}"))
+            message = custom or message
+            key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            payload = json.dumps({"error": {  # {key_head}/{key_tail}: echo parts of the key as some do
+                "message": message.format(model=body.get("model", ""), key_head=key[:10], key_tail=key[-6:]),
+                "type": kind, "param": None, "code": code,
+            }}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            if status == 429 and server.retry_after is not None:
+                self.send_header("Retry-After", f"{server.retry_after:g}")
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _chat(self, body: dict) -> None:
             failure = server._next_failure()
             bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
             if failure is None and bearer in server.reject_keys:
                 failure = (401, None)
             if failure is not None:
-                status, custom = failure
-                kind, code, message = _ERRORS.get(status, ("server_error", None, f"HTTP {status}"))
-                message = custom or message
-                key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
-                self._send_json(status, {"error": {  # {key_head}/{key_tail}: echo parts of the key as some do
-                    "message": message.format(model=body.get("model", ""), key_head=key[:10], key_tail=key[-6:]),
-                    "type": kind, "param": None, "code": code,
-                }})
+                self._send_error(*failure, body)
                 return
             self._answer(body)
 
@@ -329,3 +406,12 @@ def block_external_network(monkeypatch):
     """Every test runs behind guard_network (tests/conftest.py); this one also hands the test the
     list of attempts it blocked, so it can assert there were none."""
     yield guard_network(monkeypatch)
+
+
+if __name__ == "__main__":  # python tests/fake_llm.py [DELAY]: serve in its own process, print the port
+    import sys
+
+    with FakeLLMServer() as served:
+        served.delay = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+        print(served.port, flush=True)
+        sys.stdin.read()  # until the parent closes our stdin

@@ -19,7 +19,7 @@ from promptmgr.schemas import PromptCreate, PromptQuery, PromptUpdate, parse
 MODEL = "fake/fake-model"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 SERVICES = ("admin", "library", "transfer", "providers", "testing", "enhance", "builder", "files", "datasets",
-            "experiments")
+            "experiments", "experiment_runs")
 # Composition-root helpers, not callable by a caller: they create the caller's context.
 NOT_CALLER_FACING = {("admin", "ensure_tenant"), ("admin", "local_context"), ("library", "apply_update")}
 
@@ -113,6 +113,11 @@ MATRIX = {
     ("experiments", "list"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiments.list(c)),
     ("experiments", "get"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiments.get(c, "ab")),
     ("experiments", "remove"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiments.remove(c, "doomed-ab")),
+    # An unknown experiment: NotFoundError once past the policy (the runner's own tests run real ones).
+    ("experiment_runs", "estimate"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiment_runs.estimate(c, "none")),
+    ("experiment_runs", "run"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.run(c, "none")),
+    ("experiment_runs", "resume"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.resume(c, "none")),
+    ("experiment_runs", "cancel"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.cancel(c, "none")),
 }
 # Experiment results (issue 9): reading needs a viewer, labelling and importing an editor.
 SERVICES += ("results",)

@@ -93,6 +93,8 @@ class Gateway:
         params = dict(failure.params)
         if failure.code == "rate_limited":
             params["retries"] = retries
+            if failure.retry_after is not None:  # the experiment runner's limiter honours it
+                params["retry_after"] = failure.retry_after
         log.info("model call failed: model=%s code=%s retries=%d", target.display_name, failure.code, retries)
         return LLMResult(text=text, prompt_tokens=0, completion_tokens=0, cost=None, latency_ms=_ms(start),
                          model=target.display_name, error_code=failure.code, error_key=failure.key,
@@ -107,10 +109,14 @@ class Gateway:
 
     def _begin(self, target, messages, params, use_cache) -> tuple[Backend, dict, float, str | None]:
         _validate(target, messages, params)
-        backend = backend_for(target.model)
+        backend = self._backend(target)
         backend.warm()  # a one-time library import is not the call's latency
         params = dict(params or {})
         return backend, params, time.perf_counter(), self._cache_key(target, messages, params, use_cache)
+
+    def _backend(self, target: ModelTarget) -> Backend:
+        """The backend serving this target (a subclass may route some targets elsewhere)."""
+        return backend_for(target.model)
 
     def _classifier(self, backend: Backend, target: ModelTarget):
         return lambda exc: backend.classify(exc, target, self.timeout)
@@ -192,7 +198,7 @@ class Gateway:
     # -- prices and model facts -------------------------------------------------------------------
     def estimate_cost(self, target: ModelTarget, prompt_tokens: int, completion_tokens: int) -> float | None:
         """USD for these token counts (the target's prices win); None when unknown."""
-        return backend_for(target.model).estimate_cost(target, prompt_tokens, completion_tokens)
+        return self._backend(target).estimate_cost(target, prompt_tokens, completion_tokens)
 
     def model_info(self, target: ModelTarget) -> ModelInfo:
         return backend_for(target.model).model_info(target)

@@ -1,0 +1,337 @@
+"""Running experiments: the cost preflight (estimate), run, resume and cancel.
+
+The work itself is evaluation/runner.py; this service resolves what it needs (prompt versions,
+model targets, checks, judge, budget), moves the experiment through its statuses
+(draft -> running -> paused | cancelled | completed | failed) and says why in status_key."""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from ..context import TenantContext
+from ..db import Database
+from ..errors import ConflictError, NotFoundError, PromptMgrError, ValidationError
+from ..models import utcnow
+from ..policy import Action, require
+from ..repositories.cells import CellRepository
+
+DEFAULT_OUTPUT_TOKENS = 256     # expected answer length when neither max_tokens nor past runs tell
+JUDGE_INPUT_OVERHEAD = 300      # rubric and instructions around the answer a judge reads
+JUDGE_OUTPUT_TOKENS = 100       # a JSON verdict
+MODEL_GRADED = frozenset({"llm-rubric", "factuality"})
+MAX_CONCURRENCY = 256
+RUN_STATUSES = ("draft", "running")            # `run` starts a draft or joins a running experiment
+RESUME_STATUSES = ("running", "paused", "cancelled", "failed", "completed")
+
+
+@dataclass
+class VariantEstimate:
+    name: str
+    model: str
+    calls: int
+    cached_calls: int
+    input_tokens: int
+    input_exact: bool
+    output_tokens: int
+    output_source: str           # max_tokens | history | default
+    cost: float | None           # None: the model has no known price
+    judge_calls: int
+
+
+@dataclass
+class Estimate:
+    experiment: str
+    variants: list[VariantEstimate]
+    calls: int
+    cached_calls: int
+    input_tokens: int
+    output_tokens: int
+    judge_calls: int
+    judge_cost: float | None
+    cost: float | None           # calls and judges; None when some price is unknown
+    spent: float
+    default_output_tokens: int = DEFAULT_OUTPUT_TOKENS
+    unknown_prices: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ExperimentRunService:
+    def __init__(self, db: Database, library, providers, gateway, testing,
+                 judge_factory: Callable | None = None):
+        self.db = db
+        self.library = library
+        self.providers = providers
+        self.gateway = gateway
+        self.testing = testing
+        self.judge_factory = judge_factory  # (ctx, model) -> Judge; see evaluation/judges.py
+
+    def _session(self, write: bool = False):
+        return self.db.session(write=write)
+
+    def _load(self, repo: CellRepository, name: str, lock: bool = False):
+        experiment = repo.experiment(name, lock=lock)
+        if experiment is None:
+            raise NotFoundError("runner.not_found", name=name)
+        return experiment
+
+    # -- estimate --------------------------------------------------------------------------------
+    def estimate(self, ctx: TenantContext, name: str) -> Estimate:
+        """Calls, tokens and cost of the cells not yet done. Raises NotFoundError, ValidationError, PermissionDeniedError."""
+        require(ctx, Action.READ_EXPERIMENTS)
+        from ..llm import tokens
+        from ..llm.cache import cache_key, wants_cache
+
+        with self._session() as session:
+            repo = CellRepository(session, ctx)
+            experiment = self._load(repo, name)
+            plans = self._plans(ctx, repo, experiment)
+            graded = sum(1 for spec in experiment.checks or [] if spec.get("type") in MODEL_GRADED)
+            counts = repo.variant_counts(experiment.id)
+            spent = repo.spent(experiment.id)
+            out, unknown = [], []
+            for plan in plans:
+                calls = sum(n for status, n in counts.get(plan.id, {}).items() if status not in ("done", "error"))
+                use_cache = self.gateway.cache is not None and experiment.repeats <= 1 and \
+                    wants_cache(plan.params, None, self.gateway.cache_enabled)
+                input_tokens, exact, cached, cached_input = 0, True, 0, 0
+                for row in repo.pending_rows(experiment.id, plan.id):
+                    try:
+                        messages, _stored = plan.renderer.render(row.vars or {})
+                    except PromptMgrError:
+                        continue  # this cell will be an error without a call
+                    count = tokens.count_messages(messages, plan.target.model)
+                    input_tokens += count.tokens
+                    exact = exact and count.exact
+                    if use_cache and self.gateway.cache.get(cache_key(plan.target, messages, plan.params)):
+                        cached += 1
+                        cached_input += count.tokens
+                paid = calls - cached
+                cost = self.gateway.estimate_cost(plan.target, input_tokens - cached_input,
+                                                  paid * plan.expected_output_tokens)
+                if cost is None:
+                    unknown.append(plan.target.display_name)
+                out.append(VariantEstimate(plan.name, plan.target.display_name, calls, cached, input_tokens, exact,
+                                           calls * plan.expected_output_tokens, plan.output_source, cost,
+                                           calls * graded))
+        judge_calls = sum(v.judge_calls for v in out)
+        judge_cost = 0.0 if not judge_calls else self._judge_cost(ctx, experiment, out)
+        if judge_calls and judge_cost is None:
+            unknown.append("judge")
+        costs = [v.cost for v in out] + [judge_cost]
+        total = None if any(c is None for c in costs) else round(sum(costs), 6)
+        return Estimate(experiment.name, out, sum(v.calls for v in out), sum(v.cached_calls for v in out),
+                        sum(v.input_tokens for v in out), sum(v.output_tokens for v in out), judge_calls,
+                        judge_cost, total, round(spent, 6), unknown_prices=sorted(set(unknown)))
+
+    def _judge_cost(self, ctx, experiment, variants: list[VariantEstimate]) -> float | None:
+        try:
+            target = self.providers.resolve(ctx, (experiment.config or {}).get("judge_model"))
+        except PromptMgrError:
+            return None
+        total = 0.0
+        for v in variants:
+            per_answer = v.output_tokens // max(v.calls, 1)
+            cost = self.gateway.estimate_cost(target, v.judge_calls * (per_answer + JUDGE_INPUT_OVERHEAD),
+                                              v.judge_calls * JUDGE_OUTPUT_TOKENS)
+            if cost is None:
+                return None
+            total += cost
+        return round(total, 6)
+
+    def _plans(self, ctx, repo: CellRepository, experiment):
+        from ..evaluation.render import VariantRenderer
+        from ..evaluation.runner import VariantPlan
+        from ..llm.schemas import ModelParams
+
+        variants = repo.variants(experiment.id)
+        if not variants:
+            raise ValidationError("runner.no_variants", name=experiment.name)
+        files = (lambda ref: self.testing.files.resolve(ctx, ref)) if getattr(self.testing, "files", None) else None
+        ids = repo.prompt_ids(sorted({v.prompt_name for v in variants}))
+        plans = []
+        for index, variant in enumerate(variants):
+            prompt = self.library.get(ctx, variant.prompt_name, version=variant.version_number)
+            params = ModelParams.parse(variant.params).to_call()
+            target = self.providers.resolve(ctx, variant.model)
+            if params.get("max_tokens"):
+                expected, source = int(params["max_tokens"]), "max_tokens"
+            else:
+                mean = repo.mean_completion_tokens(variant.prompt_name, target.display_name)
+                expected, source = (max(1, round(mean)), "history") if mean is not None else \
+                    (DEFAULT_OUTPUT_TOKENS, "default")
+            renderer = VariantRenderer(None if prompt.messages is not None else prompt.content, prompt.messages,
+                                       prompt.variables, files)
+            plans.append(VariantPlan(variant.id, index, variant.name, variant.prompt_name, variant.version_number,
+                                     ids.get(variant.prompt_name, variant.prompt_id), target, params, renderer,
+                                     expected, source))
+        return plans
+
+    # -- run / resume / cancel -------------------------------------------------------------------
+    def run(self, ctx: TenantContext, name: str, *, concurrency: int | None = None, max_cost: float | None = None,
+            stop_early: bool = False, progress=None, pause: threading.Event | None = None,
+            cancel: threading.Event | None = None):
+        """Run a draft experiment (or join one running elsewhere). Returns a RunSummary.
+
+        Raises NotFoundError, ConflictError (already run: resume it), ValidationError, PermissionDeniedError."""
+        require(ctx, Action.RUN_EXPERIMENTS)
+        return self._execute(ctx, name, RUN_STATUSES, concurrency, max_cost, stop_early, progress, pause, cancel)
+
+    def resume(self, ctx: TenantContext, name: str, *, concurrency: int | None = None,
+               max_cost: float | None = None, stop_early: bool | None = None, progress=None,
+               pause: threading.Event | None = None, cancel: threading.Event | None = None):
+        """Run the cells that are not done (after a pause, a budget stop, a crash). Returns a RunSummary.
+
+        Raises NotFoundError, ConflictError (never started), ValidationError, PermissionDeniedError."""
+        require(ctx, Action.RUN_EXPERIMENTS)
+        return self._execute(ctx, name, RESUME_STATUSES, concurrency, max_cost, stop_early, progress, pause, cancel)
+
+    def cancel(self, ctx: TenantContext, name: str) -> str:
+        """Mark the experiment cancelled; runners working on it stop within about a second and give
+        back their unfinished cells. Returns the status. Raises NotFoundError, PermissionDeniedError."""
+        require(ctx, Action.RUN_EXPERIMENTS)
+        with self._session(write=True) as session:
+            repo = CellRepository(session, ctx)
+            experiment = self._load(repo, name, lock=True)
+            if experiment.status in ("running", "paused", "draft"):
+                repo.set_status(experiment, "cancelled", "runner.cancelled", None, finished_at=utcnow())
+            return experiment.status
+
+    def _execute(self, ctx, name, allowed, concurrency, max_cost, stop_early, progress, pause, cancel):
+        from ..evaluation.spec import CheckSpec
+        from ..evaluation.store import CellStore
+        from ..llm import aio
+
+        concurrency = _bounded_concurrency(concurrency)
+        max_cost = _budget(max_cost)
+        with self._session() as session:
+            repo = CellRepository(session, ctx)
+            experiment = self._load(repo, name)
+            _check_status(experiment, allowed)
+            plans = self._plans(ctx, repo, experiment)  # other services' reads: outside the write lock
+            if stop_early is None:
+                stop_early = experiment.stop_early
+            sequential = _sequential(plans) if stop_early else None
+            judge = self._judge(ctx, experiment)  # no judge model: an error now, before any cell runs
+        with self._session(write=True) as session:
+            repo = CellRepository(session, ctx)
+            experiment = self._load(repo, name, lock=True)
+            _check_status(experiment, allowed)
+            budget = max_cost if max_cost is not None else experiment.max_cost
+            repo.set_status(experiment, "running", None, None, max_cost=budget, stop_early=bool(stop_early),
+                            started_at=experiment.started_at or utcnow(), finished_at=None)
+            snapshot = dict(id=experiment.id, checks=[CheckSpec.from_dict(c) for c in experiment.checks or []],
+                            threshold=experiment.threshold, repeats=experiment.repeats,
+                            concurrency=concurrency or experiment.concurrency or 8,
+                            baseline=experiment.baseline, config=dict(experiment.config or {}))
+        store = CellStore(self.db, ctx, snapshot["id"])
+        store.recover()
+        with self._session() as session:
+            repo = CellRepository(session, ctx)
+            counts = repo.counts(snapshot["id"])
+            store.spent_before = repo.spent(snapshot["id"])
+        runner = self._runner(ctx, snapshot, plans, store, counts, budget, sequential, judge, progress, pause,
+                              cancel)
+        for plan in plans:  # a price map to load (litellm's, seconds) is not the run's time nor its ETA
+            runner.gateway.estimate_cost(plan.target, 1, 1)
+        try:
+            summary = aio.run(runner.run())
+        except BaseException as exc:
+            failed = isinstance(exc, Exception)
+            self._finish(ctx, snapshot["id"], "failed" if failed else "paused",
+                         "runner.failed" if failed else "runner.paused",
+                         {"detail": type(exc).__name__} if failed else None)
+            raise
+        return self._conclude(ctx, snapshot["id"], runner, summary)
+
+    def _judge(self, ctx, experiment):
+        if self.judge_factory is None or not any((c or {}).get("type") in MODEL_GRADED for c in experiment.checks or []):
+            return None
+        return self.judge_factory(ctx, (experiment.config or {}).get("judge_model"))
+
+    def _runner(self, ctx, snapshot, plans, store, counts, budget, sequential, judge, progress, pause, cancel):
+        from ..evaluation.runner import ExperimentRunner
+
+        baseline = next((p.id for p in plans if p.name == snapshot["baseline"]), plans[0].id)
+        return ExperimentRunner(
+            store=store, experiment_id=snapshot["id"], variants=plans, gateway=self.gateway,
+            checks=snapshot["checks"], threshold=snapshot["threshold"], judge=judge,
+            use_cache=False if snapshot["repeats"] > 1 else None, concurrency=snapshot["concurrency"],
+            max_cost=budget, spent=store.spent_before, total=sum(counts.values()),
+            done_before=counts.get("done", 0) + counts.get("error", 0), errors_before=counts.get("error", 0),
+            sequential=sequential, baseline_id=baseline,
+            secrets=self.providers.run_secrets(ctx, [p.target for p in plans]), user_id=ctx.user_id,
+            progress=progress, pause=pause, cancel=cancel)
+
+    def _conclude(self, ctx, experiment_id: int, runner, summary):
+        stop, params = runner.state.stop, runner.state.stop_params
+        if stop == "budget":
+            status, key = "paused", "runner.budget_reached"
+        elif stop == "pause":
+            status, key, params = "paused", "runner.paused", None
+        elif stop == "cancel":
+            status, key, params = "cancelled", "runner.cancelled", None
+        elif stop == "early":
+            status, key = "completed", "runner.stopped_early"
+        elif stop == "external":
+            status, key = None, None  # someone else decided (experiments cancel): keep their status
+        else:
+            status, key, params = "completed", None, None
+        with self._session(write=True) as session:
+            repo = CellRepository(session, ctx)
+            experiment = repo.experiment_by_id(experiment_id)
+            counts = repo.counts(experiment_id)
+            if status == "completed" and stop != "early" and counts.get("pending", 0) + counts.get("running", 0):
+                status = None  # another runner still holds cells: the last one to finish completes it
+            if status is not None and experiment.status == "running":
+                repo.set_status(experiment, status, key, params,
+                                finished_at=utcnow() if status in ("completed", "cancelled") else None)
+            summary.status, summary.status_key, summary.status_params = (experiment.status, experiment.status_key,
+                                                                         experiment.status_params)
+        return summary
+
+    def _finish(self, ctx, experiment_id: int, status: str, key: str | None, params: dict | None) -> None:
+        with self._session(write=True) as session:
+            repo = CellRepository(session, ctx)
+            experiment = repo.experiment_by_id(experiment_id)
+            if experiment is not None and experiment.status == "running":
+                repo.set_status(experiment, status, key, params)
+
+
+def _check_status(experiment, allowed) -> None:
+    if experiment.status not in allowed:
+        key = "runner.use_resume" if experiment.status not in RUN_STATUSES else "runner.not_started"
+        raise ConflictError(key, name=experiment.name, status=experiment.status)
+
+
+def _bounded_concurrency(value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise ValidationError("runner.bad_concurrency", value=str(value), max=MAX_CONCURRENCY)
+    return value
+
+
+def _budget(value) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError("runner.bad_budget", value=str(value)) from None
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise ValidationError("runner.bad_budget", value=str(value))
+    return number
+
+
+def _sequential(plans):
+    if len(plans) != 2:
+        raise ValidationError("runner.stop_early_two_variants", count=len(plans))
+    try:
+        from ..evaluation.sequential import SequentialTest
+    except ImportError:
+        raise ValidationError("runner.stop_early_unavailable") from None
+    return SequentialTest()
