@@ -147,7 +147,7 @@ def label(
     from ..errors import ValidationError
 
     if passed is None:
-        raise ValidationError("results.pass_or_fail")
+        raise ValidationError("results.cli.pass_or_fail")
     result = services().results.label(context(), name, cell, passed, score=score, comment=comment)
     emit(result, as_json, lambda r: t("results.cli.labelled", cell=r["cell"], name=r["experiment"],
                                       verdict=t("results.cli.pass" if r["pass"] else "results.cli.fail")))
