@@ -72,6 +72,7 @@ class ExperimentPublic(BaseModel):
     concurrency: int
     max_cost: Optional[float] = None
     baseline: str
+    judge_model: Optional[str] = None  # grades llm-rubric/factuality; None = the default model
     author: str = ""
     created_at: datetime
     updated_at: datetime

@@ -86,6 +86,15 @@ def test_experiments_create_list_rm(cli, tmp_path):
     assert [c["type"] for c in data["checks"]] == ["contains", "icontains"] and data["checks"][1]["negate"] is True
     assert data["concurrency"] == 4 and data["status"] == "draft"
 
+    assert data["judge_model"] is None  # model-graded checks fall back to the default model
+
+    judged = cli("experiments", "create", "judged", "--dataset", "qa", "--prompt", "greet", "--model", "fake/a",
+                 "--check", "llm-rubric:Answers politely", "--judge-model", "fake/b", "--json")
+    assert judged.code == 0 and judged.json()["judge_model"] == "fake/b", judged.err
+    one_error_line(cli("experiments", "create", "badjudge", "--dataset", "qa", "--prompt", "greet", "--model",
+                       "fake/a", "--judge-model", "nosuch/x"), "nosuch")
+    assert cli("experiments", "rm", "judged", "--yes").code == 0
+
     human = cli("experiments", "create", "plain", "--dataset", "qa", "--prompt", "greet@1", "--model", "fake/a")
     assert human.code == 0 and "plain" in human.out and "greet@1/fake/a" in human.out
 

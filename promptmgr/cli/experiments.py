@@ -44,13 +44,16 @@ def create(
     threshold: Annotated[Optional[float], typer.Option(
         "--threshold", help="Weighted check score (0-1) a cell needs to pass (default: every check passes).")] = None,
     description: Annotated[Optional[str], typer.Option("--description", help="What the experiment tests.")] = None,
+    judge_model: Annotated[Optional[str], typer.Option(
+        "--judge-model", help="The model grading llm-rubric and factuality checks (default: the default model).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Define an experiment: variants are every prompt x every model, cells every row x variant x repeat."""
     experiment = services().experiments.create(
         context(), name, dataset=dataset, dataset_version=dataset_version, prompts=prompt, models=model,
         checks=check or [], params=parse_pairs(param or [], "--param"), repeats=repeats, seed=seed,
-        concurrency=concurrency, baseline=baseline, description=description or "", threshold=threshold)
+        concurrency=concurrency, baseline=baseline, description=description or "", threshold=threshold,
+        config={"judge_model": judge_model} if judge_model else None)
     emit(experiment, as_json, lambda e: t(
         "cli_datasets.experiments.created", name=e.name, variants=len(e.variants), cells=e.cells.total, dataset=e.dataset,
         version=e.dataset_version, baseline=e.baseline))

@@ -102,6 +102,8 @@ class ExperimentService:
         resolved = [self._resolve_prompt(ctx, ref) for ref in prompts]
         for model in models:
             self._check_model(ctx, model)
+        if config.get("judge_model"):  # the model-graded checks' judge: routable like any variant's model
+            self._check_model(ctx, str(config["judge_model"]))
         variants = [(prompt, version, ref, model) for prompt, version, ref in resolved for model in models]
         names = [variant_name(prompt, version, model) for prompt, version, _ref, model in variants]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -187,7 +189,8 @@ class ExperimentService:
                                     prompt_ref=v.prompt_ref, model=v.model, params=v.params) for v in variants],
             checks=experiment.checks, threshold=experiment.threshold, repeats=experiment.repeats,
             seed=experiment.seed, concurrency=experiment.concurrency, max_cost=experiment.max_cost,
-            baseline=experiment.baseline, author=experiment.author, created_at=experiment.created_at,
+            baseline=experiment.baseline, judge_model=(experiment.config or {}).get("judge_model"),
+            author=experiment.author, created_at=experiment.created_at,
             updated_at=experiment.updated_at, started_at=experiment.started_at, finished_at=experiment.finished_at,
             cells=CellCounts(total=sum(counts.values()), **{k: v for k, v in counts.items()
                                                             if k in CellCounts.model_fields}))
