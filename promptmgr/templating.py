@@ -179,10 +179,16 @@ def resolve_values(texts: list[str], declared: list[dict] | None, values: dict |
     """The context for rendering: given values (coerced), then declared defaults.
 
     A variable the template uses with no value and no default is an error naming it."""
-    values = dict(values or {})
     specs = {v["name"]: v for v in normalize_declarations(declared)}
+    return context_of(extract_all(texts), specs, values)
+
+
+def context_of(names, specs: dict[str, dict], values: dict | None) -> dict:
+    """resolve_values() once the variable names and their normalized declarations are known
+    (the experiment runner extracts them once per variant, not once per row)."""
+    values = values or {}
     context = {}
-    for name in extract_all(texts):
+    for name in names:
         spec = specs.get(name)
         if name in values and values[name] is not None:
             context[name] = coerce(values[name], spec["type"], name) if spec else values[name]

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Callable
 
 from .. import templating
-from ..errors import ValidationError
 from ..services.testing import build_messages
 
 
@@ -30,19 +29,7 @@ class VariantRenderer:
             self.template = templating.compile_template(content or "")
 
     def context(self, values: dict) -> dict:
-        # templating.resolve_values with the variable names extracted once
-        context = {}
-        for name in self.names:
-            spec = self.specs.get(name)
-            if name in values and values[name] is not None:
-                context[name] = templating.coerce(values[name], spec["type"], name) if spec else values[name]
-            elif spec and spec["default"] is not None:
-                context[name] = spec["default"]
-            elif spec and not spec["required"]:
-                context[name] = ""
-            else:
-                raise ValidationError("errors.missing_variable", name=name)
-        return context
+        return templating.context_of(self.names, self.specs, values)
 
     def render(self, values: dict) -> tuple[list[dict], list[dict]]:
         """(messages for the call, messages as stored). Raises ValidationError, TemplateError."""
