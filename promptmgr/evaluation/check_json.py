@@ -113,13 +113,14 @@ def run_is_json(spec: CheckSpec, data) -> Observed:
     return Observed(True, 1.0, "evaluation.reason.json_yes")
 
 
-def json_values(text: str) -> list:
-    """The JSON objects and arrays found in a text, left to right (bounded: see MAX_JSON_*)."""
+def json_values(text: str, openers: str = "{[") -> list:
+    """The JSON values starting with one of `openers` (objects and arrays by default) found in a
+    text, left to right (bounded: see MAX_JSON_*)."""
     decoder, found, tries = json.JSONDecoder(), [], 0
     text = text[:MAX_JSON_SCAN]
     index = 0
     while tries < MAX_JSON_STARTS:
-        starts = [p for p in (text.find("{", index), text.find("[", index)) if p >= 0]
+        starts = [p for p in (text.find(opener, index) for opener in openers) if p >= 0]
         if not starts:
             break
         start = min(starts)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..errors import PromptMgrError
 from ..llm.types import LLMResult
+from .check_json import json_values
 
 if TYPE_CHECKING:
     from ..context import TenantContext
@@ -26,7 +27,6 @@ JUDGE_PROMPTS = {"llm-rubric": "judge-llm-rubric", "factuality": "judge-factuali
 # Deterministic (and so served from the response cache on a re-run); a verdict is short.
 JUDGE_PARAMS = {"temperature": 0.0, "max_tokens": 1024}
 MAX_REPLY_CHARS = 100_000     # of a judge's reply, read for a verdict
-MAX_OBJECT_STARTS = 100       # `{` positions tried as the start of the verdict
 MAX_REASON_CHARS = 2_000
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -40,24 +40,6 @@ class JudgeVerdict:
     passed: bool | None     # None: the judge gave only a score
     score: float
     reason: str
-
-
-def _objects(text: str):
-    decoder = json.JSONDecoder()
-    index, tries = 0, 0
-    while tries < MAX_OBJECT_STARTS:
-        start = text.find("{", index)
-        if start < 0:
-            return
-        tries += 1
-        try:
-            value, end = decoder.raw_decode(text, start)
-        except (ValueError, RecursionError):
-            index = start + 1
-            continue
-        if isinstance(value, dict):
-            yield value
-        index = end
 
 
 def _as_pass(value) -> bool | None:
@@ -85,7 +67,7 @@ def parse_verdict(text: str) -> JudgeVerdict:
     text = (text or "")[:MAX_REPLY_CHARS]
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     for chunk in candidates:
-        for obj in _objects(chunk):
+        for obj in (value for value in json_values(chunk, "{") if isinstance(value, dict)):
             lowered = {str(k).strip().lower(): v for k, v in obj.items()}
             if "pass" not in lowered and "score" not in lowered:
                 continue
