@@ -182,3 +182,10 @@ def cli_subprocess(cli_env):
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests run last: playwright's sync API keeps an event loop running on the main thread
+    from the first browser test to the end of the session, and asyncio.run() refuses to start under
+    a running loop (the experiment tests use it)."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))
