@@ -4,12 +4,16 @@
    concurrency 16, next to the ideal 400 x 0.1 / 16 = 2.5 s (goal <= 1.10x) and next to the same
    400 calls made straight through Gateway.acomplete under a semaphore (no runner, no database):
    the difference between those two is the runner's own cost, the rest is the model layer's.
+   Beside it, the same workload through promptfoo when it is installed (PROMPTFOO_BIN or PATH;
+   bench/promptfoo_leg.py), timed end to end and by its own duration, and through promptmgr's
+   CLI end to end (`promptmgr experiments run`, a new process) so both have a start-up figure.
+   Requests are counted at the fake server for every leg (goal: faster than promptfoo).
 2. Cached re-run (temperature 0): requests that reach the server (goal 0) and wall time (<= 0.5 s).
 3. 100,000 rows x 2 variants at 0 ms latency: cells/s and peak RSS of the running process (goal
    <= 300 MB), with an instant in-process model double so the figure is the runner's (claims,
    rendering, checks, batched writes); plus cells/s over real HTTP on a smaller set.
 
-Run: python bench/bench_experiments.py [--rows N] [--http-rows N] [--db URL]"""
+Run: [PROMPTFOO_BIN=...] python bench/bench_experiments.py [--rows N] [--http-rows N] [--db URL] [--no-promptfoo]"""
 from __future__ import annotations
 
 import argparse
@@ -61,11 +65,14 @@ def build(home: Path, url: str | None):
     return services, services.local_context(load_starter=False)
 
 
+TEMPLATES = {"ask": "Question {{ i }}: answer briefly.", "tell": "Tell me about {{ i }} in one line."}
+
+
 def setup_prompts(services, ctx):
     from tests.experiment_rows import make_prompt
 
-    make_prompt(services, ctx, "ask", "Question {{ i }}: answer briefly.")
-    make_prompt(services, ctx, "tell", "Tell me about {{ i }} in one line.")
+    for name, template in TEMPLATES.items():
+        make_prompt(services, ctx, name, template)
 
 
 def gateway_only(services, ctx, calls: int, concurrency: int) -> float:
@@ -93,6 +100,7 @@ def gateway_only(services, ctx, calls: int, concurrency: int) -> float:
 
 
 ROWS, CONCURRENCY, LATENCY = 200, 16, 0.1
+PROMPTFOO, PROMPTFOO_WHY = None, "not looked for"  # set in main(): the executable, or why it is skipped
 
 
 def overhead(services, ctx, fake) -> None:
@@ -110,6 +118,7 @@ def overhead(services, ctx, fake) -> None:
           f"goal <= 1.10x  {'OK' if wall / ideal <= 1.10 else 'OVER'}   ({fake.chat_count - before} requests)")
     print(f"   gateway alone, no runner    {direct:6.2f} s   {direct / ideal:5.2f}x ideal   "
           f"runner / gateway = {wall / direct:.2f}x")
+    compare(services, ctx, fake, wall, ideal)
 
     before = fake.chat_count
     start = time.perf_counter()
@@ -118,6 +127,52 @@ def overhead(services, ctx, fake) -> None:
     sent = fake.chat_count - before
     print(f"2. cached re-run of the same {2 * rows} cells: {sent} requests (goal 0), {wall:.2f} s (goal <= 0.5 s)  "
           f"{'OK' if sent == 0 and wall <= 0.5 else 'OVER'}   cached={summary.cached}")
+
+
+def cli_run(services, name: str, concurrency: int) -> float:
+    """`promptmgr experiments run` in a new process, wall time end to end (start, imports, database).
+    Its cache is off: these cells' requests are already cached by the in-process run (temperature 0)."""
+    env = {**os.environ, "PROMPTMGR_HOME": str(services.settings.home), "DATABASE_URL": services.settings.db_url,
+           "PROMPTMGR_LOAD_STARTER": "false", "PROMPTMGR_CACHE_ENABLED": "false"}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "promptmgr", "experiments", "run", name, "-c", str(concurrency),
+                           "--json"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"promptmgr experiments run failed: {proc.stderr[-3000:]}")
+    return wall
+
+
+def compare(services, ctx, fake, runner: float, ideal: float) -> None:
+    """The same 400 calls through promptmgr's CLI and through promptfoo, beside the runner's figure."""
+    rows, concurrency = ROWS, CONCURRENCY
+    before = fake.chat_count
+    cli = cli_run(services, "overhead-cli", concurrency)
+    sent = fake.chat_count - before
+    print(f"   promptmgr CLI, end to end   {cli:6.2f} s   {cli / ideal:5.2f}x ideal   ({sent} requests; "
+          f"new process: start, imports, database)")
+    if not PROMPTFOO:
+        print(f"   promptfoo: skipped ({PROMPTFOO_WHY})")
+        return
+    from bench import promptfoo_leg
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-promptfoo-"))
+    version, startup = promptfoo_leg.version(PROMPTFOO, scratch)
+    cfg = promptfoo_leg.config(fake.base_url, rows, [(name, TEMPLATES[name], model) for name, model in
+                                                     (("ask", "m1"), ("tell", "m2"))], temperature=0)
+    before = fake.chat_count
+    result = promptfoo_leg.run(PROMPTFOO, scratch, cfg, concurrency)
+    sent = fake.chat_count - before
+    ok = result["successes"] == 2 * rows and result["echoed"] == 2 * rows and sent == 2 * rows
+    print(f"   promptfoo {version} ({PROMPTFOO_WHY}): eval --no-cache -j {concurrency}, "
+          f"{result['successes']} ok / {result['errors']} errors, {sent} requests{'' if ok else '  MISMATCH'}")
+    print(f"   promptfoo, end to end       {result['wall']:6.2f} s   {result['wall'] / ideal:5.2f}x ideal   "
+          f"promptfoo / promptmgr CLI = {result['wall'] / cli:.2f}x")
+    if result["own"]:
+        print(f"   promptfoo, own durationMs   {result['own']:6.2f} s   {result['own'] / ideal:5.2f}x ideal   "
+              f"promptfoo / promptmgr runner = {result['own'] / runner:.2f}x")
+    print(f"   (promptfoo --version alone: {startup:.2f} s)   goal faster than promptfoo: "
+          f"{'OK' if cli < result['wall'] and (not result['own'] or runner < result['own']) else 'SLOWER'}")
 
 
 class InstantBackend:
@@ -199,7 +254,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--http-rows", type=int, default=2_000)
     parser.add_argument("--db", default=None, help="a database URL (default: a new SQLite file)")
+    parser.add_argument("--no-promptfoo", action="store_true", help="skip the promptfoo leg even if installed")
     args = parser.parse_args()
+    global PROMPTFOO, PROMPTFOO_WHY
+    from bench import promptfoo_leg
+
+    PROMPTFOO, PROMPTFOO_WHY = (None, "--no-promptfoo") if args.no_promptfoo else promptfoo_leg.find()
     from tests.experiment_rows import make_experiment
 
     home = Path(tempfile.mkdtemp(prefix="bench-experiments-"))
@@ -213,7 +273,7 @@ def main() -> None:
         setup_prompts(services, ctx)
         # Every experiment is written before any runs: nothing writes while the child processes run.
         start = time.perf_counter()
-        for name in ("overhead", "rerun"):
+        for name in ("overhead", "rerun", "overhead-cli"):
             make_experiment(services, ctx, name, rows=ROWS, variants=[("ask", "fake/m1", {"temperature": 0}),
                                                                       ("tell", "fake/m2", {"temperature": 0})])
         make_experiment(services, ctx, "large", rows=args.rows, variants=[("ask", "instant/a", {}),
