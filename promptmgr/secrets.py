@@ -13,7 +13,6 @@ import hashlib
 import os
 import re
 import threading
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
@@ -320,52 +319,10 @@ def _install_log_scrubber() -> None:
 
 
 # --- which environment variable holds a hosted model's key -------------------------------------------
-_KEY_NAME = re.compile(r"KEY|TOKEN|SECRET|CREDENTIAL", re.IGNORECASE)
-
-
-# Providers whose litellm.validate_environment only reads environment variables. Others must not be
-# asked: for some it starts a login (github_copilot's device flow) or asks a cloud metadata service.
-_ENV_KEY_PROVIDERS = frozenset({
-    "openai", "text-completion-openai", "anthropic", "mistral", "codestral", "gemini", "groq", "cohere",
-    "cohere_chat", "deepseek", "xai", "together_ai", "fireworks_ai", "perplexity", "openrouter", "deepinfra",
-    "cerebras", "ai21", "ai21_chat", "nlp_cloud", "replicate", "anyscale", "voyage", "friendliai", "sambanova",
-    "nvidia_nim", "novita", "dashscope", "moonshot", "volcengine", "hyperbolic", "lambda_ai", "nebius", "featherless_ai",
-})
-
-
-def env_checkable(provider: str | None) -> bool:
-    """True when a provider's key is a plain environment variable this module can check offline."""
-    return provider in _ENV_KEY_PROVIDERS
-
-
-def key_env_vars(model: str) -> list[str]:
-    """The environment variables holding `model`'s API key that are NOT set ([] when the key is
-    there, or the provider's credentials are not plain environment variables). Imports litellm."""
-    from .llm.remote import litellm_module, lookup_price_entry
-
-    found = lookup_price_entry(model)
-    provider = (found[1].get("litellm_provider") if found else None) or (model.split("/", 1)[0] if "/" in model
-                                                                         else None)
-    if not env_checkable(provider):
-        return []
-    # "claude-3-5-haiku": litellm only names the provider with its prefix.
-    name = f"{provider}/{model}" if "/" not in model and provider != "openai" else model
-    signature = tuple(sorted(k for k, v in os.environ.items() if v and _KEY_NAME.search(k)))
-    return list(_missing_keys(litellm_module(), name, signature))
-
-
-@lru_cache(maxsize=1024)
-def _missing_keys(litellm, name: str, _signature: tuple) -> tuple[str, ...]:
-    # Cached per set of key variables present: the model overview asks for every provider.
-    try:
-        checked = litellm.validate_environment(model=name)
-    except Exception:  # an unknown provider: the call itself will say what is wrong
-        return ()
-    if checked.get("keys_in_environment"):
-        return ()
-    return tuple(k for k in checked.get("missing_keys") or () if isinstance(k, str) and _KEY_NAME.search(k))
+# Environment variable names that hold credentials (llm/remote.py asks about the same ones).
+KEY_NAME = re.compile(r"KEY|TOKEN|SECRET|CREDENTIAL", re.IGNORECASE)
 
 
 def environment_secrets() -> list[str]:
     """Values of key-like environment variables (OPENAI_API_KEY, PROMPTMGR_SECRET_KEY...), to scrub."""
-    return [v for k, v in os.environ.items() if _KEY_NAME.search(k) and len(v) >= FRAGMENT_LENGTH]
+    return [v for k, v in os.environ.items() if KEY_NAME.search(k) and len(v) >= FRAGMENT_LENGTH]

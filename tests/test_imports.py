@@ -44,12 +44,23 @@ def module_level_imports(tree: ast.Module):
                     pending.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
 
 
-def import_graph() -> dict[str, set[str]]:
+def every_import(tree: ast.Module):
+    """Import statements anywhere, function-level (lazy) ones included; type-only ones are not."""
+    type_only = {id(node) for branch in ast.walk(tree)
+                 if isinstance(branch, ast.If) and _is_type_checking(branch.test) for node in ast.walk(branch)}
+    return [node for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in type_only]
+
+
+def import_graph(lazy: bool = False) -> dict[str, set[str]]:
+    """Module -> the package modules it imports (at module level, or anywhere with `lazy`). An edge
+    to one of its own parent packages is left out: a parent is initialised before its modules run."""
     modules = module_names()
     graph: dict[str, set[str]] = {name: set() for name in modules}
+    find_imports = every_import if lazy else module_level_imports
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
-        for node in module_level_imports(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in find_imports(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
@@ -62,7 +73,7 @@ def import_graph() -> dict[str, set[str]]:
                 # `from x import y` loads x, and x.y too when y is a module.
                 targets = [source, *(f"{source}.{alias.name}" for alias in node.names)]
             for target in targets:
-                if target in modules and target != name:
+                if target in modules and target != name and not name.startswith(target + "."):
                     graph[name].add(target)
     return graph
 
@@ -123,6 +134,11 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_no_import_cycle_in_the_package():
     assert cycles(import_graph()) == []
+
+
+def test_no_import_cycle_even_through_lazy_imports():
+    """A lazy import that closes a cycle still means a module that wants a lower home."""
+    assert cycles(import_graph(lazy=True)) == []
 
 
 # --- the `prompts list` path stays lean (start-up time, issue 8 §10) ------------------------------

@@ -283,7 +283,7 @@ class ExperimentRunner:
     async def _check(self, result: LLMResult, row, messages: list[dict]):
         if self._evaluate is None or not self.checks:
             return None
-        from ..llm.tokens import flatten_content
+        from ..llm.types import flatten_content
         from .checks import CheckInput  # only reached when checks.py exists
 
         shown = "\n\n".join(flatten_content(m.get("content")) for m in messages if m.get("role") != "system")

@@ -39,7 +39,7 @@ class Backend(ABC):
 
     def classify(self, exc: BaseException, target: ModelTarget, timeout: float) -> Failure:
         return classify(exc, model=target.display_name, api_base=target.api_base, secret=target.api_key,
-                        timeout=timeout)
+                        timeout=timeout, missing_keys=lambda: self.missing_keys(target))
 
     def estimate_cost(self, target: ModelTarget, prompt_tokens: int, completion_tokens: int) -> float | None:
         """USD for these counts, None when unknown; the target's own prices win."""

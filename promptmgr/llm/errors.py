@@ -6,6 +6,7 @@ importing litellm/openai/httpx classes, so this module never imports them."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 ERROR_CODES = ("auth", "unknown_model", "unreachable", "context_length", "rate_limited", "timeout",
@@ -107,15 +108,14 @@ def _is_unreachable(exc: BaseException) -> bool:
 
 
 def classify(exc: BaseException, *, model: str, api_base: str | None, secret: str | None,
-             timeout: float) -> Failure:
-    """The user-facing failure for an exception raised by a provider call."""
+             timeout: float, missing_keys: Callable[[], list[str]] | None = None) -> Failure:
+    """The user-facing failure for an exception raised by a provider call. `missing_keys` (asked
+    only for a keyless call refused for want of a key) names the unset key variables: the backend knows."""
     names, status = _names(exc), _status(exc)
     base = {"model": model, "detail": detail(exc, secret)}
     keyless = secret is None and api_base is None
     if keyless and ("MissingKeyError" in names or _MISSING_KEY_TEXT.search(str(exc)) or status in (401, 403)):
-        from ..secrets import key_env_vars  # a hosted model called without its key: say which one is missing
-
-        missing = key_env_vars(model)
+        missing = missing_keys() if missing_keys is not None else []
         if missing:
             return Failure("missing_key", "providers.missing_key", {"model": model, "env": " / ".join(missing)})
     if "ContextWindowExceededError" in names:

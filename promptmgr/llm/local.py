@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import ProviderError
 from .backend import Backend
 from .errors import Failure
-from .types import ChatMessage, ModelInfo, ModelTarget, Reply, TokenCount, Usage
+from .types import ChatMessage, ModelInfo, ModelTarget, Reply, TokenCount, Usage, flatten_content
 
 LOCAL_MODEL_NAME = "local/smollm2"
 N_CTX = 2048
@@ -125,8 +125,6 @@ def _context_error(exc: Exception) -> LocalModelError | None:
 
 def chatml(messages: list[ChatMessage]) -> str:
     """SmolLM2's chat template: ChatML, with a default system message when none leads the chat."""
-    from .tokens import flatten_content
-
     if messages and messages[0].get("role") != "system":
         messages = [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}, *messages]
     rendered = "".join(f"<|im_start|>{m.get('role', 'user')}\n{flatten_content(m.get('content'))}<|im_end|>\n"

@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 from functools import lru_cache
 
+from ..secrets import KEY_NAME
 from . import offline  # noqa: F401  (before litellm/tiktoken load)
 from .backend import Backend
 from .cache import NON_CONTENT_PARAMS
@@ -92,6 +93,49 @@ def _kwargs(target: ModelTarget, messages: list[ChatMessage], params: dict, time
     return kwargs
 
 
+# --- which environment variable holds a hosted model's key ---------------------------------------
+# Providers whose litellm.validate_environment only reads environment variables. Others must not be
+# asked: for some it starts a login (github_copilot's device flow) or asks a cloud metadata service.
+_ENV_KEY_PROVIDERS = frozenset({
+    "openai", "text-completion-openai", "anthropic", "mistral", "codestral", "gemini", "groq", "cohere",
+    "cohere_chat", "deepseek", "xai", "together_ai", "fireworks_ai", "perplexity", "openrouter", "deepinfra",
+    "cerebras", "ai21", "ai21_chat", "nlp_cloud", "replicate", "anyscale", "voyage", "friendliai", "sambanova",
+    "nvidia_nim", "novita", "dashscope", "moonshot", "volcengine", "hyperbolic", "lambda_ai", "nebius", "featherless_ai",
+})
+
+
+def env_checkable(provider: str | None) -> bool:
+    """True when a provider's key is a plain environment variable this module can check offline."""
+    return provider in _ENV_KEY_PROVIDERS
+
+
+def key_env_vars(model: str) -> list[str]:
+    """The environment variables holding `model`'s API key that are NOT set ([] when the key is
+    there, or the provider's credentials are not plain environment variables). Imports litellm."""
+    found = lookup_price_entry(model)
+    provider = (found[1].get("litellm_provider") if found else None) or (model.split("/", 1)[0] if "/" in model
+                                                                         else None)
+    if not env_checkable(provider):
+        return []
+    # "claude-3-5-haiku": litellm only names the provider with its prefix.
+    name = f"{provider}/{model}" if "/" not in model and provider != "openai" else model
+    signature = tuple(sorted(k for k, v in os.environ.items() if v and KEY_NAME.search(k)))
+    return list(_env_missing(litellm_module(), name, signature))
+
+
+@lru_cache(maxsize=1024)
+def _env_missing(litellm, name: str, _signature: tuple) -> tuple[str, ...]:
+    # Cached per set of key variables present: the model overview asks for every provider.
+    try:
+        checked = litellm.validate_environment(model=name)
+    except Exception:  # an unknown provider: the call itself will say what is wrong
+        return ()
+    if checked.get("keys_in_environment"):
+        return ()
+    return tuple(k for k in checked.get("missing_keys") or () if isinstance(k, str) and KEY_NAME.search(k))
+
+
+
 class MissingKeyError(Exception):
     """A hosted model's key variable is not set: found before any request (classified as missing_key)."""
 
@@ -99,8 +143,6 @@ class MissingKeyError(Exception):
 def _missing_keys(target: ModelTarget) -> list[str]:
     if target.api_key or target.api_base:
         return []
-    from ..secrets import key_env_vars
-
     return key_env_vars(target.model)
 
 

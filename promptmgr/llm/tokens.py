@@ -7,9 +7,9 @@ import re
 from functools import lru_cache
 
 from . import offline  # noqa: F401  (TIKTOKEN_CACHE_DIR must point at the shipped encodings first)
-from .types import ChatMessage, TokenCount
+from .types import ChatMessage, TokenCount, content_parts
 
-__all__ = ["TokenCount", "count_text", "count_messages", "flatten_content", "is_openai_model"]
+__all__ = ["TokenCount", "count_text", "count_messages", "is_openai_model"]
 
 DEFAULT_ENCODING = "o200k_base"
 # The encodings litellm ships next to its code; any other name would make tiktoken download.
@@ -93,29 +93,6 @@ def count_text(text: str, model: str | None = None) -> TokenCount:
 
 
 # -- messages ---------------------------------------------------------------------------------
-def _parts(content) -> tuple[list[str], int, bool]:
-    """The texts, the number of images and whether every part was plain text or an image."""
-    if content is None:
-        return [], 0, True
-    if isinstance(content, str):
-        return [content], 0, True
-    texts, images, known = [], 0, True
-    for part in content:
-        if isinstance(part, dict) and part.get("type") == "text":
-            texts.append(part.get("text") or "")
-        elif isinstance(part, dict) and part.get("type") in ("image_url", "image", "input_image"):
-            images += 1
-        else:  # audio, files...: counted by their JSON, an estimate
-            texts.append(json.dumps(part, ensure_ascii=False, sort_keys=True))
-            known = False
-    return texts, images, known
-
-
-def flatten_content(content) -> str:
-    """Message content as one text (images dropped)."""
-    return "\n".join(_parts(content)[0])
-
-
 def _count_openai_messages(messages: list[ChatMessage], encoding_name: str) -> TokenCount | None:
     try:
         enc = _encoding(encoding_name)
@@ -126,7 +103,7 @@ def _count_openai_messages(messages: list[ChatMessage], encoding_name: str) -> T
         total += _TOKENS_PER_MESSAGE
         for key, value in message.items():
             if key == "content":
-                texts, images, known = _parts(value)
+                texts, images, known = content_parts(value)
                 total += sum(len(enc.encode_ordinary(t)) for t in texts) + images * _IMAGE_TOKENS
                 exact = exact and known and images == 0
             elif isinstance(value, str):
@@ -142,7 +119,7 @@ def _count_openai_messages(messages: list[ChatMessage], encoding_name: str) -> T
 def _heuristic_messages(messages: list[ChatMessage]) -> TokenCount:
     total = _REPLY_PRIMING
     for m in messages:
-        texts, images, _ = _parts(m.get("content"))
+        texts, images, _ = content_parts(m.get("content"))
         total += _TOKENS_PER_MESSAGE + _heuristic_text("\n".join(texts)).tokens + images * _IMAGE_TOKENS
     return TokenCount(total, False, "heuristic")
 

@@ -2,6 +2,7 @@
 came back (LLMResult) and what is known about a model (ModelInfo). No imports beyond the stdlib."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Required, TypedDict, Union
 
@@ -28,6 +29,29 @@ class ChatMessage(TypedDict, total=False):
     role: Required[str]  # system, user, assistant (others reach providers as they are)
     content: Required[Union[str, list[ContentPart], None]]
     name: str
+
+
+def content_parts(content) -> tuple[list[str], int, bool]:
+    """A message content's texts, the number of images and whether every part was plain text or an image."""
+    if content is None:
+        return [], 0, True
+    if isinstance(content, str):
+        return [content], 0, True
+    texts, images, known = [], 0, True
+    for part in content:
+        if isinstance(part, dict) and part.get("type") == "text":
+            texts.append(part.get("text") or "")
+        elif isinstance(part, dict) and part.get("type") in ("image_url", "image", "input_image"):
+            images += 1
+        else:  # audio, files...: counted by their JSON, an estimate
+            texts.append(json.dumps(part, ensure_ascii=False, sort_keys=True))
+            known = False
+    return texts, images, known
+
+
+def flatten_content(content) -> str:
+    """Message content as one text (images dropped)."""
+    return "\n".join(content_parts(content)[0])
 
 
 @dataclass(frozen=True)

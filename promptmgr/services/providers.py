@@ -24,8 +24,7 @@ from ..repositories import ProviderRepository
 from ..schemas import NAME_RE
 from ..llm.schemas import (PROVIDER_KINDS, ConnectionTest, DefaultModelStatus, DiscoveredModels, ModelInfoPublic,
                            ModelsOverview, PricePublic, ProviderPublic)
-from ..secrets import (SecretBox, env_checkable, environment_secrets, key_env_vars, mask_url, remember_secrets,
-                       url_secrets)
+from ..secrets import SecretBox, environment_secrets, mask_url, remember_secrets, url_secrets
 from .admin import AdminService
 from .base import unit_of_work
 
@@ -353,6 +352,8 @@ class ProviderService:
                                              output_cost_per_token=price.output_cost_per_token, known=False))
         ready = [m for m in ready if not needle or needle in m.name.lower() or needle in (m.provider or "")]
         listed = {m.name for m in ready}
+        from ..llm.remote import env_checkable, key_env_vars  # known_models() has loaded litellm already
+
         missing_by_provider: dict[str | None, list[str]] = {}
         rest: list[ModelInfoPublic] = []
         for m in self.gateway.known_models():
