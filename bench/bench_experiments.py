@@ -108,14 +108,17 @@ def overhead(services, ctx, fake) -> None:
     ideal = 2 * rows * latency / concurrency
     services.gateway.complete(services.providers.resolve(ctx, "fake/m1"), [{"role": "user", "content": "warm"}])
     direct = gateway_only(services, ctx, 2 * rows, concurrency)
-    before = fake.chat_count
-    start = time.perf_counter()
-    summary = services.experiment_runs.run(ctx, "overhead", concurrency=concurrency)
-    wall = time.perf_counter() - start
-    assert summary.done == 2 * rows and summary.errors == 0, summary
     print(f"1. engine overhead: {2 * rows} calls at {latency * 1000:.0f} ms, concurrency {concurrency}")
-    print(f"   runner (service.run)        {wall:6.2f} s   {wall / ideal:5.2f}x ideal {ideal:.2f} s   "
-          f"goal <= 1.10x  {'OK' if wall / ideal <= 1.10 else 'OVER'}   ({fake.chat_count - before} requests)")
+    # The first run of a process also pays one-time costs (importing the runner, checks and
+    # statistics modules); the second, on other models so nothing is cached, is the engine alone.
+    for label, name in (("first run in the process", "overhead"), ("warm (second run)", "overhead-warm")):
+        before = fake.chat_count
+        start = time.perf_counter()
+        summary = services.experiment_runs.run(ctx, name, concurrency=concurrency)
+        wall = time.perf_counter() - start
+        assert summary.done == 2 * rows and summary.errors == 0, summary
+        print(f"   runner, {label:24} {wall:6.2f} s   {wall / ideal:5.2f}x ideal {ideal:.2f} s   "
+              f"goal <= 1.10x  {'OK' if wall / ideal <= 1.10 else 'OVER'}   ({fake.chat_count - before} requests)")
     print(f"   gateway alone, no runner    {direct:6.2f} s   {direct / ideal:5.2f}x ideal   "
           f"runner / gateway = {wall / direct:.2f}x")
     compare(services, ctx, fake, wall, ideal)
@@ -135,8 +138,11 @@ def cli_run(services, name: str, concurrency: int) -> float:
     env = {**os.environ, "PROMPTMGR_HOME": str(services.settings.home), "DATABASE_URL": services.settings.db_url,
            "PROMPTMGR_LOAD_STARTER": "false", "PROMPTMGR_CACHE_ENABLED": "false"}
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "promptmgr", "experiments", "run", name, "-c", str(concurrency),
-                           "--json"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    argv = [sys.executable, *os.environ.get("BENCH_CLI_PYFLAGS", "").split(), "-m", "promptmgr"]
+    proc = subprocess.run([*argv, "experiments", "run", name, "-c", str(concurrency), "--json"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    if os.environ.get("BENCH_CLI_PYFLAGS"):
+        Path("/tmp/bench-cli-stderr.txt").write_text(proc.stderr)
     wall = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"promptmgr experiments run failed: {proc.stderr[-3000:]}")
@@ -276,6 +282,8 @@ def main() -> None:
         for name in ("overhead", "rerun", "overhead-cli"):
             make_experiment(services, ctx, name, rows=ROWS, variants=[("ask", "fake/m1", {"temperature": 0}),
                                                                       ("tell", "fake/m2", {"temperature": 0})])
+        make_experiment(services, ctx, "overhead-warm", rows=ROWS, variants=[("ask", "fake/m3", {"temperature": 0}),
+                                                                             ("tell", "fake/m4", {"temperature": 0})])
         make_experiment(services, ctx, "large", rows=args.rows, variants=[("ask", "instant/a", {}),
                                                                           ("tell", "instant/b", {})])
         if args.http_rows:

@@ -108,3 +108,25 @@ def test_backends_are_routed_by_exact_name_then_prefix_then_default():
     assert "".join(streamed[:-1]) == streamed[-1].text == "one two three"
     assert [c["model"] for c in double.calls] == ["double/x", "double/y"]
     assert isinstance(backend_for("double/anything"), LitellmBackend)  # restored
+
+
+def test_the_bundled_price_map_serves_what_litellm_serves():
+    # Prices are read from litellm's bundled file before litellm is imported: every model litellm
+    # knows must get the same prices, provider and context window from it (aliases included).
+    from promptmgr.llm import remote
+
+    bundled = remote._bundled_price_map()
+    served = remote.litellm_module().model_cost
+    fields = ("input_cost_per_token", "output_cost_per_token", "litellm_provider", "max_input_tokens", "mode")
+    differ = [name for name, entry in served.items() if name != "sample_spec"
+              and tuple(bundled.get(name, {}).get(f) for f in fields) != tuple(entry.get(f) for f in fields)]
+    assert differ == []
+
+
+def test_a_price_lookup_does_not_import_litellm():
+    code = ("import sys; from promptmgr.llm import remote; "
+            "k = remote.lookup_price_entry('openai/gpt-4o-mini'); u = remote.lookup_price_entry('fake/unknown'); "
+            "print(k[0], k[1]['input_cost_per_token'] > 0, u, 'litellm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent).stdout.strip()
+    assert out == "gpt-4o-mini True None False"
