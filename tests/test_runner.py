@@ -319,6 +319,26 @@ def test_checks_score_every_answer_and_judges_count_in_the_cost(lab, ctx, fake_l
         assert cell.judge_cost > 0 and cell.cost == pytest.approx(cell.judge_cost)
 
 
+
+def test_judge_calls_share_the_providers_limiter_and_retries(lab, ctx, fake_llm):
+    # The judge runs on the same fake provider: its 429s must be retried (not end as check errors)
+    # and counted by the limiter like the answers' own.
+    make_experiment(lab, ctx, "judged-burst", rows=12, variants=[("ask", "fake/m1", {})],
+                    checks=[{"type": "llm-rubric", "value": "Answers politely"}])
+    with lab.db.session(write=True) as session:
+        judged = session.exec(select(Experiment).where(Experiment.name == "judged-burst")).one()
+        judged.config = {"judge_model": "fake/judge"}
+        session.add(judged)
+    fake_llm.script(['{"pass": true, "score": 1, "reason": "polite"}'] * 200)
+    fake_llm.max_in_flight, fake_llm.retry_after, fake_llm.delay = 2, 0.05, 0.02
+    summary = lab.experiment_runs.run(ctx, "judged-burst", concurrency=8)
+    assert (summary.done, summary.errors) == (12, 0)
+    assert fake_llm.rejected > 0 and summary.rate_limited == fake_llm.rejected
+    assert fake_llm.chat_count == 24 + fake_llm.rejected  # 12 answers + 12 verdicts, every 429 retried once
+    _, found = cells(lab, "judged-burst")
+    assert all(cell.scores[0]["error"] is None and cell.scores[0]["pass"] is True for cell in found)
+
+
 # --- the lean OpenAI-compatible path the runner uses -------------------------------------------------
 @pytest.mark.parametrize("status", [None, 400, 401, 404, 429, 500])
 def test_the_lean_backend_answers_and_fails_exactly_as_litellm_does(services, ctx, fake_llm, status):

@@ -107,10 +107,15 @@ def _shipped_prompt(name: str) -> dict:
 class LibraryJudge:
     """A Judge over the caller's library and one judge model (see library_judge)."""
 
-    def __init__(self, services, ctx: "TenantContext", target):
+    def __init__(self, services, ctx: "TenantContext", target, gateway=None):
         self.services, self.ctx, self.target = services, ctx, target
+        self.gateway = gateway or services.gateway
         self._prompts: dict[str, dict] = {}
         self._lock = asyncio.Lock()
+
+    def using(self, gateway) -> "LibraryJudge":
+        """The same judge calling through `gateway` (the runner's, which leaves retries to it)."""
+        return LibraryJudge(self.services, self.ctx, self.target, gateway)
 
     def _load(self, kind: str) -> dict:
         from ..errors import NotFoundError
@@ -146,7 +151,7 @@ class LibraryJudge:
             raise PromptMgrError("evaluation.unknown_type", type=kind, known=", ".join(sorted(JUDGE_PROMPTS)))
         prompt = await self._prompt(kind)
         messages = self.messages(prompt, variables)
-        return await self.services.gateway.acomplete(self.target, messages, dict(JUDGE_PARAMS))
+        return await self.gateway.acomplete(self.target, messages, dict(JUDGE_PARAMS))
 
 
 def library_judge(services, ctx: "TenantContext", model: str | None) -> Judge:

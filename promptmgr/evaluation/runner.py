@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from ..errors import PromptMgrError
 from ..llm.errors import MAX_UNREACHABLE_RETRIES, retry_delay
@@ -44,8 +44,12 @@ class VariantPlan:
 
     @property
     def provider(self) -> str:
-        # One AIMD limiter per endpoint and credential: that is what a provider rate-limits.
-        return f"{self.target.api_base or self.target.model.split('/', 1)[0]}|{self.target.credential_id}"
+        return provider_key(self.target)
+
+
+def provider_key(target) -> str:
+    # One AIMD limiter per endpoint and credential: that is what a provider rate-limits.
+    return f"{target.api_base or target.model.split('/', 1)[0]}|{target.credential_id}"
 
 
 @dataclass
@@ -107,7 +111,7 @@ class ExperimentRunner:
         self.gateway = lean(gateway, max_retries=0)
         self.max_retries = getattr(gateway, "max_retries", 2)
         self.backoff = getattr(gateway, "backoff_base", 0.5)
-        self.checks, self.threshold, self.judge = checks, threshold, judge
+        self.checks, self.threshold, self.judge = checks, threshold, self._through_limits(judge)
         self.use_cache = use_cache
         self.concurrency = max(1, int(concurrency))
         self.limits = Limits(self.concurrency)
@@ -242,10 +246,29 @@ class ExperimentRunner:
         return cost
 
     async def _call(self, plan: VariantPlan, messages: list[dict]) -> LLMResult:
+        return await self._limited(plan.provider, lambda: self.gateway.acomplete(
+            plan.target, messages, plan.params, use_cache=self.use_cache))
+
+    def _through_limits(self, judge):
+        """Judge calls share the provider's limiter and retries with the cells' calls: a judge on
+        the same provider must slow down on its 429s too."""
+        if judge is None:
+            return None
+        if hasattr(judge, "using"):  # our retries, not the gateway's: a 429 must reach the limiter
+            judge = judge.using(self.gateway)
+        target = getattr(judge, "target", None)
+        provider = provider_key(target) if target is not None else "judge"
+
+        async def limited(kind: str, variables: dict) -> LLMResult:
+            return await self._limited(provider, lambda: judge(kind, variables))
+
+        return limited
+
+    async def _limited(self, provider: str, send: Callable[[], Awaitable[LLMResult]]) -> LLMResult:
         attempt = 0
         while True:
-            async with self.limits.slot(plan.provider) as slot:
-                result = await self.gateway.acomplete(plan.target, messages, plan.params, use_cache=self.use_cache)
+            async with self.limits.slot(provider) as slot:
+                result = await send()
                 if result.ok:
                     slot.report("ok")
                 elif result.error_code == "rate_limited":
