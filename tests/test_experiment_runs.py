@@ -43,6 +43,20 @@ def test_estimate_uses_the_mean_of_past_runs_and_only_counts_cells_not_done(lab,
     assert (variant.output_source, variant.output_tokens) == ("history", 2 * 3)
 
 
+
+def test_a_large_estimate_counts_an_even_sample_and_scales_it(lab, ctx, monkeypatch):
+    from promptmgr.services import experiment_runs
+
+    make_experiment(lab, ctx, "wide", rows=40, variants=[("ask", "fake/gpt-4o-mini", {})])
+    exact = lab.experiment_runs.estimate(ctx, "wide").variants[0]
+    assert exact.sampled_rows is None and exact.input_exact
+    monkeypatch.setattr(experiment_runs, "ESTIMATE_SAMPLE", 10)
+    sampled = lab.experiment_runs.estimate(ctx, "wide").variants[0]
+    assert sampled.calls == 40 and sampled.sampled_rows == 10 and not sampled.input_exact
+    # "Question 0".."Question 39": every 4th row is a fair sample of the token counts.
+    assert abs(sampled.input_tokens - exact.input_tokens) <= 0.05 * exact.input_tokens
+
+
 def test_cli_estimate_run_resume_and_cancel(cli, cli_env, fake_llm):
     from promptmgr.cli.common import context, services
 

@@ -38,13 +38,16 @@ def estimate(name: NameArg, as_json: JsonOpt = False) -> None:
 
 def _estimate_text(e) -> str:
     header = [t(f"runner.cli.col_{c}") for c in ("variant", "calls", "cached", "input", "output", "cost")]
-    rows = [[v.name, str(v.calls), str(v.cached_calls),
+    rows = [[v.name, str(v.calls), str(v.cached_calls) + ("~" if v.sampled_rows else ""),
              f"{v.input_tokens}" + ("" if v.input_exact else "~"),
              f"{v.output_tokens} ({t(f'runner.cli.source_{v.output_source}')})", money(v.cost)] for v in e.variants]
     lines = [aligned([header, *rows]), ""]
     if e.judge_calls:
         lines.append(t("runner.cli.judges", calls=e.judge_calls, cost=money(e.judge_cost)))
     lines.append(t("runner.cli.total", calls=e.calls, cost=money(e.cost), spent=money(e.spent)))
+    sampled = [v.sampled_rows for v in e.variants if v.sampled_rows]
+    if sampled:
+        lines.append(t("runner.cli.sampled", rows=min(sampled)))
     if any(v.output_source == "default" for v in e.variants):
         lines.append(t("runner.cli.default_output", tokens=e.default_output_tokens))
     if e.unknown_prices:

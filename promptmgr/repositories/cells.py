@@ -114,9 +114,11 @@ class CellRepository(Repository):
         statement = self._scoped(DatasetRow).where(DatasetRow.id.in_(row_ids))
         return {row.id: row for row in self.session.exec(statement).all()}
 
-    def pending_rows(self, experiment_id: int, variant_id: int, chunk: int = 1000) -> Iterator[DatasetRow]:
-        """The dataset rows of a variant's cells that are not final, streamed in chunks (estimates)."""
-        last = 0
+    def pending_rows(self, experiment_id: int, variant_id: int, chunk: int = 1000,
+                     stride: int = 1) -> Iterator[DatasetRow]:
+        """The dataset rows of a variant's cells that are not final, streamed in chunks (estimates);
+        with `stride` n, only every n-th cell's row (an even sample)."""
+        last, seen = 0, 0
         while True:
             statement = self._scoped(Cell, Cell.id, Cell.row_id).where(
                 Cell.experiment_id == experiment_id, Cell.variant_id == variant_id, Cell.status.not_in(FINAL),
@@ -125,8 +127,10 @@ class CellRepository(Repository):
             if not pairs:
                 return
             last = pairs[-1][0]
-            rows = self.rows(list({row_id for _cell, row_id in pairs}))
-            for _cell, row_id in pairs:
+            picked = [row_id for index, (_cell, row_id) in enumerate(pairs, seen) if index % stride == 0]
+            seen += len(pairs)
+            rows = self.rows(list(set(picked)))
+            for row_id in picked:
                 yield rows[row_id]
 
     def finished(self, experiment_id: int, chunk: int = 5000) -> Iterator[tuple[int, int, int, bool | None]]:

@@ -20,6 +20,9 @@ from ..repositories.cells import CellRepository
 DEFAULT_OUTPUT_TOKENS = 256     # expected answer length when neither max_tokens nor past runs tell
 JUDGE_INPUT_OVERHEAD = 300      # rubric and instructions around the answer a judge reads
 JUDGE_OUTPUT_TOKENS = 100       # a JSON verdict
+# Rendering and counting every row takes ~0.1 ms each: past this many pending cells a variant's
+# input tokens and cache hits are measured on an even sample and scaled (the estimate says so).
+ESTIMATE_SAMPLE = 5000
 MODEL_GRADED = frozenset({"llm-rubric", "factuality"})
 MAX_CONCURRENCY = 256
 RUN_STATUSES = ("draft", "running")            # `run` starts a draft or joins a running experiment
@@ -38,6 +41,7 @@ class VariantEstimate:
     output_source: str           # max_tokens | history | default
     cost: float | None           # None: the model has no known price
     judge_calls: int
+    sampled_rows: int | None = None  # input tokens and cache hits scaled from this many rows; None: all counted
 
 
 @dataclass
@@ -97,8 +101,10 @@ class ExperimentRunService:
                 calls = sum(n for status, n in counts.get(plan.id, {}).items() if status not in ("done", "error"))
                 use_cache = self.gateway.cache is not None and experiment.repeats <= 1 and \
                     wants_cache(plan.params, None, self.gateway.cache_enabled)
-                input_tokens, exact, cached, cached_input = 0, True, 0, 0
-                for row in repo.pending_rows(experiment.id, plan.id):
+                input_tokens, exact, cached, cached_input, sampled = 0, True, 0, 0, 0
+                stride = -(-calls // ESTIMATE_SAMPLE) if calls > ESTIMATE_SAMPLE else 1
+                for row in repo.pending_rows(experiment.id, plan.id, stride=stride):
+                    sampled += 1
                     try:
                         messages, _stored = plan.renderer.render(row.vars or {})
                     except PromptMgrError:
@@ -109,6 +115,10 @@ class ExperimentRunService:
                     if use_cache and self.gateway.cache.get(cache_key(plan.target, messages, plan.params)):
                         cached += 1
                         cached_input += count.tokens
+                if stride > 1 and sampled:  # scale the sample up to every pending cell
+                    scale = calls / sampled
+                    input_tokens, cached_input = round(input_tokens * scale), round(cached_input * scale)
+                    cached, exact = min(calls, round(cached * scale)), False
                 paid = calls - cached
                 cost = self.gateway.estimate_cost(plan.target, input_tokens - cached_input,
                                                   paid * plan.expected_output_tokens)
@@ -116,7 +126,7 @@ class ExperimentRunService:
                     unknown.append(plan.target.display_name)
                 out.append(VariantEstimate(plan.name, plan.target.display_name, calls, cached, input_tokens, exact,
                                            calls * plan.expected_output_tokens, plan.output_source, cost,
-                                           calls * graded))
+                                           calls * graded, sampled if stride > 1 else None))
         judge_calls = sum(v.judge_calls for v in out)
         judge_cost = 0.0 if not judge_calls else self._judge_cost(ctx, experiment, out)
         if judge_calls and judge_cost is None:
