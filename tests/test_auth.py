@@ -228,3 +228,17 @@ def test_hosted_mode_refuses_to_start_unsafely(settings):
     with pytest.raises(ValidationError, match="auth.sqlite_workers"):
         check_hosted_settings(sqlite, workers=2)
     check_hosted_settings(replace(sqlite, database_url="postgresql+psycopg://u@127.0.0.1/db"), workers=4)
+
+
+def test_old_login_attempts_are_swept(team, monkeypatch):
+    from promptmgr.models import LoginAttempt
+    from sqlmodel import select
+
+    old = datetime.now(timezone.utc) - timedelta(days=2)
+    with team.db.session(write=True) as session:
+        session.add(LoginAttempt(email="ghost@example.org", address="10.3.0.1", created_at=old))
+    monkeypatch.setattr("promptmgr.services.auth.secrets.randbelow", lambda n: 0)
+    login(team, "editor@example.org")
+    with team.db.session() as session:
+        emails = session.exec(select(LoginAttempt.email)).all()
+    assert emails == ["editor@example.org"]

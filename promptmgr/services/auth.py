@@ -12,6 +12,7 @@ login, refresh, logout and verify_* take no TenantContext: they run before there
 are what produces the TenantContext), like AdminService.ensure_tenant. switch_workspace has a caller."""
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -150,6 +151,7 @@ class AuthService:
                     chosen = next((m for m in memberships if m[1].id == preferred), memberships[0])
                 membership, tenant = chosen
                 repo.add(LoginAttempt(email=email, address=address, succeeded=True))
+                self._forget_old_attempts(repo)
                 user.last_login_at = _now()
                 session.add(user)
                 tokens = self._start(session, user, membership.role, tenant, address, user_agent)
@@ -158,6 +160,12 @@ class AuthService:
         if failure is not None:
             raise failure
         return LoginResult("ok", tokens)
+
+    def _forget_old_attempts(self, repo: AccountRepository) -> None:
+        # Attempts only matter within the window. Now and then (1 login in 200) a success sweeps
+        # the whole table, so failures for unknown emails do not pile up forever.
+        if secrets.randbelow(200) == 0:
+            repo.forget_attempts(_now() - timedelta(days=1))
 
     def _check_lockout(self, email: str, address: str) -> None:
         now = _now()
