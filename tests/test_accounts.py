@@ -2,6 +2,7 @@
 roles, settings, MFA, and isolation between workspaces."""
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -189,13 +190,20 @@ def test_mfa_enrolment_login_with_a_code_and_recovery_codes_work_once(team):
     assert enrolment["uri"].startswith("otpauth://totp/") and enrolment["qr_svg"].startswith("data:image/svg+xml")
     with pytest.raises(ValidationError, match="auth.code_wrong"):
         team.mfa.confirm_enrolment(ctx, "000000" if pyotp.TOTP(enrolment["secret"]).now() != "000000" else "111111")
-    codes = team.mfa.confirm_enrolment(ctx, pyotp.TOTP(enrolment["secret"]).now())
+    totp = pyotp.TOTP(enrolment["secret"])
+    confirming = totp.now()
+    codes = team.mfa.confirm_enrolment(ctx, confirming)
     assert len(codes) == 10 and len(set(codes)) == 10
     assert team.auth.login("editor@example.org", PASSWORD).status == "mfa_required"
     with pytest.raises(AuthenticationError, match="auth.code_wrong"):
         team.auth.login("editor@example.org", PASSWORD, "12345x")
-    ok = team.auth.login("editor@example.org", PASSWORD, pyotp.TOTP(enrolment["secret"]).now())
+    with pytest.raises(AuthenticationError):  # the code that confirmed the enrolment is spent
+        team.auth.login("editor@example.org", PASSWORD, confirming)
+    following = totp.at(time.time() + 30)  # the next time step (accepted: clocks drift)
+    ok = team.auth.login("editor@example.org", PASSWORD, following)
     assert ok.status == "ok" and ok.session
+    with pytest.raises(AuthenticationError, match="auth.code_wrong"):
+        team.auth.login("editor@example.org", PASSWORD, following)  # a code works once
     assert team.auth.login("editor@example.org", PASSWORD, codes[0].upper()).status == "ok"
     with pytest.raises(AuthenticationError):
         team.auth.login("editor@example.org", PASSWORD, codes[0])  # used once
@@ -219,7 +227,7 @@ def test_required_mfa_holds_admins_at_setup_and_an_admin_can_reset_it(team):
     assert not login(team, "editor@example.org").mfa_setup_required  # editors are not concerned
     secret = team.mfa.begin_enrolment(ctx)["secret"]
     team.mfa.confirm_enrolment(ctx, pyotp.TOTP(secret).now())
-    full = team.auth.login("admin@example.org", PASSWORD, pyotp.TOTP(secret).now()).session
+    full = team.auth.login("admin@example.org", PASSWORD, pyotp.TOTP(secret).at(time.time() + 30)).session
     assert team.auth.verify_access(full.access_token).role == "admin"
     team.mfa.reset(owner, ctx.user_id)  # lost phone
     with pytest.raises(AuthenticationError):

@@ -114,7 +114,8 @@ class AuthService:
               user_agent: str = "", workspace: str | None = None) -> LoginResult:
         """Check the password (and the MFA code when the user has MFA). Raises AuthenticationError
         (one generic message), LockedOutError after repeated failures."""
-        email, address, user_agent = normalize_email(email), (address or "")[:_MAX_ADDRESS], (user_agent or "")[:_MAX_AGENT]
+        email = normalize_email(email)
+        address, user_agent = (address or "")[:_MAX_ADDRESS], (user_agent or "")[:_MAX_AGENT]
         password = password or ""
         self._check_lockout(email, address)
         failure: AuthenticationError | None = None
@@ -256,7 +257,8 @@ class AuthService:
         and (unless allow_mfa_setup) while the workspace's required MFA is not set up."""
         claims = self.access_tokens.decode(access_token)
         try:
-            user_id, tenant_id, epoch, family = int(claims["sub"]), int(claims["ws"]), int(claims["ep"]), str(claims["fam"])
+            user_id, tenant_id = int(claims["sub"]), int(claims["ws"])
+            epoch, family = int(claims["ep"]), str(claims["fam"])
         except (KeyError, TypeError, ValueError):
             raise AuthenticationError("auth.session_invalid") from None
         with self.db.session() as session:
