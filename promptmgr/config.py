@@ -43,6 +43,10 @@ def _number(name: str, default: float, kind=int):
     return number
 
 
+def _number_or_zero(name: str, default: int) -> int:
+    return 0 if (_env(name) or "").strip() == "0" else _number(name, default)
+
+
 def _default_home() -> Path:
     if _env("HOME"):
         return Path(_env("HOME")).expanduser()
@@ -73,6 +77,31 @@ class Settings:
     allowed_hosts: tuple[str, ...] = field(default_factory=lambda: tuple(
         h.strip().lower() for h in (_env("ALLOWED_HOSTS") or "").split(",") if h.strip()))
     max_upload_mb: int = field(default_factory=lambda: _number("MAX_UPLOAD_MB", 10))
+    # Hosted mode (PROMPTMGR_MODE=multi): accounts, sessions, links. services/auth.py, accounts.py.
+    admin_email: str | None = field(default_factory=lambda: _env("ADMIN_EMAIL") or None)
+    admin_password: str | None = field(default_factory=lambda: _env("ADMIN_PASSWORD") or None, repr=False)
+    password_min_length: int = field(default_factory=lambda: _number("PASSWORD_MIN_LENGTH", 10))
+    # argon2id cost: OWASP's recommended minimum (19 MiB, 2 passes, 1 lane) by default; tests pass
+    # cheap values. One lane: on a server, concurrent logins already use the cores.
+    argon2_memory_kib: int = field(default_factory=lambda: _number("ARGON2_MEMORY_KIB", 19456))
+    argon2_time_cost: int = field(default_factory=lambda: _number("ARGON2_TIME_COST", 2))
+    access_token_minutes: int = field(default_factory=lambda: _number("ACCESS_TOKEN_MINUTES", 15))
+    refresh_token_days: int = field(default_factory=lambda: _number("REFRESH_TOKEN_DAYS", 7))
+    # A refresh token presented again this soon after its rotation is a page's parallel requests,
+    # not a replay (0: every second presentation revokes the session).
+    refresh_reuse_grace_seconds: int = field(default_factory=lambda: _number_or_zero("REFRESH_REUSE_GRACE_SECONDS", 10))
+    invite_hours: int = field(default_factory=lambda: _number("INVITE_HOURS", 72))
+    reset_minutes: int = field(default_factory=lambda: _number("RESET_MINUTES", 60))
+    login_max_failures: int = field(default_factory=lambda: _number("LOGIN_MAX_FAILURES", 5))
+    login_window_minutes: int = field(default_factory=lambda: _number("LOGIN_WINDOW_MINUTES", 15))
+    # The address links in invitation and reset mails start with (e.g. https://prompts.example.org).
+    public_url: str = field(default_factory=lambda: (_env("PUBLIC_URL") or "").rstrip("/"))
+    smtp_host: str | None = field(default_factory=lambda: _env("SMTP_HOST") or None)
+    smtp_port: int = field(default_factory=lambda: _number("SMTP_PORT", 587))
+    smtp_user: str | None = field(default_factory=lambda: _env("SMTP_USER") or None)
+    smtp_password: str | None = field(default_factory=lambda: _env("SMTP_PASSWORD") or None, repr=False)
+    smtp_from: str | None = field(default_factory=lambda: _env("SMTP_FROM") or None)
+    smtp_starttls: bool = field(default_factory=lambda: _flag("SMTP_STARTTLS", True))
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
