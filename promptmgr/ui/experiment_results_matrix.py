@@ -19,7 +19,8 @@ PREVIEW = 120
 FILTERS = ("all", "disagree", "failures", "errors")
 COLOURS = {"pass": "background-color: #e8f5e9", "fail": "background-color: #ffebee",
            "error": "background-color: #fff8e1", "pending": ""}
-MARKS = {"pass": "✅", "fail": "❌", "error": "⚠️", "pending": "…"}
+# Symbols every system font has (headless browsers and many desktops lack colour emoji).
+MARKS = {"pass": "✓", "fail": "✗", "error": "⚠", "pending": "…"}
 
 
 def _state(cell: dict | None) -> str:
@@ -48,7 +49,7 @@ def matrix_view(page: dict, locale: str):
             cell = line["cells"].get(name)
             state = _state(cell)
             output = " ".join((cell or {}).get("output", "").split())
-            human = "" if cell is None or cell["human"] is None else (" · 👤" + MARKS["pass" if cell["human"] else "fail"])
+            human = "" if cell is None or cell["human"] is None else (" · ✎" + MARKS["pass" if cell["human"] else "fail"])
             row.append(f"{MARKS[state]} {output[:PREVIEW]}{human}")
             style.append(COLOURS[state])
             ids.append(None if cell is None else cell["id"])

@@ -119,6 +119,12 @@ def cost_frame(summary: dict, locale: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["variant", "cost", "pass_rate"])
 
 
+def cost_axis_end(frame: pd.DataFrame) -> float:
+    """The cost axis from zero to a little past the dearest variant, so no point sits on the edge."""
+    top = float(frame["cost"].max()) if len(frame) else 0.0
+    return top * 1.15 if top > 0 else 1.0
+
+
 def cost_numbers(summary: dict, locale: str) -> pd.DataFrame:
     names = tags(summary)
     rows = [[names[v["name"]], money(v["cost"], locale), pct(v["pass_rate"], locale), money(v.get("cost_per_pass"), locale)]

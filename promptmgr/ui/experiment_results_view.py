@@ -15,7 +15,7 @@ from .common import UI, text
 from .experiment_results_actions import Actions
 from .experiment_results_matrix import Matrix
 from .experiment_results_summary import (
-    agreement_markdown, comparisons_markdown, cost_frame, cost_numbers, header, latency_frame, latency_numbers,
+    agreement_markdown, comparisons_markdown, cost_axis_end, cost_frame, cost_numbers, header, latency_frame, latency_numbers,
     pass_rate_colours, pass_rate_frame, pass_rate_numbers, summary_table,
 )
 from .feedback import reports
@@ -44,29 +44,29 @@ class ResultsView:
                                                       x_label_angle=-30, sort=None, height=320,
                                                       title=text("ui_results.plot.pass_title", en),
                                                       x_title=" ", y_title="%", color_title=" ",
-                                                      scale=2, elem_id="results-plot-pass"),
+                                                      scale=3, elem_id="results-plot-pass"),
                                            title="ui_results.plot.pass_title")
-                    self.pass_numbers = gr.Dataframe(interactive=False, wrap=True, scale=1,
+                    self.pass_numbers = gr.Dataframe(interactive=False, wrap=True, scale=2,
                                                      elem_id="results-plot-pass-numbers")
                 with gr.Row(equal_height=False):
                     self.cost_plot = ui.tr(gr.ScatterPlot(x="cost", y="pass_rate", color="variant", y_lim=[0, 100],
                                                           height=280, title=text("ui_results.plot.cost_title", en),
                                                           x_title=text("ui_results.plot.cost_axis", en),
                                                           y_title=text("ui_results.plot.rate_axis", en),
-                                                          scale=2, elem_id="results-plot-cost"),
+                                                          scale=3, elem_id="results-plot-cost"),
                                            title="ui_results.plot.cost_title", x_title="ui_results.plot.cost_axis",
                                            y_title="ui_results.plot.rate_axis")
-                    self.cost_numbers = gr.Dataframe(interactive=False, wrap=True, scale=1,
+                    self.cost_numbers = gr.Dataframe(interactive=False, wrap=True, scale=2,
                                                      elem_id="results-plot-cost-numbers")
                 with gr.Row(equal_height=False):
                     self.latency_plot = ui.tr(gr.LinePlot(x="ms", y="cells", color="variant", height=280,
                                                           title=text("ui_results.plot.latency_title", en),
                                                           x_title=text("ui_results.plot.latency_axis", en),
                                                           y_title=text("ui_results.plot.cells_axis", en),
-                                                          scale=2, elem_id="results-plot-latency"),
+                                                          scale=3, elem_id="results-plot-latency"),
                                               title="ui_results.plot.latency_title",
                                               x_title="ui_results.plot.latency_axis", y_title="ui_results.plot.cells_axis")
-                    self.latency_numbers = gr.Dataframe(interactive=False, wrap=True, scale=1,
+                    self.latency_numbers = gr.Dataframe(interactive=False, wrap=True, scale=2,
                                                         elem_id="results-plot-latency-numbers")
                 self.matrix = Matrix(ui, current, self.status)
                 self.actions = Actions(ui, current, self.status)
@@ -82,13 +82,14 @@ class ResultsView:
         summary = services.results.show(ctx, name)
         histogram = services.review.latency_histogram(ctx, name, LATENCY_BINS)
         agreement = agreement_markdown(summary, loc)
+        cost = cost_frame(summary, loc)
         return {
             self.title: header(summary, loc), self.body: gr.update(visible=True),
             self.summary: summary_table(summary, loc), self.comparisons: comparisons_markdown(summary, loc),
             self.agreement: agreement,
             self.pass_plot: gr.update(value=pass_rate_frame(summary, loc), color_map=pass_rate_colours(loc)),
             self.pass_numbers: pass_rate_numbers(summary, loc),
-            self.cost_plot: cost_frame(summary, loc), self.cost_numbers: cost_numbers(summary, loc),
+            self.cost_plot: gr.update(value=cost, x_lim=[0, cost_axis_end(cost)]), self.cost_numbers: cost_numbers(summary, loc),
             self.latency_plot: latency_frame(summary, histogram), self.latency_numbers: latency_numbers(summary, loc),
             self.matrix.agreement: agreement, **self.actions.load_updates(ctx, summary),
         }

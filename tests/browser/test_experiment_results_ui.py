@@ -102,7 +102,7 @@ def test_open_a_cell_label_cells_and_kappa_moves(results_page, app_services):
     page = results_page
     open_experiment(page)
     matrix = page.locator("#results-matrix")
-    matrix.get_by_role("gridcell", name=re.compile(r"^❌ echo: Question 0")).first.click()
+    matrix.get_by_role("gridcell", name=re.compile(r"^✗ echo: Question 0")).first.click()
     info = page.locator("#results-cell-info")
     expect(info).to_contain_text("results-ask@1/fake/test-model, row 0", timeout=WAIT)
     expect(page.locator("#results-cell-input textarea")).to_have_value("Question 0")
@@ -125,7 +125,7 @@ def test_open_a_cell_label_cells_and_kappa_moves(results_page, app_services):
     page.locator("#results-label-pass").click()
     expect(agreement).to_contain_text("labels: 3", timeout=WAIT)
     expect(agreement).not_to_contain_text("κ = 1.00", timeout=WAIT)
-    expect(matrix.get_by_role("gridcell", name=re.compile("👤❌")).first).to_be_visible()
+    expect(matrix.get_by_role("gridcell", name=re.compile("✎✗")).first).to_be_visible()
     show = app_services.services.results.show(app_services.ctx, NAME)
     pooled = next(a for a in show["agreement"] if a["variant"] == "*" and a["check"] == "all")
     assert pooled["n"] == 3 and pooled["kappa"] < 1.0
@@ -198,6 +198,8 @@ def test_screenshot_of_the_results(results_page):
     page = results_page
     open_experiment(page)
     expect(page.locator("#results-plot-pass").locator("canvas, svg").first).to_be_visible(timeout=WAIT)
+    page.locator("#results-matrix").get_by_role("gridcell", name=re.compile(r"^✓ echo: Answer 2")).first.click()
+    expect(page.locator("#results-cell-info")).to_contain_text("row 2", timeout=WAIT)
     page.wait_for_function("() => !document.querySelector('.wrap.pending, .eta-bar')", timeout=WAIT)
     page.wait_for_timeout(600)
     OUT.mkdir(parents=True, exist_ok=True)
