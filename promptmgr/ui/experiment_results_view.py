@@ -127,6 +127,7 @@ class ResultsView:
             matrix.show_page, matrix.page_inputs, page_outputs, **quiet)
         # Texts handlers wrote follow a language switch (the page's own labels follow ui.tr).
         ui.on_locale_change(load, [current], outputs)
+        ui.on_locale_change(matrix.show_page, matrix.page_inputs[1:], page_outputs)
 
 
 def build(ui: UI, current) -> ResultsView:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import CHROMIUM_ARGS, FAKE_MODEL, free_port  # noqa: F401
+from tests.browser.conftest import FAKE_MODEL, free_port
 from tests.browser.usable import assert_no_error_status, assert_usable
 from tests.experiment_rows import make_experiment, make_prompt
 
@@ -98,6 +98,30 @@ def test_summary_plots_and_comparison_sentence(results_page):
     assert_no_error_status(page)
 
 
+def test_refresh_follows_new_labels_and_a_missing_experiment_is_a_status_line(results_page, app_services):
+    page = results_page
+    open_experiment(page)
+    services, ctx = app_services.services, app_services.ctx
+    before = services.results.show(ctx, NAME)["agreement"]
+    cell = services.review.matrix(ctx, NAME, "all", 1, 20)["lines"][5]["cells"]
+    services.results.label(ctx, NAME, cell["results-ask@1/fake/test-model"]["id"], False)
+    page.locator("#results-refresh").click()
+    expected = next(a for a in services.results.show(ctx, NAME)["agreement"] if a["variant"] == "*")["n"]
+    assert expected == 1 + next((a["n"] for a in before if a["variant"] == "*"), 0)
+    expect(page.locator("#results-agreement")).to_contain_text(f"labels: {expected}", timeout=WAIT)
+
+    box = page.locator("#harness-current textarea, #harness-current input").first
+    box.fill("no-such-experiment")
+    box.press("Enter")
+    box.blur()
+    expect(page.locator("#results-status")).to_contain_text("no-such-experiment", timeout=WAIT)
+    expect(page.locator("#results-body")).to_be_hidden(timeout=WAIT)
+    assert_no_error_status(page)
+    assert_usable(page, "harness-current", "no-such-experiment")
+    open_experiment(page)
+    expect(page.locator("#results-status")).to_have_text("", timeout=WAIT)
+
+
 def test_open_a_cell_label_cells_and_kappa_moves(results_page, app_services):
     page = results_page
     open_experiment(page)
@@ -109,34 +133,38 @@ def test_open_a_cell_label_cells_and_kappa_moves(results_page, app_services):
     expect(page.locator("#results-cell-output textarea")).to_have_value("echo: Question 0")
     expect(page.locator("#results-cell-checks").get_by_role("gridcell", name="contains:ok").first).to_be_visible()
     agreement = page.locator("#results-review-agreement")
-    expect(agreement).to_contain_text("appears once you label")
+    services, ctx = app_services.services, app_services.ctx
+
+    def pooled():
+        found = [a for a in services.results.show(ctx, NAME)["agreement"] if a["variant"] == "*" and a["check"] == "all"]
+        return found[0] if found else {"n": 0, "kappa": None}
+
+    start = pooled()["n"]  # other tests of this module may have labelled cells that agree with the check
+    expect(agreement).to_contain_text(f"labels: {start}" if start else "appears once you label")
 
     # Fail agrees with the check; the next cell (B, row 0) opens by itself, and Pass agrees again.
     page.locator("#results-comment textarea, #results-comment input").first.fill("clearly wrong")
     page.locator("#results-label-fail").click()
-    expect(agreement).to_contain_text("labels: 1", timeout=WAIT)
+    expect(agreement).to_contain_text(f"labels: {start + 1}", timeout=WAIT)
     expect(info).to_contain_text("results-answer@1/fake/test-model, row 0", timeout=WAIT)
     page.locator("#results-label-pass").focus()
     page.keyboard.press("Enter")  # the keyboard alone labels
-    expect(agreement).to_contain_text("labels: 2", timeout=WAIT)
+    expect(agreement).to_contain_text(f"labels: {start + 2}", timeout=WAIT)
     expect(agreement).to_contain_text("κ = 1.00", timeout=WAIT)
     expect(info).to_contain_text("row 1", timeout=WAIT)
     # A label against the check: kappa drops below perfect agreement.
     page.locator("#results-label-pass").click()
-    expect(agreement).to_contain_text("labels: 3", timeout=WAIT)
+    expect(agreement).to_contain_text(f"labels: {start + 3}", timeout=WAIT)
     expect(agreement).not_to_contain_text("κ = 1.00", timeout=WAIT)
     expect(matrix.get_by_role("gridcell", name=re.compile("✎✗")).first).to_be_visible()
-    show = app_services.services.results.show(app_services.ctx, NAME)
-    pooled = next(a for a in show["agreement"] if a["variant"] == "*" and a["check"] == "all")
-    assert pooled["n"] == 3 and pooled["kappa"] < 1.0
+    assert pooled()["n"] == start + 3 and pooled()["kappa"] < 1.0
     assert_usable(page, "results-comment")
     assert_no_error_status(page)
 
     # Previous goes back to the cell just labelled, with its comment.
-    page.locator("#results-previous").click()
-    page.locator("#results-previous").click()
-    page.locator("#results-previous").click()
-    expect(info).to_contain_text("results-ask@1/fake/test-model, row 0", timeout=WAIT)
+    for variant, row in (("ask", 1), ("answer", 0), ("ask", 0)):
+        page.locator("#results-previous").click()
+        expect(info).to_contain_text(f"results-{variant}@1/fake/test-model, row {row}", timeout=WAIT)
     expect(page.locator("#results-comment textarea, #results-comment input").first).to_have_value("clearly wrong")
 
     # Filters: no row has an error; rows where the variants disagree are all of them.
