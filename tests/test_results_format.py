@@ -79,3 +79,11 @@ def test_interval_bars_stack_to_the_interval_high():
     tops = frame.groupby("bar")["percent"].sum()
     assert tops["B · all checks"] == pytest.approx(88.0) and tops["A · contains:ok"] == pytest.approx(71.0)
     assert [tag(i) for i in (0, 1, 25, 26)] == ["A", "B", "Z", "AA"]
+
+
+def test_sentences_are_translated():
+    data = summary()
+    assert "يتفوق على" in sentence(data, data["comparisons"][0], "ar")
+    assert "上回りました" in sentence(data, data["comparisons"][0], "ja")
+    needs = summary("inconclusive", p_holm=0.2, rows_needed=440)
+    assert "340" in sentence(needs, needs["comparisons"][0], "ru") and "строк" in sentence(needs, needs["comparisons"][0], "ru")

@@ -88,7 +88,7 @@ def checks_frame(cell: dict, locale: str) -> pd.DataFrame:
         state = "error" if item.get("error") or item["pass"] is None else ("pass" if item["pass"] else "fail")
         rows.append([item["check"], MARKS[state] + " " + text(f"ui_results.verdict.{state}", locale),
                      num(item["score"], locale, "0.00"), item["reason"] or DASH])
-    return pd.DataFrame(rows, columns=[text(f"ui_results.columns.{c}", locale) for c in ("check", "verdict", "score",
+    return pd.DataFrame(rows, columns=[text(f"ui_results.columns.{c}", locale) for c in ("check", "verdict", "check_score",
                                                                                           "reason")])
 
 
