@@ -87,3 +87,14 @@ def test_sentences_are_translated():
     assert "上回りました" in sentence(data, data["comparisons"][0], "ja")
     needs = summary("inconclusive", p_holm=0.2, rows_needed=440)
     assert "340" in sentence(needs, needs["comparisons"][0], "ru") and "строк" in sentence(needs, needs["comparisons"][0], "ru")
+
+
+def test_kappa_sits_beside_each_graded_check_in_the_plot_numbers():
+    from promptmgr.ui.experiment_results_summary import pass_rate_numbers
+
+    data = summary(checks=("contains:ok", "llm-rubric:polite"))
+    data["agreement"] = [{"variant": "B", "check": "llm-rubric:polite", "kappa": 0.64, "n": 14}]
+    frame = pass_rate_numbers(data, "en")
+    by_bar = dict(zip(frame["Variant · check"], frame["Judge κ"]))
+    assert by_bar["B · llm-rubric:polite"] == "κ 0.64 · 14 labels"
+    assert by_bar["A · llm-rubric:polite"] == "" and by_bar["B · contains:ok"] == ""

@@ -106,10 +106,18 @@ def pass_rate_colours(locale: str) -> dict[str, str]:
 
 
 def pass_rate_numbers(summary: dict, locale: str) -> pd.DataFrame:
-    rows = [[f"{short} · {_check_label(check, locale)}", pct(rate, locale), interval(ci, locale),
-             num(n, locale, "#,##0")] for short, _name, check, rate, ci, n in _rates(summary)]
+    """The plot's numbers; beside each check graded by a model (and all checks together), the judge's
+    agreement with the human labels of that variant: kappa and the number of labels."""
+    agreement = {(item["variant"], item["check"]): item for item in summary.get("agreement", [])}
+    rows = []
+    for short, name, check, rate, ci, n in _rates(summary):
+        found = agreement.get((name, check))
+        kappa = "" if found is None else text("ui_results.agreement.short", locale, n=num(found["n"], locale, "#,##0"),
+                                              kappa=DASH if found["kappa"] is None else num(found["kappa"], locale, "0.00"))
+        rows.append([f"{short} · {_check_label(check, locale)}", pct(rate, locale), interval(ci, locale),
+                     num(n, locale, "#,##0"), kappa])
     return pd.DataFrame(rows, columns=[text(f"ui_results.columns.{c}", locale)
-                                       for c in ("bar", "pass_rate", "interval", "n")])
+                                       for c in ("bar", "pass_rate", "interval", "n", "kappa")])
 
 
 def cost_frame(summary: dict, locale: str) -> pd.DataFrame:
