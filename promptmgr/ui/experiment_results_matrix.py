@@ -6,6 +6,8 @@ the button after each label. Judge agreement (kappa and the number of labels) is
 label, beside the review controls."""
 from __future__ import annotations
 
+from typing import Callable
+
 import gradio as gr
 import pandas as pd
 
@@ -95,6 +97,9 @@ def checks_frame(cell: dict, locale: str) -> pd.DataFrame:
 class Matrix:
     def __init__(self, ui: UI, current, status):
         self.ui, self.current, self.status = ui, current, status
+        # What else shows judge agreement (the view's summary): set before wire().
+        self.after_label: Callable[[object, dict], dict] | None = None
+        self.after_label_outputs: list = []
         en = "en"
         ui.tr(gr.Markdown(text("ui_results.matrix_heading", en)), value="ui_results.matrix_heading")
         with gr.Row():
@@ -170,7 +175,11 @@ class Matrix:
         return {self.detail: gr.update(visible=False), self.cell_id: None}
 
     def agreement_update(self, ctx, name: str) -> dict:
-        return {self.agreement: agreement_markdown(self.ui.services.results.show(ctx, name), ctx.locale)}
+        summary = self.ui.services.results.show(ctx, name)
+        updates = {self.agreement: agreement_markdown(summary, ctx.locale)}
+        if self.after_label is not None:
+            updates.update(self.after_label(ctx, summary))
+        return updates
 
     def wire(self) -> None:
         ui, locale, status = self.ui, self.ui.locale, self.status
@@ -260,11 +269,12 @@ class Matrix:
                                  self.page_outputs + [status], **quiet)
         self.next_page.click(turn(+1), [locale, self.current, self.filter, self.page, self.pages],
                              self.page_outputs + [status], **quiet)
-        self.matrix.select(open_cell, [locale, self.current, self.grid], self.cell_outputs + [self.agreement, status],
+        agreement = [self.agreement, *self.after_label_outputs]
+        self.matrix.select(open_cell, [locale, self.current, self.grid], self.cell_outputs + agreement + [status],
                            **quiet)
         self.previous.click(navigate(-1), nav_inputs, every, **quiet)
         self.next.click(navigate(+1), nav_inputs, every, **quiet)
-        self.label_pass.click(label(True), nav_inputs + [self.comment], every + [self.agreement], **quiet)
-        self.label_fail.click(label(False), nav_inputs + [self.comment], every + [self.agreement], **quiet)
+        self.label_pass.click(label(True), nav_inputs + [self.comment], every + agreement, **quiet)
+        self.label_fail.click(label(False), nav_inputs + [self.comment], every + agreement, **quiet)
         self.show_page = show_page
         self.page_inputs = page_inputs

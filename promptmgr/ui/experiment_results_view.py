@@ -116,6 +116,10 @@ class ResultsView:
             """A newly opened experiment: its summary, and no cell of the previous one left open."""
             return {**summary_or_nothing(ctx, name), **self.matrix.closed()}
 
+        self.matrix.after_label = lambda ctx, summary: {
+            self.agreement: agreement_markdown(summary, ctx.locale),
+            self.pass_numbers: pass_rate_numbers(summary, ctx.locale)}
+        self.matrix.after_label_outputs = [self.agreement, self.pass_numbers]
         self.matrix.wire()
         self.actions.wire()
         outputs = self.summary_outputs + [status]

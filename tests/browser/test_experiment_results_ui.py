@@ -158,6 +158,10 @@ def test_open_a_cell_label_cells_and_kappa_moves(results_page, app_services):
     expect(agreement).not_to_contain_text("κ = 1.00", timeout=WAIT)
     expect(matrix.get_by_role("gridcell", name=re.compile("✎✗")).first).to_be_visible()
     assert pooled()["n"] == start + 3 and pooled()["kappa"] < 1.0
+    # The summary above follows too: agreement and kappa beside the pass rate of A on all checks.
+    expect(page.locator("#results-agreement")).to_contain_text(f"labels: {start + 3}", timeout=WAIT)
+    expect(page.locator("#results-plot-pass-numbers").get_by_role("gridcell", name=re.compile(r"^κ .* labels$")).first
+           ).to_be_visible(timeout=WAIT)
     assert_usable(page, "results-comment")
     assert_no_error_status(page)
 
