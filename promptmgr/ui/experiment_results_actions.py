@@ -138,4 +138,7 @@ class Actions:
         self.yes.click(confirm, [locale, self.current, self.variant, self.label],
                        [self.confirm, self.promoted, status], **quiet)
         self.no.click(cancel, [locale], [self.confirm])
+        # A question about another variant or label than the one shown must not be confirmed.
+        self.variant.change(cancel, [locale], [self.confirm])
+        self.label.change(cancel, [locale], [self.confirm])
         self.export.click(export, [locale, self.current, self.format], [self.download, status], **quiet)

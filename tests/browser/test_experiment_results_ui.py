@@ -193,8 +193,13 @@ def test_promote_the_winner_moves_the_label(results_page, app_services):
     expect(page.locator("#results-promoted")).to_contain_text("now points at results-answer version 1", timeout=WAIT)
     assert services.library.get(ctx, "results-answer").labels == ["production"] or \
         "production" in services.library.get(ctx, "results-answer").labels
-    # A label the library refuses: a status line, the form stays usable.
+    # Changing the label closes an open question: it was about the other label.
     label = page.locator("#results-promote-label textarea, #results-promote-label input").first
+    page.locator("#results-promote").click()
+    expect(page.locator("#results-promote-confirm")).to_be_visible(timeout=WAIT)
+    label.fill("staging")
+    expect(page.locator("#results-promote-confirm")).to_be_hidden(timeout=WAIT)
+    # A label the library refuses: a status line, the form stays usable.
     label.fill("bad label!")
     page.locator("#results-promote").click()
     page.locator("#results-promote-yes").click()
