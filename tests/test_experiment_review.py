@@ -94,3 +94,16 @@ def test_reads_need_a_member_and_stay_in_the_tenant(services, ctx):
     nobody = replace(ctx, role="nobody")
     with pytest.raises(PermissionDeniedError):
         services.review.cell(nobody, "ab", 1)
+
+
+def test_agreement_alone_equals_the_full_report(services, ctx):
+    ids = ab_experiment(services, ctx)
+    assert services.review.agreement(ctx, "ab") == {"variants": [A, B], "agreement": []}
+    # Labels that agree and disagree with the check, on both variants; B's errored cell has no verdict.
+    for cell, verdict in ((ids[A][0], True), (ids[A][7], True), (ids[A][8], False), (ids[B][1], True),
+                          (ids[B][8], True), (ids[B][9], False)):
+        services.results.label(ctx, "ab", cell, verdict)
+    alone = services.review.agreement(ctx, "ab")["agreement"]
+    full = services.results.show(ctx, "ab")["agreement"]
+    assert sorted(alone, key=str) == sorted(full, key=str)
+    assert {(a["variant"], a["n"]) for a in alone} == {(A, 3), (B, 2), ("*", 5)}

@@ -81,3 +81,12 @@ class ExperimentReviewRepository(ExperimentResultRepository):
                      .group_by(Cell.variant_id))
         return {int(row[0]): [int(row[1])] + [int(value or 0) for value in row[2:]]
                 for row in self.session.execute(statement).all()}
+
+    def labelled(self, experiment_id: int) -> list[tuple]:
+        """(variant id, status, passed, scores, human_pass) of finished cells a person labelled: as
+        many as people labelled, so few, whatever the experiment's size."""
+        statement = (self._scoped(Cell, Cell.variant_id, Cell.status, Cell.passed, Cell.scores, Cell.human_pass)
+                     .where(Cell.experiment_id == experiment_id, Cell.human_pass.is_not(None),
+                            Cell.status.in_(("done", "error")))
+                     .order_by(Cell.id))
+        return [tuple(row) for row in self.session.execute(statement).all()]

@@ -14,7 +14,7 @@ from ..errors import NotFoundError, ValidationError
 from ..policy import Action, require
 from ..repositories.experiment_review import FILTERS, ExperimentReviewRepository
 from .base import unit_of_work
-from .experiment_results import _iso, _number, _rendered_text
+from .experiment_results import _analyzed_checks, _checks_of, _iso, _number, _rendered_text
 
 MAX_PAGE_SIZE = 50
 OUTPUT_PREVIEW = 300            # characters of each output a matrix page carries
@@ -133,6 +133,41 @@ class ExperimentReviewService:
             histogram[variant.name] = [cumulative[0]] + [cumulative[i] - cumulative[i - 1]
                                                          for i in range(1, len(cumulative))]
         return {"edges": [low] + edges + [high], "variants": histogram}
+
+    def agreement(self, ctx: TenantContext, name: str) -> dict:
+        """Judge agreement alone, as show() computes it (Cohen's kappa of the human labels against all
+        checks together and each model-graded check, per variant and pooled), reading only labelled
+        cells: cheap enough to redraw after every label. Raises NotFoundError."""
+        require(ctx, Action.READ_EXPERIMENTS)
+        from ..evaluation.stats import OVERALL, POOLED, cohen_kappa
+
+        with self._repo(ctx) as repo:
+            experiment = self._experiment(repo, name)
+            variants = repo.variants(experiment.id)
+            labelled = repo.labelled(experiment.id)
+        _checks, graded = _analyzed_checks(experiment)
+        names = {variant.id: variant.name for variant in variants}
+        found = []
+        for check in (OVERALL, *graded):
+            pooled_a, pooled_h = [], []
+            for variant in variants:
+                judged, human = [], []
+                for variant_id, status, passed, scores, human_pass in labelled:
+                    if variant_id != variant.id or status == "error":
+                        continue  # an errored cell has no verdict to agree with
+                    verdict = passed if check == OVERALL else _checks_of(scores).get(check, (None, None))[0]
+                    if verdict is not None:
+                        judged.append(bool(verdict))
+                        human.append(bool(human_pass))
+                if judged:
+                    found.append({"variant": names[variant.id], "check": check, "kappa": _number(cohen_kappa(judged, human)),
+                                  "n": len(judged)})
+                    pooled_a += judged
+                    pooled_h += human
+            if pooled_a and len(variants) > 1:
+                found.append({"variant": POOLED, "check": check, "kappa": _number(cohen_kappa(pooled_a, pooled_h)),
+                              "n": len(pooled_a)})
+        return {"variants": [variant.name for variant in variants], "agreement": found}
 
     def promote(self, ctx: TenantContext, name: str, variant: str, label: str) -> dict:
         """Point `label` at the prompt version a variant ran. The library's policy decides who may move

@@ -97,9 +97,11 @@ def checks_frame(cell: dict, locale: str) -> pd.DataFrame:
 class Matrix:
     def __init__(self, ui: UI, current, status):
         self.ui, self.current, self.status = ui, current, status
-        # What else shows judge agreement (the view's summary): set before wire().
+        # What else shows judge agreement (the view's summary) and the last summary it was drawn
+        # from (a gr.State): set before wire().
         self.after_label: Callable[[object, dict], dict] | None = None
         self.after_label_outputs: list = []
+        self.summary_state = None
         en = "en"
         ui.tr(gr.Markdown(text("ui_results.matrix_heading", en)), value="ui_results.matrix_heading")
         with gr.Row():
@@ -174,8 +176,13 @@ class Matrix:
     def closed(self) -> dict:
         return {self.detail: gr.update(visible=False), self.cell_id: None}
 
-    def agreement_update(self, ctx, name: str) -> dict:
-        summary = self.ui.services.results.show(ctx, name)
+    def agreement_update(self, ctx, name: str, last: dict | None) -> dict:
+        """Agreement after a label: only labelled cells are read (the full statistics of a large
+        experiment take seconds); the rest of the summary is the one last drawn."""
+        found = self.ui.services.review.agreement(ctx, name)
+        base = last if isinstance(last, dict) and last.get("name") == name else {
+            "name": name, "variants": [{"name": n} for n in found["variants"]]}
+        summary = {**base, "agreement": found["agreement"]}
         updates = {self.agreement: agreement_markdown(summary, ctx.locale)}
         if self.after_label is not None:
             updates.update(self.after_label(ctx, summary))
@@ -211,14 +218,14 @@ class Matrix:
 
         @ui.handler
         @reports(status)
-        def open_cell(ctx, name, grid, evt: gr.SelectData):
+        def open_cell(ctx, name, grid, last, evt: gr.SelectData):
             row, column = (evt.index or [None, None])[:2]
             if not name or row is None or column is None or column < 2 or row >= len(grid or []):
                 return {}
             cell_id = (grid[row] or [])[column - 2] if column - 2 < len(grid[row] or []) else None
             if cell_id is None:
                 raise Stop("ui_results.review.not_finished")
-            return {**self.cell_updates(ctx, name, cell_id), **self.agreement_update(ctx, name)}
+            return {**self.cell_updates(ctx, name, cell_id), **self.agreement_update(ctx, name, last)}
 
         def move(ctx, name, filter, page, pages, cell_id, order, step: int) -> dict:
             """Open the cell `step` places away in the page's order, turning the page at its ends."""
@@ -248,13 +255,13 @@ class Matrix:
         def label(passed: bool):
             @ui.handler
             @reports(status)
-            def mark(ctx, name, filter, page, pages, cell_id, order, comment):
+            def mark(ctx, name, filter, page, pages, cell_id, order, comment, last):
                 if not name or cell_id is None:
                     raise Stop("ui_results.review.no_cell")
                 ui.services.results.label(ctx, name, int(cell_id), passed, comment=(comment or "").strip() or None)
                 gr.Info(text("ui_results.review.saved", ctx.locale,
                              verdict=text(f"ui_results.verdict.{'pass' if passed else 'fail'}", ctx.locale)))
-                updates = {**self.page_updates(ctx, name, filter, page), **self.agreement_update(ctx, name)}
+                updates = {**self.page_updates(ctx, name, filter, page), **self.agreement_update(ctx, name, last)}
                 try:
                     updates.update(move(ctx, name, filter, page, pages, cell_id, order, +1))
                 except Stop:  # the last cell: it stays open, showing its new label
@@ -270,11 +277,13 @@ class Matrix:
         self.next_page.click(turn(+1), [locale, self.current, self.filter, self.page, self.pages],
                              self.page_outputs + [status], **quiet)
         agreement = [self.agreement, *self.after_label_outputs]
-        self.matrix.select(open_cell, [locale, self.current, self.grid], self.cell_outputs + agreement + [status],
+        self.matrix.select(open_cell, [locale, self.current, self.grid, self.summary_state],
+                           self.cell_outputs + agreement + [status],
                            **quiet)
         self.previous.click(navigate(-1), nav_inputs, every, **quiet)
         self.next.click(navigate(+1), nav_inputs, every, **quiet)
-        self.label_pass.click(label(True), nav_inputs + [self.comment], every + agreement, **quiet)
-        self.label_fail.click(label(False), nav_inputs + [self.comment], every + agreement, **quiet)
+        label_inputs = nav_inputs + [self.comment, self.summary_state]
+        self.label_pass.click(label(True), label_inputs, every + agreement, **quiet)
+        self.label_fail.click(label(False), label_inputs, every + agreement, **quiet)
         self.show_page = show_page
         self.page_inputs = page_inputs

@@ -33,6 +33,7 @@ class ResultsView:
                 self.refresh = ui.tr(gr.Button(text("ui_results.refresh", en), size="sm", scale=0, min_width=120,
                                                elem_id="results-refresh"), value="ui_results.refresh")
             self.status = gr.Markdown("", elem_id="results-status", elem_classes=["pm-status"])
+            self.last = gr.State(None)  # the summary drawn last (a label redraws its agreement only)
             with gr.Column(visible=False, elem_id="results-body") as self.body:
                 ui.tr(gr.Markdown(text("ui_results.summary_heading", en)), value="ui_results.summary_heading")
                 self.summary = gr.Dataframe(interactive=False, wrap=True, elem_id="results-summary")
@@ -73,7 +74,7 @@ class ResultsView:
 
     @property
     def summary_outputs(self) -> list:
-        return [self.title, self.body, self.summary, self.comparisons, self.agreement, self.pass_plot,
+        return [self.last, self.title, self.body, self.summary, self.comparisons, self.agreement, self.pass_plot,
                 self.pass_numbers, self.cost_plot, self.cost_numbers, self.latency_plot, self.latency_numbers,
                 self.matrix.agreement, self.actions.variant, self.actions.confirm, self.actions.promoted]
 
@@ -84,7 +85,7 @@ class ResultsView:
         agreement = agreement_markdown(summary, loc)
         cost = cost_frame(summary, loc)
         return {
-            self.title: header(summary, loc), self.body: gr.update(visible=True),
+            self.last: summary, self.title: header(summary, loc), self.body: gr.update(visible=True),
             self.summary: summary_table(summary, loc), self.comparisons: comparisons_markdown(summary, loc),
             self.agreement: agreement,
             self.pass_plot: gr.update(value=pass_rate_frame(summary, loc), color_map=pass_rate_colours(loc)),
@@ -99,7 +100,7 @@ class ResultsView:
         quiet = {"show_progress_on": [status]}
 
         def hidden(ctx) -> dict:
-            return {self.title: text("ui_results.none", ctx.locale), self.body: gr.update(visible=False)}
+            return {self.last: None, self.title: text("ui_results.none", ctx.locale), self.body: gr.update(visible=False)}
 
         def summary_or_nothing(ctx, name) -> dict:
             name = (name or "").strip()
@@ -116,10 +117,15 @@ class ResultsView:
             """A newly opened experiment: its summary, and no cell of the previous one left open."""
             return {**summary_or_nothing(ctx, name), **self.matrix.closed()}
 
-        self.matrix.after_label = lambda ctx, summary: {
-            self.agreement: agreement_markdown(summary, ctx.locale),
-            self.pass_numbers: pass_rate_numbers(summary, ctx.locale)}
+        def after_label(ctx, summary: dict) -> dict:
+            updates = {self.agreement: agreement_markdown(summary, ctx.locale)}
+            if "cells" in summary:  # a full summary (not only variant names): its numbers with the new kappa
+                updates[self.pass_numbers] = pass_rate_numbers(summary, ctx.locale)
+            return updates
+
+        self.matrix.after_label = after_label
         self.matrix.after_label_outputs = [self.agreement, self.pass_numbers]
+        self.matrix.summary_state = self.last
         self.matrix.wire()
         self.actions.wire()
         outputs = self.summary_outputs + [status]
