@@ -39,6 +39,12 @@ class Services:
         return ExperimentResultService(self.db, lambda: self)
 
     @cached_property
+    def review(self):
+        from .services.experiment_review import ExperimentReviewService
+
+        return ExperimentReviewService(self.db, self.library)
+
+    @cached_property
     def providers(self):
         from .secrets import SecretBox
         from .services.providers import ProviderService
