@@ -61,6 +61,15 @@ class AdminService:
         """Single-user mode's tenant and user (bootstrap helper, see ensure_tenant)."""
         return self.ensure_tenant(LOCAL_TENANT, "Local library", LOCAL_USER, on_create)
 
+    def operator_context(self, slug: str) -> TenantContext:
+        """The context of the operator at the terminal acting on workspace `slug` as its owner (bootstrap
+        helper like local_context: the CLI's `admin` commands, never a web caller). Raises NotFoundError."""
+        with self.db.session() as session:
+            tenant = TenantRepository(session).by_slug(slug)
+            if tenant is None:
+                raise NotFoundError(what="tenant", name=slug)
+            return TenantContext(tenant.id, 0, "owner", tenant.default_locale, address="local")
+
     def preferences(self, ctx: TenantContext) -> dict:
         """The user's saved preferences (locale, theme, default model...). Raises NotFoundError."""
         require(ctx, Action.OWN_PREFERENCES)
@@ -74,11 +83,21 @@ class AdminService:
         """Merge preference changes; `locale` is stored on the user. Raises NotFoundError."""
         require(ctx, Action.OWN_PREFERENCES)
         with self.db.session(write=True) as session:
+            self.apply_preferences(session, ctx, changes)
             user = TenantRepository(session).user_by_id(ctx.tenant_id, ctx.user_id)
-            if user is None:
-                raise NotFoundError(what="user", name=str(ctx.user_id))
-            if "locale" in changes:
-                user.locale = changes.pop("locale")
-            user.preferences = {**user.preferences, **changes}
-            session.add(user)
             return {**user.preferences, "locale": user.locale}
+
+    @staticmethod
+    def apply_preferences(session, ctx: TenantContext, changes: dict) -> dict:
+        """save_preferences() inside a caller's transaction (a default model change writes its audit row
+        in the same one); returns the preferences as they were. Raises NotFoundError."""
+        user = TenantRepository(session).user_by_id(ctx.tenant_id, ctx.user_id)
+        if user is None:
+            raise NotFoundError(what="user", name=str(ctx.user_id))
+        before = {**user.preferences, "locale": user.locale}
+        changes = dict(changes)
+        if "locale" in changes:
+            user.locale = changes.pop("locale")
+        user.preferences = {**user.preferences, **changes}
+        session.add(user)
+        return before
