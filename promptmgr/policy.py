@@ -41,10 +41,11 @@ class Action(str, Enum):
     SET_DEFAULT_MODEL = "set_default_model"
     MANAGE_MEMBERS = "manage_members"
     READ_AUDIT = "read_audit"
-    READ_TENANT_SETTINGS = "read_tenant_settings"  # the Admin tab shows them; changing them is the owner's
     # owner
     TENANT_SETTINGS = "tenant_settings"
     DELETE_TENANT = "delete_tenant"
+    CREATE_WORKSPACE = "create_workspace"    # a new workspace, its creator its owner
+    DEACTIVATE_USERS = "deactivate_users"    # an identity: ends its sessions in every workspace
 
 
 _LEAST_ROLE: dict[Action, str] = {
@@ -55,8 +56,9 @@ _LEAST_ROLE: dict[Action, str] = {
                              Action.UPLOAD_FILES, Action.WRITE_DATASETS, Action.RUN_EXPERIMENTS)},
     **{a: "admin" for a in (Action.MOVE_PROTECTED_LABEL, Action.IMPORT_OVERWRITE, Action.MANAGE_PROVIDERS,
                             Action.MANAGE_PRICES, Action.SET_DEFAULT_MODEL, Action.MANAGE_MEMBERS,
-                            Action.READ_AUDIT, Action.READ_TENANT_SETTINGS)},
-    **{a: "owner" for a in (Action.TENANT_SETTINGS, Action.DELETE_TENANT)},
+                            Action.READ_AUDIT)},
+    **{a: "owner" for a in (Action.TENANT_SETTINGS, Action.DELETE_TENANT, Action.CREATE_WORKSPACE,
+                            Action.DEACTIVATE_USERS)},
 }
 assert set(_LEAST_ROLE) == set(Action), "every action needs a least role"
 

@@ -22,7 +22,7 @@ SERVICES = ("admin", "library", "transfer", "providers", "testing", "enhance", "
             "experiments", "experiment_runs")
 # Composition-root helpers, not callable by a caller: they create the caller's context.
 NOT_CALLER_FACING = {("admin", "ensure_tenant"), ("admin", "local_context"), ("library", "apply_update"),
-                     ("admin", "operator_context"), ("admin", "apply_preferences"),
+                     ("admin", "apply_preferences"),
                      ("audit", "record"), ("audit", "record_system")}
 
 
@@ -133,16 +133,12 @@ MATRIX.update({
     ("results", "export_promptfoo"): (Action.READ_EXPERIMENTS,
                                       lambda s, c: s.results.export_promptfoo(c, "no-such-experiment")),
 })
-# The audit log and the workspace settings (issue 11): reading the log needs an admin, changing the
-# workspace's settings its owner.
-SERVICES += ("audit", "workspace")
+# The audit log (issue 11): reading it needs an admin.
+SERVICES += ("audit",)
 MATRIX.update({
     ("audit", "list"): (Action.READ_AUDIT, lambda s, c: s.audit.list(c)),
     ("audit", "actions"): (Action.READ_AUDIT, lambda s, c: s.audit.actions(c)),
     ("audit", "export_csv"): (Action.READ_AUDIT, lambda s, c: s.audit.export_csv(c)),
-    ("workspace", "settings"): (Action.READ_TENANT_SETTINGS, lambda s, c: s.workspace.settings(c)),
-    ("workspace", "update_settings"): (Action.TENANT_SETTINGS,
-                                       lambda s, c: s.workspace.update_settings(c, require_mfa="off")),
 })
 # Beyond the method's own action: the same method may need more for some arguments.
 EXTRA_CASES = {

@@ -38,7 +38,7 @@ def audit(
         from ..errors import ValidationError
 
         raise ValidationError("audit.cli.workspace_required")
-    ctx = svc.admin.operator_context(workspace) if workspace else svc.local_context()
+    ctx = svc.accounts.operator_context(workspace) if workspace else svc.local_context()
     ctx = ctx.with_origin("local", "promptmgr-cli")
     page = svc.audit.list(ctx, {"since": parse_since(since), "actor": actor, "action": action, "target": target,
                                 "limit": limit})

@@ -1,10 +1,9 @@
 """audit log (issue 11): audit_event, append-only (the database refuses UPDATE and DELETE on it)
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-03 10:30:00
 
-Chained after 0004 on the audit branch; it re-chains after the accounts migration (0005) at merge.
 The triggers make "append-only" hold for every client of the database, not only for this code:
 the repository has no method that changes a row, and a stray UPDATE or DELETE (a script, a future
 bug, a cascade from a deleted tenant) fails instead of rewriting history. TRUNCATE and DROP stay
@@ -16,7 +15,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0006'
-down_revision: Union[str, None] = '0004'
+down_revision: Union[str, None] = '0005'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
