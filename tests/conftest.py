@@ -101,7 +101,9 @@ def db_url(request, tmp_path):
 def settings(tmp_path, db_url):
     from promptmgr.config import Settings
 
-    return Settings(home=tmp_path / "home", database_url=db_url, load_starter=False)
+    # Cheap argon2 parameters: the production ones cost ~0.2 s per hash (hosted-mode tests hash a lot).
+    return Settings(home=tmp_path / "home", database_url=db_url, load_starter=False, argon2_memory_kib=64,
+                    argon2_time_cost=1)
 
 
 @pytest.fixture

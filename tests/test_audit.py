@@ -86,8 +86,6 @@ def test_every_write_records_exactly_one_row_with_its_action_and_target(services
          lambda: s.experiments.create(who, "cd", dataset="rows", prompts=["greet"], models=[MODEL])),
         ("experiment.cancel", "experiment", "cd", lambda: s.experiment_runs.cancel(who, "cd")),
         ("experiment.remove", "experiment", "cd", lambda: s.experiments.remove(who, "cd")),
-        ("workspace.settings", "workspace", "local",
-         lambda: s.workspace.update_settings(who, name="Team", protected_labels=["production", "release"])),
     ]
     for action, target_type, target, write in steps:
         rows = added(write)
@@ -96,6 +94,13 @@ def test_every_write_records_exactly_one_row_with_its_action_and_target(services
         assert (row.tenant_id, row.actor_id, row.actor) == (ctx.tenant_id, ctx.user_id, "local")
         assert (row.address, row.user_agent) == ("203.0.113.7", "pytest-agent/1.0")
         assert row.created_at is not None
+    # Hosted mode's writes record through the accounts services' hook (actor and workspace, no request).
+    rows = added(lambda: s.accounts.update_settings(who, name="Team", protected_labels=["production", "release"]))
+    assert [(r.action, r.target_type, r.target, r.tenant_id, r.actor) for r in rows] == [
+        ("workspace.settings", "workspace", "local", ctx.tenant_id, "local")]
+    assert rows[0].after["protected_labels"] == ["production", "release"]
+    rows = added(lambda: s.accounts.invite(who, "ada@example.org", "editor"))
+    assert [(r.action, r.target, r.after) for r in rows] == [("member.invited", "ada@example.org", {"role": "editor"})]
     # Labelling a finished cell of the experiment that ran.
     with s.db.session() as session:
         cell_id = session.exec(text("SELECT id FROM experiment_cell WHERE status = 'done' ORDER BY id")).first()[0]
@@ -107,7 +112,6 @@ def test_every_write_records_exactly_one_row_with_its_action_and_target(services
     assert events["prompt.update"].before == {"version": 1, "title": ""}
     assert events["prompt.update"].after == {"version": 2, "title": "Greeting"}
     assert events["prompt.label_set"].after == {"label": "production", "version": 2}
-    assert events["workspace.settings"].after == {"name": "Team", "protected_labels": ["production", "release"]}
     assert events["library.import"].after["created"] == ["imported"]
     keys = {e.target: e.after["api_key"] for e in s.audit.list(ctx, {"action": "provider.add"}).items}
     assert keys == {"fake": REDACTED, "spare": None}  # whether a key was set, never the key
@@ -123,7 +127,7 @@ def test_a_failed_write_leaves_no_audit_row(services, ctx, monkeypatch, tmp_path
     with pytest.raises(ValidationError):
         s.datasets.add(ctx, "empty", _csv(tmp_path, "e.csv", "who\n"))
     with pytest.raises(ValidationError):
-        s.workspace.update_settings(ctx, allowed_domains=["not a domain"])
+        s.accounts.update_settings(ctx, require_mfa="sometimes")
     assert added(lambda: None) == [] and len(_rows(s)) == 1
     # Failing after the audit row was written, inside the same transaction: both roll back.
     from promptmgr.services.library import LibraryService
@@ -234,26 +238,17 @@ def test_provider_keys_never_reach_the_audit_log(services, ctx, key, password):
     assert _rows(services)[-1].before["api_key"] == REDACTED
 
 
-def test_workspace_settings(services, ctx):
-    ws = services.workspace
-    assert ws.settings(ctx).protected_labels == ["production"] and ws.settings(ctx).require_mfa == "off"
-    saved = ws.update_settings(ctx, name="  Team   Blue ", default_locale="de", require_mfa="admins",
-                               protected_labels="production, release", allowed_domains="Example.com\nexample.org")
-    assert (saved.name, saved.default_locale, saved.require_mfa) == ("Team Blue", "de", "admins")
-    assert (saved.protected_labels, saved.allowed_domains) == (["production", "release"], ["example.com", "example.org"])
-    # The library's label policy reads the same setting: an editor may no longer move "release".
-    services.library.create(ctx, parse(PromptCreate, {"name": "p", "content": "Hi"}))
-    with pytest.raises(PermissionDeniedError):
-        services.library.set_label(replace(ctx, role="editor"), "p", "release")
-    for bad in ({"default_locale": "xx"}, {"require_mfa": "sometimes"}, {"protected_labels": ["bad label"]},
-                {"name": ""}, {"allowed_domains": ["@example.com"]}, {"protected_labels": [f"l{n}" for n in range(60)]}):
-        with pytest.raises(ValidationError):
-            ws.update_settings(ctx, **bad)
-    with pytest.raises(PermissionDeniedError):
-        ws.update_settings(replace(ctx, role="admin"), name="Mine")
-    assert ws.settings(replace(ctx, role="admin")).name == "Team Blue"
-    with pytest.raises(PermissionDeniedError):
-        ws.settings(replace(ctx, role="editor"))
+def test_account_events_never_store_a_password_or_link(services, ctx):
+    member = services.accounts.create_user(ctx, "bob@example.org", "a long unusual passphrase", "editor")
+    link = services.accounts.reset_link(ctx, member["user_id"])
+    services.accounts.set_role(ctx, "bob@example.org", "viewer")
+    stored = json.dumps([(r.action, r.target, r.before, r.after) for r in _rows(services)])
+    assert "a long unusual passphrase" not in stored and link["token"] not in stored
+    events = services.audit.list(ctx).items
+    assert [(e.action, e.target) for e in events] == [("member.role", "bob@example.org"),
+                                                        ("password.reset_link", "bob@example.org"),
+                                                        ("member.added", "bob@example.org")]
+    assert (events[0].before, events[0].after) == ({"role": "editor"}, {"role": "viewer"})
 
 
 def test_cli_admin_audit(cli, cli_env):

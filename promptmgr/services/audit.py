@@ -194,3 +194,22 @@ class AuditService:
         if isinstance(query, AuditQuery):
             return query
         return parse(AuditQuery, query)
+
+
+# The accounts, sessions and MFA services (services/accounts.py, auth.py, mfa.py) record through their
+# `_audit(session, *, action, actor_user_id, workspace_id, ...)` hook, which calls this: it has the
+# actor's id and the workspace instead of a TenantContext (a login has no caller yet).
+_ACCOUNT_TARGETS = {"member": "member", "workspace": "workspace"}
+
+
+def account_event(session, *, action: str, actor_user_id: int | None, workspace_id: int | None, target: str = "",
+                  before: dict | None = None, after: dict | None = None, address: str | None = None,
+                  user_agent: str | None = None) -> AuditEvent:
+    """Append an accounts/auth/MFA event in the caller's open transaction (redacted like any other)."""
+    user = session.get(User, actor_user_id) if actor_user_id else None
+    actor = str(getattr(user, "email", None) or getattr(user, "username", None) or "") if user is not None else ""
+    return AuditRepository.append_system(session, AuditEvent(
+        tenant_id=workspace_id, actor_id=actor_user_id, actor=actor[:320], action=str(action)[:64],
+        target_type=_ACCOUNT_TARGETS.get(str(action).split(".", 1)[0], "user"), target=str(target or "")[:400],
+        before=redact(before) if before is not None else None, after=redact(after) if after is not None else None,
+        address=_clip(address, 64), user_agent=_clip(user_agent, 400)))
