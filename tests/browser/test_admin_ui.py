@@ -86,3 +86,20 @@ def test_providers_are_listed_masked_and_edited_in_settings(open_app):
     expect(table).not_to_contain_text("sk-test-browser-key-0042")
     page.locator("#pm-admin-open-settings").click()
     expect(page.locator("#pm-provider-name")).to_be_visible()
+
+
+def test_a_change_in_another_tab_is_logged_with_the_browsers_address(open_app, app_services):
+    model = f"fake/audit-{uuid.uuid4().hex[:6]}"
+    page = open_app()
+    page.locator("#pm-tabs").get_by_role("tab", name="Settings").click()
+    page.locator("#pm-price-model").locator("input, textarea").first.fill(model)
+    page.locator("#pm-price-input").locator("input").first.fill("0.25")
+    page.locator("#pm-price-set").click()
+    expect(page.locator("#pm-prices").get_by_role("gridcell", name=model).first).to_be_visible()
+    page.locator("#pm-tabs").get_by_role("tab", name="Admin").click()
+    expect(audit_cell(page, f"model: {model}")).to_be_visible()
+    expect(page.locator("#pm-audit-table")).to_contain_text("Price set")
+    expect(page.locator("#pm-audit-table")).to_contain_text("127.0.0.1")
+    event = app_services.services.audit.list(app_services.ctx, {"target": model}).items[0]
+    assert (event.action, event.address) == ("price.set", "127.0.0.1") and "Chrome" in (event.user_agent or "")
+    assert event.after["input_per_1k"] == 0.25
