@@ -267,3 +267,19 @@ def test_cli_admin_audit(cli, cli_env):
     assert bad.code == 1 and "30m" in bad.err
     missing = cli("admin", "audit", "--workspace", "nowhere")
     assert missing.code == 1 and "nowhere" in missing.err
+
+
+def test_cli_admin_audit_in_hosted_mode_names_the_workspace(cli, cli_env, monkeypatch):
+    from promptmgr.cli import common
+    from promptmgr.config import get_settings
+    from tests.accounts_helpers import SECRET
+
+    monkeypatch.setenv("PROMPTMGR_MODE", "multi")
+    monkeypatch.setenv("PROMPTMGR_SECRET_KEY", SECRET)
+    get_settings.cache_clear()
+    common.services.cache_clear()
+    result = cli("admin", "audit")
+    assert result.code == 1 and "--workspace" in result.err
+    assert cli("admin", "create-workspace", "team", "--name", "Team").code == 0
+    events = cli("admin", "audit", "--workspace", "team", "--json").json()
+    assert [(e["action"], e["target"]) for e in events] == [("workspace.created", "team")]
