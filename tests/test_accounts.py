@@ -3,7 +3,8 @@ roles, settings, MFA, and isolation between workspaces."""
 from __future__ import annotations
 
 import itertools
-
+import re
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -191,13 +192,20 @@ def test_mfa_enrolment_login_with_a_code_and_recovery_codes_work_once(team):
     assert enrolment["uri"].startswith("otpauth://totp/") and enrolment["qr_svg"].startswith("data:image/svg+xml")
     with pytest.raises(ValidationError, match="auth.code_wrong"):
         team.mfa.confirm_enrolment(ctx, "000000" if pyotp.TOTP(enrolment["secret"]).now() != "000000" else "111111")
-    codes = team.mfa.confirm_enrolment(ctx, pyotp.TOTP(enrolment["secret"]).now())
+    totp = pyotp.TOTP(enrolment["secret"])
+    confirming = totp.now()
+    codes = team.mfa.confirm_enrolment(ctx, confirming)
     assert len(codes) == 10 and len(set(codes)) == 10
     assert team.auth.login("editor@example.org", PASSWORD).status == "mfa_required"
     with pytest.raises(AuthenticationError, match="auth.code_wrong"):
         team.auth.login("editor@example.org", PASSWORD, "12345x")
-    ok = team.auth.login("editor@example.org", PASSWORD, pyotp.TOTP(enrolment["secret"]).now())
+    with pytest.raises(AuthenticationError):  # the code that confirmed the enrolment is spent
+        team.auth.login("editor@example.org", PASSWORD, confirming)
+    following = totp.at(time.time() + 30)  # the next time step (accepted: clocks drift)
+    ok = team.auth.login("editor@example.org", PASSWORD, following)
     assert ok.status == "ok" and ok.session
+    with pytest.raises(AuthenticationError, match="auth.code_wrong"):
+        team.auth.login("editor@example.org", PASSWORD, following)  # a code works once
     assert team.auth.login("editor@example.org", PASSWORD, codes[0].upper()).status == "ok"
     with pytest.raises(AuthenticationError):
         team.auth.login("editor@example.org", PASSWORD, codes[0])  # used once
@@ -221,7 +229,7 @@ def test_required_mfa_holds_admins_at_setup_and_an_admin_can_reset_it(team):
     assert not login(team, "editor@example.org").mfa_setup_required  # editors are not concerned
     secret = team.mfa.begin_enrolment(ctx)["secret"]
     team.mfa.confirm_enrolment(ctx, pyotp.TOTP(secret).now())
-    full = team.auth.login("admin@example.org", PASSWORD, pyotp.TOTP(secret).now()).session
+    full = team.auth.login("admin@example.org", PASSWORD, pyotp.TOTP(secret).at(time.time() + 30)).session
     assert team.auth.verify_access(full.access_token).role == "admin"
     team.mfa.reset(owner, ctx.user_id)  # lost phone
     with pytest.raises(AuthenticationError):
@@ -264,3 +272,14 @@ def test_a_workspace_context_never_reads_or_changes_another_workspaces_members(h
         with pytest.raises(NotFoundError):
             call()
     assert {m["email"]: m["active"] for m in hosted.accounts.members(b)}[victim] is True
+
+
+def test_what_services_return_never_carries_hashes_or_secrets(team):
+    owner = ctx_of(team, "owner@example.org")
+    secret = team.mfa.begin_enrolment(owner)["secret"]
+    team.mfa.confirm_enrolment(owner, pyotp.TOTP(secret).now())
+    shown = repr([team.accounts.members(owner), team.accounts.workspaces(owner), team.accounts.settings_of(owner),
+                  team.mfa.status(owner), team.accounts.set_role(owner, "viewer@example.org", "editor")])
+    for leak in ("argon2", "password", secret, "mfa_secret", "'recovery_codes'", "session_epoch"):
+        assert leak not in shown
+    assert not re.search(r"[0-9a-f]{64}", shown)  # no recovery code or token hash

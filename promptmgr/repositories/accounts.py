@@ -71,7 +71,7 @@ class AccountRepository:
 
     def mark_rotated(self, token_id: int, now: datetime) -> bool:
         """True when this call rotated the token (an UPDATE guarded by rotated_at IS NULL: of two
-        concurrent refreshes with one token, only one wins; the other counts as reuse)."""
+        concurrent refreshes with one token, only one marks it)."""
         result = self.session.execute(update(RefreshToken).where(
             RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
             .values(rotated_at=now))
@@ -114,10 +114,12 @@ class AccountRepository:
             column == value, LoginAttempt.succeeded == False,  # noqa: E712 (SQL)
             LoginAttempt.created_at > start)).one()
 
-    def forget_attempts(self, before: datetime) -> None:
+    def forget_attempts(self, before: datetime, email: str | None = None) -> None:
+        """Delete attempts older than `before` (of one email: an indexed delete)."""
         from sqlalchemy import delete
 
-        self.session.execute(delete(LoginAttempt).where(LoginAttempt.created_at < before))
+        query = delete(LoginAttempt).where(LoginAttempt.created_at < before)
+        self.session.execute(query.where(LoginAttempt.email == email) if email is not None else query)
 
 
 class MemberRepository(Repository):

@@ -2,6 +2,8 @@
 
 A session is a refresh-token family: login starts one; each refresh rotates its token; presenting a
 token that was already rotated (a stolen copy, or the victim after the thief) revokes the family.
+(Within refresh_reuse_grace_seconds, default 10, of its rotation a token may rotate again: the
+requests of one page refresh at once with the same cookie, and must not log the person out.)
 The access token is a 15-minute JWT, and yet sessions end at once: verify_session checks, in one
 indexed query per request, that the user is active, their session epoch is the token's (a password
 change, deactivation or MFA reset bumps it), they are still a member of the token's workspace, and
@@ -12,6 +14,7 @@ login, refresh, logout and verify_* take no TenantContext: they run before there
 are what produces the TenantContext), like AdminService.ensure_tenant. switch_workspace has a caller."""
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -43,6 +46,10 @@ def _audit(session, *, action: str, actor_user_id: int | None, workspace_id: int
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def normalize_email(email: str | None) -> str:
@@ -117,7 +124,8 @@ class AuthService:
               user_agent: str = "", workspace: str | None = None) -> LoginResult:
         """Check the password (and the MFA code when the user has MFA). Raises AuthenticationError
         (one generic message), LockedOutError after repeated failures."""
-        email, address, user_agent = normalize_email(email), (address or "")[:_MAX_ADDRESS], (user_agent or "")[:_MAX_AGENT]
+        email = normalize_email(email)
+        address, user_agent = (address or "")[:_MAX_ADDRESS], (user_agent or "")[:_MAX_AGENT]
         password = password or ""
         self._check_lockout(email, address)
         failure: AuthenticationError | None = None
@@ -154,6 +162,7 @@ class AuthService:
                     chosen = next((m for m in memberships if m[1].id == preferred), memberships[0])
                 membership, tenant = chosen
                 repo.add(LoginAttempt(email=email, address=address, succeeded=True))
+                self._forget_old_attempts(repo)
                 user.last_login_at = _now()
                 session.add(user)
                 tokens = self._start(session, user, membership.role, tenant, address, user_agent)
@@ -162,6 +171,12 @@ class AuthService:
         if failure is not None:
             raise failure
         return LoginResult("ok", tokens)
+
+    def _forget_old_attempts(self, repo: AccountRepository) -> None:
+        # Attempts only matter within the window. Now and then (1 login in 200) a success sweeps
+        # the whole table, so failures for unknown emails do not pile up forever.
+        if secrets.randbelow(200) == 0:
+            repo.forget_attempts(_now() - timedelta(days=1))
 
     def _check_lockout(self, email: str, address: str) -> None:
         now = _now()
@@ -176,7 +191,7 @@ class AuthService:
                 if count >= limit and last is not None:
                     # Backoff: 1 minute at the limit, doubling with each further failure, at most the window.
                     wait = min(timedelta(minutes=2 ** (count - limit)), window)
-                    last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
+                    last = _aware(last)
                     if now < last + wait:
                         raise LockedOutError(seconds=int((last + wait - now).total_seconds()) + 1)
 
@@ -206,32 +221,39 @@ class AuthService:
     def _rotate(self, refresh_token: str, address: str, user_agent: str, *, user_id: int | None = None,
                 workspace: Tenant | None = None) -> SessionTokens:
         now = _now()
-        reused = False
+        grace = timedelta(seconds=self.settings.refresh_reuse_grace_seconds)
+        failure: str | None = None
         with self.db.session(write=True) as session:
             repo = AccountRepository(session)
             row = repo.refresh_token(token_hash(refresh_token or "")) if refresh_token else None
             if row is None or row.revoked_at is not None or (user_id is not None and row.user_id != user_id):
                 raise AuthenticationError("auth.session_invalid")
-            expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=timezone.utc)
-            if row.rotated_at is not None or not repo.mark_rotated(row.id, now):
-                reused = True
-            elif expires <= now:
+            if row.rotated_at is not None and now - _aware(row.rotated_at) > grace:
+                failure = "reused"
+            elif row.rotated_at is None:
+                # Of two requests rotating one token at the same moment, the loser lands within the grace.
+                repo.mark_rotated(row.id, now)
+            # A token rotated within the grace: several requests of one page refreshed at once (the
+            # browser sends the same cookie with each); each gets a sibling in the family.
+            if failure is None and _aware(row.expires_at) <= now:
                 raise AuthenticationError("auth.session_invalid")
-            else:
+            if failure is None:
                 user = repo.user(row.user_id)
                 tenant = workspace or repo.tenant(row.workspace_id)
                 membership = repo.membership(row.user_id, tenant.id) if tenant else None
                 if user is None or not user.active or membership is None or not tenant.active:
-                    repo.revoke_family(row.family_id, now)
-                    raise AuthenticationError("auth.session_invalid")
-                tokens = self._start(session, user, membership.role, tenant, (address or "")[:_MAX_ADDRESS],
-                                     (user_agent or "")[:_MAX_AGENT], family_id=row.family_id)
-        if reused:
+                    failure = "ended"
+                else:
+                    tokens = self._start(session, user, membership.role, tenant, (address or "")[:_MAX_ADDRESS],
+                                         (user_agent or "")[:_MAX_AGENT], family_id=row.family_id)
+        if failure is not None:
             # Its own transaction: the revocation must stay even though this call fails.
             with self.db.session(write=True) as session:
                 AccountRepository(session).revoke_family(row.family_id, now)
-                _audit(session, action="session.reuse_detected", actor_user_id=row.user_id,
-                       workspace_id=row.workspace_id, target=row.family_id, address=address, user_agent=user_agent)
+                if failure == "reused":
+                    _audit(session, action="session.reuse_detected", actor_user_id=row.user_id,
+                           workspace_id=row.workspace_id, target=row.family_id, address=address,
+                           user_agent=user_agent)
             raise AuthenticationError("auth.session_invalid")
         return tokens
 
@@ -252,7 +274,8 @@ class AuthService:
         and (unless allow_mfa_setup) while the workspace's required MFA is not set up."""
         claims = self.access_tokens.decode(access_token)
         try:
-            user_id, tenant_id, epoch, family = int(claims["sub"]), int(claims["ws"]), int(claims["ep"]), str(claims["fam"])
+            user_id, tenant_id = int(claims["sub"]), int(claims["ws"])
+            epoch, family = int(claims["ep"]), str(claims["fam"])
         except (KeyError, TypeError, ValueError):
             raise AuthenticationError("auth.session_invalid") from None
         with self.db.session() as session:
