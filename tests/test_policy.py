@@ -23,7 +23,7 @@ SERVICES = ("admin", "library", "transfer", "providers", "testing", "enhance", "
 # Composition-root helpers, not callable by a caller: they create the caller's context.
 NOT_CALLER_FACING = {("admin", "ensure_tenant"), ("admin", "local_context"), ("library", "apply_update"),
                      ("admin", "apply_preferences"),
-                     ("audit", "record"), ("audit", "record_system")}
+                     ("audit", "record")}
 
 
 def _document(s, ctx):

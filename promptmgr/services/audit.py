@@ -134,19 +134,6 @@ class AuditService:
         """Append one event in the caller's open transaction (not caller-facing: no policy check)."""
         return record(session, ctx, action, target, before, after)
 
-    @staticmethod
-    def record_system(session, action: str, target: tuple[str, Any], *, tenant_id: int | None = None,
-                      actor: str = "", actor_id: int | None = None, address: str | None = None,
-                      user_agent: str | None = None, after: dict | None = None) -> AuditEvent:
-        """An event before there is a caller (a failed login): no context, so the workspace is
-        given (None when unknown: only operators see it). Not caller-facing."""
-        target_type, target_name = target
-        return AuditRepository.append_system(session, AuditEvent(
-            tenant_id=tenant_id, actor_id=actor_id, actor=str(actor)[:320], action=str(action)[:64],
-            target_type=str(target_type)[:32], target=str(target_name or "")[:400],
-            after=redact(after) if after is not None else None, address=_clip(address, 64),
-            user_agent=_clip(user_agent, 400)))
-
     # --- reading ------------------------------------------------------------------------------
     def list(self, ctx: TenantContext, query: AuditQuery | dict | None = None) -> Page[AuditEventPublic]:
         """A page of the workspace's events, newest first. Raises PermissionDeniedError, ValidationError."""
