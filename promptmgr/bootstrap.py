@@ -27,6 +27,12 @@ class Services:
         self.transfer = TransferService(db, self.library)
 
     @cached_property
+    def audit(self):
+        from .services.audit import AuditService
+
+        return AuditService(self.db)
+
+    @cached_property
     def gateway(self):
         from .llm.gateway import Gateway  # litellm itself loads on the first model call, not here
 

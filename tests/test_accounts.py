@@ -2,6 +2,7 @@
 roles, settings, MFA, and isolation between workspaces."""
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from dataclasses import replace
@@ -246,19 +247,19 @@ def test_the_first_owner_comes_from_the_environment_once(hosted):
     assert session.context.role == "owner"
 
 
+_EXAMPLES = itertools.count()
+
+
 @hsettings(max_examples=15)
 @given(a_roles=st.lists(st.sampled_from(["viewer", "editor", "admin"]), max_size=4),
        b_roles=st.lists(st.sampled_from(["viewer", "editor", "admin"]), min_size=1, max_size=4))
 def test_a_workspace_context_never_reads_or_changes_another_workspaces_members(hosted, a_roles, b_roles):
-    from promptmgr.models import Membership, OneTimeToken as Link, RefreshToken, Tenant, User
-    from sqlalchemy import delete
-
-    with hosted.db.session(write=True) as session:  # a clean slate per example
-        for model in (Link, RefreshToken, Membership, User, Tenant):
-            session.execute(delete(model))
-    a, b = workspace(hosted, "ws-a"), workspace(hosted, "ws-b")
-    a_people = {person(hosted, a, f"a{i}@example.org", role)["email"] for i, role in enumerate(a_roles)}
-    b_people = {person(hosted, b, f"b{i}@example.org", role)["email"] for i, role in enumerate(b_roles)}
+    # Fresh workspaces and people per example: workspaces with an audit history cannot be deleted
+    # (the audit log keeps its rows and their workspace).
+    run = next(_EXAMPLES)
+    a, b = workspace(hosted, f"ws-a{run}"), workspace(hosted, f"ws-b{run}")
+    a_people = {person(hosted, a, f"a{i}-{run}@example.org", role)["email"] for i, role in enumerate(a_roles)}
+    b_people = {person(hosted, b, f"b{i}-{run}@example.org", role)["email"] for i, role in enumerate(b_roles)}
     assert {m["email"] for m in hosted.accounts.members(a)} == a_people
     assert {m["email"] for m in hosted.accounts.members(b)} == b_people
     victim = sorted(b_people)[0]

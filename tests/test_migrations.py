@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
-from promptmgr import models, models_experiments  # noqa: F401
+from promptmgr import models, models_audit, models_experiments  # noqa: F401
 from promptmgr.db import SCHEMA_HEAD, Database, alembic_config
 
 

@@ -21,7 +21,9 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 SERVICES = ("admin", "library", "transfer", "providers", "testing", "enhance", "builder", "files", "datasets",
             "experiments", "experiment_runs")
 # Composition-root helpers, not callable by a caller: they create the caller's context.
-NOT_CALLER_FACING = {("admin", "ensure_tenant"), ("admin", "local_context"), ("library", "apply_update")}
+NOT_CALLER_FACING = {("admin", "ensure_tenant"), ("admin", "local_context"), ("library", "apply_update"),
+                     ("admin", "apply_preferences"),
+                     ("audit", "record")}
 
 
 def _document(s, ctx):
@@ -163,6 +165,13 @@ MATRIX.update({
     ("mfa", "begin_enrolment"): (Action.OWN_PREFERENCES, lambda s, c: s.mfa.begin_enrolment(c)),
     ("mfa", "confirm_enrolment"): (Action.OWN_PREFERENCES, lambda s, c: s.mfa.confirm_enrolment(c, "000000")),
     ("mfa", "reset"): (Action.MANAGE_MEMBERS, lambda s, c: s.mfa.reset(c, 999_999)),
+})
+# The audit log (issue 11): reading it needs an admin.
+SERVICES += ("audit",)
+MATRIX.update({
+    ("audit", "list"): (Action.READ_AUDIT, lambda s, c: s.audit.list(c)),
+    ("audit", "actions"): (Action.READ_AUDIT, lambda s, c: s.audit.actions(c)),
+    ("audit", "export_csv"): (Action.READ_AUDIT, lambda s, c: s.audit.export_csv(c)),
 })
 # Beyond the method's own action: the same method may need more for some arguments.
 EXTRA_CASES = {

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from . import admin_audit
 from .common import emit, services, t
 
 app = typer.Typer(no_args_is_help=True, help="Hosted mode administration: workspaces, users and their roles "
@@ -18,6 +19,8 @@ app = typer.Typer(no_args_is_help=True, help="Hosted mode administration: worksp
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", help="The workspace's short name (slug).")]
 RoleOpt = Annotated[str, typer.Option("--role", help="viewer, editor, admin or owner.")]
+# `admin audit` lives in its own module (the audit log's part of the group).
+admin_audit.register(app)
 
 
 def _prompt_password() -> str:

@@ -52,7 +52,8 @@ def services():
 
 def context():
     """The caller's TenantContext (single-user mode: the local tenant and user)."""
-    return services().local_context().with_locale(cli_locale())
+    # The audit log's origin of a terminal command: this machine.
+    return services().local_context().with_locale(cli_locale()).with_origin("local", "promptmgr-cli")
 
 
 def t(key: str, **params) -> str:

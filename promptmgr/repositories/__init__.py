@@ -1,3 +1,4 @@
+from .audit import AuditRepository
 from .base import Repository
 from .datasets import DatasetRepository
 from .experiments import ExperimentRepository
@@ -6,4 +7,4 @@ from .providers import ProviderRepository
 from .runs import RunRepository
 from .tenants import TenantRepository
 
-__all__ = ["Repository", "DatasetRepository", "ExperimentRepository", "PromptRepository", "ProviderRepository", "RunRepository", "TenantRepository"]
+__all__ = ["AuditRepository", "Repository", "DatasetRepository", "ExperimentRepository", "PromptRepository", "ProviderRepository", "RunRepository", "TenantRepository"]

@@ -78,11 +78,21 @@ class AdminService:
         """Merge preference changes; `locale` is stored on the user. Raises NotFoundError."""
         require(ctx, Action.OWN_PREFERENCES)
         with self.db.session(write=True) as session:
+            self.apply_preferences(session, ctx, changes)
             user = TenantRepository(session).user_by_id(ctx.tenant_id, ctx.user_id)
-            if user is None:
-                raise NotFoundError(what="user", name=str(ctx.user_id))
-            if "locale" in changes:
-                user.locale = changes.pop("locale")
-            user.preferences = {**user.preferences, **changes}
-            session.add(user)
             return {**user.preferences, "locale": user.locale}
+
+    @staticmethod
+    def apply_preferences(session, ctx: TenantContext, changes: dict) -> dict:
+        """save_preferences() inside a caller's transaction (a default model change writes its audit row
+        in the same one); returns the preferences as they were. Raises NotFoundError."""
+        user = TenantRepository(session).user_by_id(ctx.tenant_id, ctx.user_id)
+        if user is None:
+            raise NotFoundError(what="user", name=str(ctx.user_id))
+        before = {**user.preferences, "locale": user.locale}
+        changes = dict(changes)
+        if "locale" in changes:
+            user.locale = changes.pop("locale")
+        user.preferences = {**user.preferences, **changes}
+        session.add(user)
+        return before

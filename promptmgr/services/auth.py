@@ -36,8 +36,12 @@ _MAX_EMAIL, _MAX_ADDRESS, _MAX_AGENT = 254, 64, 300
 def _audit(session, *, action: str, actor_user_id: int | None, workspace_id: int | None, target: str = "",
            before: dict | None = None, after: dict | None = None, address: str | None = None,
            user_agent: str | None = None) -> None:
-    """Record one audit event in the caller's transaction (wired to the audit log at merge; it never
+    """Record one audit event in the caller's transaction (the audit log, services/audit.py; it never
     receives a password, token or secret)."""
+    from .audit import account_event  # the audit log (services/audit.py), in this transaction
+
+    account_event(session, action=action, actor_user_id=actor_user_id, workspace_id=workspace_id, target=target,
+                  before=before, after=after, address=address, user_agent=user_agent)
 
 
 def _now() -> datetime:

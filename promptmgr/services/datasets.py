@@ -21,6 +21,7 @@ from ..policy import Action, require
 from ..repositories.datasets import PAGE, DatasetRepository
 from ..schemas import MAX_DESCRIPTION, NAME_RE, check_text
 from ..schemas_experiments import DatasetPublic, DatasetRowPublic, DatasetVersionPublic
+from .audit import record as audit
 from .base import unit_of_work
 
 # Rows per bulk insert: bounded memory, and a few hundred statements for 100,000 rows.
@@ -101,6 +102,9 @@ class DatasetService:
                 if count == 0:
                     raise ValidationError("datasets.empty_file", path=str(path))
                 repo.finish_version(version, count, columns)
+                audit(repo.session, ctx, "dataset.add" if number == 1 else "dataset.version", ("dataset", name),
+                      None if number == 1 else {"version": number - 1},
+                      {"version": number, "rows": count, "columns": columns, "source": version.source})
         except IntegrityError:  # a concurrent add of the same name or version won the race
             raise ConflictError("datasets.busy", name=name) from None
         return self.get(ctx, name, number)
@@ -134,7 +138,9 @@ class DatasetService:
             users = ExperimentRepository(repo.session, ctx).names_using_dataset(dataset.id)
             if users:
                 raise ConflictError("datasets.in_use", name=name, experiments=", ".join(users[:5]))
+            before = {"version": dataset.latest_version, "description": dataset.description}
             repo.delete(dataset)
+            audit(repo.session, ctx, "dataset.remove", ("dataset", name), before=before)
 
     # --- reading -------------------------------------------------------------------------
     def list(self, ctx: TenantContext) -> list[DatasetPublic]:

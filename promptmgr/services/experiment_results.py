@@ -19,6 +19,7 @@ from ..errors import NotFoundError, ValidationError
 from ..models import utcnow
 from ..policy import Action, require
 from ..repositories.experiment_results import ExperimentResultRepository
+from .audit import record as audit
 from .base import unit_of_work
 
 RESULT_FORMATS = ("json", "jsonl", "csv")
@@ -355,12 +356,15 @@ class ExperimentResultService:
                 raise NotFoundError("results.cell_not_found", cell=cell_id, name=name)
             if cell.status not in ("done", "error"):
                 raise ValidationError("results.cell_not_finished", cell=cell_id, status=cell.status)
+            before = {"pass": cell.human_pass, "score": cell.human_score, "comment": cell.human_comment}
             cell.human_pass = bool(passed)
             cell.human_score = None if score is None else float(score)
             cell.human_comment = comment or None
             cell.human_by = ctx.user_id
             cell.human_at = utcnow()
             repo.session.add(cell)
+            audit(repo.session, ctx, "experiment.label_cell", ("experiment", f"{experiment.name}#{cell.id}"), before,
+                  {"pass": cell.human_pass, "score": cell.human_score, "comment": cell.human_comment})
             return {"experiment": experiment.name, "cell": cell.id, "pass": cell.human_pass,
                     "score": cell.human_score, "comment": cell.human_comment or "",
                     "by": repo.username(ctx.user_id), "at": _iso(cell.human_at)}

@@ -16,6 +16,7 @@ from ..errors import ConflictError, NotFoundError, PromptMgrError, ValidationErr
 from ..models import utcnow
 from ..policy import Action, require
 from ..repositories.cells import CellRepository
+from .audit import record as audit
 
 DEFAULT_OUTPUT_TOKENS = 256     # expected answer length when neither max_tokens nor past runs tell
 JUDGE_INPUT_OVERHEAD = 300      # rubric and instructions around the answer a judge reads
@@ -206,8 +207,11 @@ class ExperimentRunService:
         with self._session(write=True) as session:
             repo = CellRepository(session, ctx)
             experiment = self._load(repo, name, lock=True)
+            before = experiment.status
             if experiment.status in ("running", "paused", "draft"):
                 repo.set_status(experiment, "cancelled", "runner.cancelled", None, finished_at=utcnow())
+            audit(session, ctx, "experiment.cancel", ("experiment", name), {"status": before},
+                  {"status": experiment.status})
             return experiment.status
 
     def _execute(self, ctx, name, allowed, concurrency, max_cost, stop_early, progress, pause, cancel):
@@ -231,6 +235,9 @@ class ExperimentRunService:
             experiment = self._load(repo, name, lock=True)
             _check_status(experiment, allowed)
             budget = max_cost if max_cost is not None else experiment.max_cost
+            audit(session, ctx, "experiment.run" if allowed is RUN_STATUSES else "experiment.resume",
+                  ("experiment", name), {"status": experiment.status},
+                  {"status": "running", "max_cost": budget, "concurrency": concurrency})
             repo.set_status(experiment, "running", None, None, max_cost=budget, stop_early=bool(stop_early),
                             started_at=experiment.started_at or utcnow(), finished_at=None)
             snapshot = dict(id=experiment.id, checks=[CheckSpec.from_dict(c) for c in experiment.checks or []],

@@ -23,6 +23,7 @@ from ..repositories.datasets import DatasetRepository
 from ..repositories.experiments import ExperimentRepository
 from ..schemas import NAME_RE, check_data
 from ..schemas_experiments import CellCounts, ExperimentPublic, VariantPublic
+from .audit import record as audit
 from .base import unit_of_work
 from .datasets import DatasetService, check_description, check_name
 
@@ -138,6 +139,9 @@ class ExperimentService:
                         version_number=number, model=model, params=params))
                     variant_ids.append(row.id)
                 self._insert_cells(repo, experiment.id, version.id, version.row_count, len(variant_ids), repeats)
+                audit(repo.session, ctx, "experiment.create", ("experiment", name),
+                      after={"dataset": f"{found.name}@{version.number}", "variants": names, "repeats": repeats,
+                             "checks": [s.to_dict().get("type") for s in specs]})
         except IntegrityError:  # a concurrent create of the same name won the race
             raise DuplicateError("experiments.exists", name=name) from None
         return self.get(ctx, name)
@@ -158,7 +162,11 @@ class ExperimentService:
         Raises NotFoundError."""
         require(ctx, Action.RUN_EXPERIMENTS)
         with self._repo(ctx, write=True) as repo:
-            repo.delete(self._require(repo, name))
+            experiment = self._require(repo, name)
+            before = {"status": experiment.status,
+                      "dataset": f"{experiment.dataset_name}@{experiment.dataset_version}"}
+            repo.delete(experiment)
+            audit(repo.session, ctx, "experiment.remove", ("experiment", name), before=before)
 
     # --- reading -------------------------------------------------------------------------
     def list(self, ctx: TenantContext) -> list[ExperimentPublic]:

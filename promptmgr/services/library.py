@@ -15,6 +15,7 @@ from ..repositories import PromptRepository
 from ..repositories.tenants import TenantRepository
 from ..schemas import (LABEL_RE, CountedName, Page, PromptCreate, PromptPublic, PromptQuery,
                        PromptSummary, PromptUpdate, VersionPublic, as_messages)
+from .audit import record as audit
 from .base import unit_of_work
 
 # Built once: pydantic re-creates a parametrized generic each time it is collected (~1 ms a call).
@@ -168,6 +169,9 @@ class LibraryService:
                     prompt_id=prompt.id, number=1, content=content, messages=messages, variables=variables,
                     author_id=ctx.user_id, author=repo.username(repo.ctx.user_id), message=data.message or "",
                 ))
+                audit(repo.session, ctx, "prompt.create", ("prompt", prompt.name),
+                      after={"version": 1, "kind": prompt.kind, **{f: getattr(prompt, f) for f in _CATALOGUE_FIELDS},
+                             "tags": tags})
                 return self._public(prompt, version, {}, version.author)
         except IntegrityError:  # a concurrent create of the same name won the race
             raise DuplicateError(what="prompt", name=data.name) from None
@@ -178,14 +182,18 @@ class LibraryService:
         Raises NotFoundError, ConflictError (stale base_version), ValidationError, TemplateError."""
         require(ctx, Action.WRITE_PROMPTS)
         with self._repo(ctx, write=True) as repo:
-            self.apply_update(repo, name, data)
+            before, after = self.apply_update(repo, name, data)
+            audit(repo.session, ctx, "prompt.update", ("prompt", name), before, after)
         return self.get(ctx, name)
 
-    def apply_update(self, repo: PromptRepository, name: str, data: PromptUpdate) -> None:
+    def apply_update(self, repo: PromptRepository, name: str, data: PromptUpdate) -> tuple[dict, dict]:
         """update() inside a caller's unit of work (an import applies many in one transaction).
-        Content identical to the latest version makes no new version."""
+        Content identical to the latest version makes no new version. Returns what changed: the
+        changed fields' (and the version's) values before and after."""
         require(repo.ctx, Action.WRITE_PROMPTS)
         prompt = self._require(repo, name)
+        old = {"version": prompt.latest_version, "meta": prompt.meta, "tags": list(prompt.tags or []),
+               **{f: getattr(prompt, f) for f in _CATALOGUE_FIELDS}}
         fields = {f: getattr(data, f) for f in _CATALOGUE_FIELDS if getattr(data, f) is not None}
         if data.metadata is not None:
             fields["meta"] = data.metadata
@@ -209,6 +217,10 @@ class LibraryService:
         elif fields:
             repo.update_fields(prompt, fields)
         repo.session.refresh(prompt)
+        new = {"version": prompt.latest_version, "meta": prompt.meta, "tags": list(prompt.tags or []),
+               **{f: getattr(prompt, f) for f in _CATALOGUE_FIELDS}}
+        changed = [f for f in old if old[f] != new[f]]
+        return {f: old[f] for f in changed}, {f: new[f] for f in changed}
 
     def restore(self, ctx: TenantContext, name: str, number: int, base_version: int | None = None) -> PromptPublic:
         """Make an old version's content the newest version. Raises NotFoundError, ConflictError."""
@@ -216,8 +228,11 @@ class LibraryService:
         with self._repo(ctx, write=True) as repo:
             prompt = self._require(repo, name)
             old = self._require_version(repo, prompt, number)
+            latest = prompt.latest_version
             self._new_version(repo, prompt, base_version or prompt.latest_version, old.content, old.messages,
                               old.variables, f"Restore version {number}", {})
+            audit(repo.session, ctx, "prompt.restore", ("prompt", name), {"version": latest},
+                  {"version": latest + 1, "restored_from": number})
         return self.get(ctx, name)
 
     def set_label(self, ctx: TenantContext, name: str, label: str, version: int | None = None) -> dict[str, int]:
@@ -228,7 +243,10 @@ class LibraryService:
         with self._repo(ctx, write=True) as repo:
             prompt = self._require(repo, name)
             number = self._require_version(repo, prompt, version or prompt.latest_version).number
+            previous = repo.labels(prompt).get(label)
             repo.set_label(prompt, label, number)
+            audit(repo.session, ctx, "prompt.label_set", ("prompt", name), {"label": label, "version": previous},
+                  {"label": label, "version": number})
             return repo.labels(prompt)
 
     def remove_label(self, ctx: TenantContext, name: str, label: str) -> dict[str, int]:
@@ -239,16 +257,22 @@ class LibraryService:
             raise ValidationError("limits.label_required")
         with self._repo(ctx, write=True) as repo:
             prompt = self._require(repo, name)
+            previous = repo.labels(prompt).get(label) if _storable(label) else None
             if not _storable(label) or not repo.remove_label(prompt, label):
                 raise NotFoundError(what="label", name=f"{name}:{label}")
             repo.session.flush()
+            audit(repo.session, ctx, "prompt.label_remove", ("prompt", name), {"label": label, "version": previous},
+                  {"label": label, "version": None})
             return repo.labels(prompt)
 
     def delete(self, ctx: TenantContext, name: str) -> None:
         """Delete a prompt with all its versions and labels. Raises NotFoundError."""
         require(ctx, Action.WRITE_PROMPTS)
         with self._repo(ctx, write=True) as repo:
-            repo.delete(self._require(repo, name))
+            prompt = self._require(repo, name)
+            before = {"version": prompt.latest_version, "labels": repo.labels(prompt), "title": prompt.title}
+            repo.delete(prompt)
+            audit(repo.session, ctx, "prompt.delete", ("prompt", name), before=before)
 
     def _protected_labels(self, ctx: TenantContext) -> tuple[str, ...]:
         """The labels only admins may move: the tenant's setting `protected_labels`, else production."""

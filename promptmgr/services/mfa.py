@@ -29,8 +29,12 @@ REQUIRE_MFA = ("none", "admins", "everyone")
 
 def _audit(session, *, action: str, actor_user_id: int | None, workspace_id: int | None, target: str = "",
            before: dict | None = None, after: dict | None = None) -> None:
-    """Record one audit event in the caller's transaction (wired to the audit log at merge; it never
+    """Record one audit event in the caller's transaction (the audit log, services/audit.py; it never
     receives a secret or a code)."""
+    from .audit import account_event  # the audit log (services/audit.py), in this transaction
+
+    account_event(session, action=action, actor_user_id=actor_user_id, workspace_id=workspace_id, target=target,
+                  before=before, after=after)
 
 
 def mfa_setup_required(tenant: Tenant, role: str, user: User) -> bool:

@@ -26,6 +26,7 @@ from ..llm.schemas import (PROVIDER_KINDS, ConnectionTest, DefaultModelStatus, D
                            ModelsOverview, PricePublic, ProviderPublic)
 from ..secrets import SecretBox, environment_secrets, mask_url, remember_secrets, url_secrets
 from .admin import AdminService
+from .audit import record as audit
 from .base import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ _RESERVED_NAMES = frozenset({"local"})
 _PREFERENCE = "default_model"
 _TEST_TIMEOUT = 10.0
 _DISCOVERY_WORKERS = 8
+_PRICE_FIELDS = {"input_per_1k", "output_per_1k", "context_window"}
 
 
 def _per_token(value: float | None, field: str) -> float:
@@ -95,6 +97,9 @@ class ProviderService:
                 encrypted = self.secrets.encrypt(api_key) if api_key else None
                 row = repo.add(Provider(name=name, kind=kind, base_url=base_url, api_key_encrypted=encrypted))
                 public = self._public(row)
+                # api_key is a secret field: the row says whether one was set, never what it is.
+                audit(repo.session, ctx, "provider.add", ("provider", name),
+                      after={"kind": kind, "base_url": mask_url(base_url), "api_key": api_key})
         except IntegrityError:  # a concurrent add of the same name won the race
             raise DuplicateError("providers.duplicate", name=name) from None
         log.info("provider added: name=%s kind=%s key=%s", name, kind, "set" if api_key else "none")
@@ -120,7 +125,10 @@ class ProviderService:
         """Delete a provider and its stored key. Raises NotFoundError, PermissionDeniedError."""
         require(ctx, Action.MANAGE_PROVIDERS)
         with self._repo(ctx, write=True) as repo:
-            repo.delete(self._require(repo, name))
+            row = self._require(repo, name)
+            before = {"kind": row.kind, "base_url": mask_url(row.base_url), "api_key": row.api_key_encrypted}
+            repo.delete(row)
+            audit(repo.session, ctx, "provider.remove", ("provider", name), before=before)
 
     def test_connection(self, ctx: TenantContext, name: str) -> ConnectionTest:
         """List the endpoint's models (GET /models); failures are returned as data.
@@ -215,7 +223,11 @@ class ProviderService:
             raise ValidationError("providers.bad_context_window", value=str(context_window))
         input_cost, output_cost = _per_token(input_per_1k, "input"), _per_token(output_per_1k, "output")
         with self._repo(ctx, write=True) as repo:
-            return _price_public(repo.set_price(model, input_cost, output_cost, context_window))
+            old = repo.price(model)
+            before = None if old is None else _price_public(old).model_dump(include=_PRICE_FIELDS)
+            price = _price_public(repo.set_price(model, input_cost, output_cost, context_window))
+            audit(repo.session, ctx, "price.set", ("model", model), before, price.model_dump(include=_PRICE_FIELDS))
+            return price
 
     def prices(self, ctx: TenantContext) -> list[PricePublic]:
         """The tenant's price overrides, by model name. Raises PermissionDeniedError."""
@@ -230,7 +242,9 @@ class ProviderService:
             row = repo.price(model)
             if row is None:
                 raise NotFoundError(what="price", name=model)
+            before = _price_public(row).model_dump(include=_PRICE_FIELDS)
             repo.delete_price(row)
+            audit(repo.session, ctx, "price.remove", ("model", model), before=before)
 
     # --- default model -------------------------------------------------------------------
     def default_model(self, ctx: TenantContext) -> tuple[str | None, str | None]:
@@ -267,7 +281,9 @@ class ProviderService:
         model = (model or "").strip() or None
         if model is not None and not _MODEL_RE.match(model):
             raise ValidationError("providers.bad_model", model=model)
-        self.admin.save_preferences(ctx, **{_PREFERENCE: model})
+        with self.db.session(write=True) as session:
+            before = self.admin.apply_preferences(session, ctx, {_PREFERENCE: model}).get(_PREFERENCE)
+            audit(session, ctx, "default_model.set", ("user", ctx.user_id), {"model": before}, {"model": model})
         return model
 
     # --- resolving -----------------------------------------------------------------------

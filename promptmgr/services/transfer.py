@@ -18,6 +18,7 @@ from ..models import utcnow
 from ..policy import Action, require
 from ..repositories import PromptRepository
 from ..schemas import LABEL_RE, ImportReport, PromptCreate, PromptUpdate, check_line, check_text, parse
+from .audit import record as audit
 from .library import LibraryService, declared_variables, version_text
 
 FORMAT = "promptmgr-library"
@@ -244,6 +245,9 @@ class TransferService:
                 "metadata": prompt["meta"],
             }))
             report.updated.append(prompt["name"])
+        audit(session, ctx, "library.import", ("library", ""),
+              after={"on_conflict": on_conflict, "created": report.created, "updated": report.updated,
+                     "renamed": [f"{a} -> {b}" for a, b in report.renamed], "skipped": len(report.skipped)})
         return report
 
     def _plan(self, ctx: TenantContext, entries: list, names: set[str], on_conflict: str, report: ImportReport,

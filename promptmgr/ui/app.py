@@ -13,7 +13,7 @@ from ..llm import offline  # noqa: F401  (before gradio reaches for the network)
 import gradio as gr  # noqa: E402
 
 from ..i18n import normalize_locale  # noqa: E402
-from . import builder_tab, library_tab, settings_tab, testing_tab  # noqa: E402
+from . import admin_tab, builder_tab, library_tab, settings_tab, testing_tab  # noqa: E402
 from .common import UI, merge_updates, text  # noqa: E402
 from .theme import CSS, PAGE_JS, THEMES, make_theme  # noqa: E402
 
@@ -49,6 +49,10 @@ def create_demo(services=None) -> gr.Blocks:
             with ui.tr(gr.Tab(text("ui.tabs.settings"), id="settings", elem_id="pm-tab-settings"),
                        label="ui.tabs.settings"):
                 settings = settings_tab.build(ui)
+            # Admins and owners only: hidden until the page load knows the caller's role (admin_tab.py).
+            with ui.tr(gr.Tab(text("ui_admin.tab"), id="admin", elem_id="pm-tab-admin", visible=False),
+                       label="ui_admin.tab") as admin:
+                admin_tab.build(ui, admin)
         _wire_page_load(demo, ui, page_locale, settings)
         _wire_language_switch(ui, page_locale, settings)
     # The handlers are the UI's plumbing, not an API (the REST API is): described in every page

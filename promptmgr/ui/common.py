@@ -41,7 +41,7 @@ class UI:
         The locale is the page's language state; before the page chose one (or for a caller of
         the HTTP API, which has no page) it is picked from the request like on page load."""
         chosen = normalize_locale(locale) or self.pick_locale(request)
-        return self._local_ctx.with_locale(chosen)
+        return self._local_ctx.with_locale(chosen).with_origin(*request_origin(request))
 
     def handler(self, fn: Callable) -> Callable:
         """Wrap a Gradio handler `fn(ctx, *inputs)`: ctx is the caller of this request (resolved by
@@ -176,6 +176,16 @@ class UI:
     @property
     def locale_listeners(self) -> list[tuple[Callable, list, list]]:
         return list(self._locale_listeners)
+
+
+def request_origin(request: gr.Request | None) -> tuple[str | None, str | None]:
+    """The address and user agent the audit log records for this request."""
+    if request is None:
+        return None, None
+    client = getattr(request, "client", None)
+    address = getattr(client, "host", None) if client is not None else None
+    agent = request.headers.get("user-agent") if getattr(request, "headers", None) is not None else None
+    return (str(address)[:64] if address else None), (str(agent)[:400] if agent else None)
 
 
 def merge_updates(updates: dict, more: dict) -> dict:
