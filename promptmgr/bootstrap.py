@@ -97,6 +97,12 @@ class Services:
 
         return ExperimentRunService(self.db, self.library, self.providers, self.gateway, self.testing, judge_factory)
 
+    @cached_property
+    def experiment_jobs(self):
+        from .services.experiment_jobs import ExperimentJobs
+
+        return ExperimentJobs(self.experiment_runs)
+
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
         """Single-user mode: the local tenant and user, created with the starter library on first
         start, in one transaction (processes starting at once never see an empty library)."""

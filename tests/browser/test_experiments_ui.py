@@ -1,0 +1,166 @@
+"""The Experiments tab in a real browser against the fake LLM server: upload a dataset and browse
+it, build an experiment, see the estimate before Run is enabled, run it and watch progress reach
+done/total, reload the page during a slow run and see progress continue; a bad file leaves the
+form usable."""
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from promptmgr.schemas import PromptCreate, parse
+from tests.browser.usable import assert_no_error_status, assert_usable
+
+pytestmark = pytest.mark.browser
+WAIT = 30_000
+MODEL = "fake/test-model"
+
+
+def open_experiments(open_app, inner: str):
+    page = open_app()
+    page.locator("#pm-tabs").get_by_role("tab", name="Experiments", exact=True).click()
+    page.locator("#exp-tabs").get_by_role("tab", name=inner, exact=True).click()
+    return page
+
+
+def upload(page, elem_id: str, path) -> None:
+    with page.expect_file_chooser() as chooser:
+        page.locator(f"#{elem_id}").click()
+    chooser.value.set_files(str(path))
+
+
+def textbox(page, elem_id: str):
+    return page.locator(f"#{elem_id}").locator("textarea, input").first
+
+
+def choose(page, elem_id: str, value: str) -> None:
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    box.fill(value)
+    page.get_by_role("option", name=value, exact=True).first.click()
+    page.keyboard.press("Escape")
+
+
+def make_dataset(page, tmp_path, name: str, rows: int) -> None:
+    data = tmp_path / f"{name}.csv"
+    data.write_text("question,expected\n" + "".join(f"What is {i}?,{i}\n" for i in range(rows)), encoding="utf-8")
+    upload(page, "exp-ds-upload", data)
+    expect(page.locator("#exp-ds-chosen")).to_contain_text(data.name, timeout=WAIT)
+    textbox(page, "exp-ds-name").fill(name)
+    page.locator("#exp-ds-import").click()
+    expect(page.locator("#exp-ds-status")).to_contain_text(f"{rows} rows", timeout=WAIT)
+
+
+def make_prompt(app_services) -> str:
+    name = f"exp-ui-{uuid.uuid4().hex[:6]}"
+    app_services.services.library.create(app_services.ctx, parse(PromptCreate, {
+        "name": name, "content": "Answer briefly: {{ question }}"}))
+    return name
+
+
+def test_upload_a_dataset_see_it_listed_and_browse_its_rows(open_app, tmp_path):
+    page = open_experiments(open_app, "Datasets")
+    name = f"ds-{uuid.uuid4().hex[:6]}"
+    make_dataset(page, tmp_path, name, 45)
+    table = page.locator("#exp-ds-table")
+    expect(table.get_by_role("gridcell", name=name, exact=True).first).to_be_visible(timeout=WAIT)
+    expect(page.locator("#exp-ds-page")).to_contain_text("1–20 of 45", timeout=WAIT)
+    rows = page.locator("#exp-ds-rows")
+    expect(rows.get_by_role("gridcell", name="What is 0?").first).to_be_attached(timeout=WAIT)
+    page.locator("#exp-ds-next").click()
+    expect(page.locator("#exp-ds-page")).to_contain_text("21–40 of 45", timeout=WAIT)
+    expect(rows.get_by_role("gridcell", name="What is 20?").first).to_be_attached(timeout=WAIT)
+    # Add a row: a new version with one more row.
+    page.locator("#exp-tabs").get_by_text("Edit or add a row").click()
+    page.locator("#exp-ds-vars .cm-content").fill('{"question": "What is new?"}')
+    page.locator("#exp-ds-save-row").click()
+    expect(page.locator("#exp-ds-status")).to_contain_text(f"{name} v2", timeout=WAIT)
+    expect(page.locator("#exp-ds-page")).to_contain_text("of 46 (v2)", timeout=WAIT)
+
+
+def test_a_bad_dataset_file_shows_a_message_and_leaves_the_form_usable(open_app, tmp_path):
+    page = open_experiments(open_app, "Datasets")
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text('{"question": "fine"}\n{not json\n', encoding="utf-8")
+    upload(page, "exp-ds-upload", bad)
+    expect(page.locator("#exp-ds-chosen")).to_contain_text("broken.jsonl", timeout=WAIT)
+    textbox(page, "exp-ds-name").fill("broken-one")
+    page.locator("#exp-ds-import").click()
+    expect(page.locator("#exp-ds-status")).to_contain_text("line 2", timeout=WAIT)
+    assert_no_error_status(page)
+    assert_usable(page, "exp-ds-name", "broken-one")
+    assert_usable(page, "exp-ds-description")
+
+
+def test_create_estimate_run_and_watch_progress(open_app, app_services, tmp_path, fake_llm):
+    prompt = make_prompt(app_services)
+    page = open_experiments(open_app, "Datasets")
+    dataset = f"ds-{uuid.uuid4().hex[:6]}"
+    make_dataset(page, tmp_path, dataset, 6)
+    page.locator("#exp-tabs").get_by_role("tab", name="New experiment").click()
+    experiment = f"exp-{uuid.uuid4().hex[:6]}"
+    textbox(page, "exp-new-name").fill(experiment)
+    choose(page, "exp-new-dataset", dataset)
+    textbox(page, "exp-new-search").fill(prompt)
+    box = page.locator("#exp-new-prompt input")
+    for _ in range(60):  # the search replaces the choices: pick the prompt once it is offered
+        box.click()
+        option = page.get_by_role("option", name=re.compile(re.escape(prompt)))
+        if option.count():
+            option.first.click()
+            break
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(250)
+    page.locator("#exp-new-add-prompt").click()
+    expect(page.locator("#exp-new-prompts")).to_contain_text(prompt, timeout=WAIT)
+    choose(page, "exp-new-models", MODEL)
+    textbox(page, "exp-new-check-value").fill("echo")
+    page.locator("#exp-new-add-check").click()
+    expect(page.locator("#exp-new-checks").get_by_role("gridcell", name="contains").first).to_be_attached(timeout=WAIT)
+    page.locator("#exp-new-try").click()
+    expect(page.locator("#exp-new-trial")).to_contain_text("This row passes.", timeout=WAIT)
+    run = page.locator("#exp-new-run")
+    expect(run).to_be_disabled()
+    page.locator("#exp-new-estimate").click()
+    expect(page.locator("#exp-new-estimate-out")).to_contain_text("Total: 6 calls", timeout=WAIT)
+    expect(run).to_be_enabled(timeout=WAIT)
+    # Editing the form after the estimate takes Run away again until a new estimate.
+    textbox(page, "exp-new-repeats").fill("2")
+    expect(run).to_be_disabled(timeout=WAIT)
+    textbox(page, "exp-new-repeats").fill("1")
+    page.locator("#exp-new-estimate").click()
+    expect(run).to_be_enabled(timeout=WAIT)
+    run.click()
+    expect(page.locator("#exp-run-progress")).to_contain_text("6/6 cells", timeout=WAIT)
+    expect(page.locator("#exp-run-progress")).to_contain_text("completed", timeout=WAIT)
+    expect(page.locator("#exp-run-table").get_by_role("gridcell", name="100%").first).to_be_attached(timeout=WAIT)
+    assert fake_llm.chat_count >= 6
+    assert app_services.services.experiments.get(app_services.ctx, experiment).status == "completed"
+
+
+def test_reloading_during_a_run_reattaches_and_progress_continues(open_app, app_services, tmp_path, fake_llm):
+    from tests.experiment_rows import make_experiment
+
+    services, ctx = app_services.services, app_services.ctx
+    prompt = make_prompt(app_services)
+    name = f"slow-{uuid.uuid4().hex[:6]}"
+    make_experiment(services, ctx, name, rows=12, variants=[(prompt, MODEL, {})], concurrency=1)
+    fake_llm.delay = 0.4
+    services.experiment_jobs.start(ctx, name)
+    try:
+        page = open_experiments(open_app, "Running")
+        shown = page.locator("#exp-run-progress")
+        expect(shown).to_contain_text(name, timeout=WAIT)
+        expect(shown).to_contain_text(re.compile(r"\b([1-9]|1[01])/12 cells"), timeout=WAIT)
+        page.reload()
+        page.locator("#pm-tabs").get_by_role("tab", name="Experiments", exact=True).click()
+        page.locator("#exp-tabs").get_by_role("tab", name="Running", exact=True).click()
+        expect(shown).to_contain_text(name, timeout=WAIT)
+        expect(shown).to_contain_text("12/12 cells", timeout=WAIT)
+        expect(shown).to_contain_text("completed", timeout=WAIT)
+    finally:
+        fake_llm.delay = 0.0
+        services.experiment_jobs.cancel(ctx, name)
+        services.experiment_jobs.wait(ctx, name, timeout=60)
