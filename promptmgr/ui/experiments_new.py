@@ -259,8 +259,11 @@ def build(ui: UI, datasets_changed: list, open_running) -> SimpleNamespace:
         return {run: gr.update(interactive=False), drafted: None, signature: None, **open_running(previous)}
 
     @ui.handler
-    def changed(ctx):
-        return {run: gr.update(interactive=False)}
+    def changed(ctx, title, *rest):
+        # Run stays enabled only for the form an estimate was shown for (programmatic changes
+        # that keep it so, such as an import filling the name, leave it enabled).
+        *values, shown_for = rest
+        return {run: gr.update(interactive=shown_for == form_signature((title or "").strip(), *values))}
 
     @ui.handler
     @reports(status)
@@ -297,7 +300,7 @@ def build(ui: UI, datasets_changed: list, open_running) -> SimpleNamespace:
     estimate.click(do_estimate, [loc, *form, drafted], [estimated, run, drafted, signature, status],
                    show_progress_on=[status])
     for component in (name, dataset, prompts, models, judge, repeats, concurrency, budget):
-        component.input(changed, [loc], [run], queue=False, show_progress="hidden")
+        component.change(changed, [loc, *form, signature], [run], show_progress="hidden")
     run_outputs = [run, drafted, signature, status, *open_running.outputs]
     run.click(start, [loc, *form, drafted, signature], run_outputs, show_progress_on=[status])
     importer.upload(import_config, [loc, importer, *form], [estimated, dataset, name, drafted, signature, run, status],

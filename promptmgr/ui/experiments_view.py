@@ -103,7 +103,7 @@ def estimate_text(locale: str, estimate) -> str:
     for v in estimate.variants:
         tokens_in = f"{v.input_tokens:,}" + ("" if v.input_exact else " ≈")
         lines.append(f"| `{v.name}` | {v.calls:,} | {v.cached_calls:,} | {tokens_in} | {v.output_tokens:,} "
-                     f"({text('ui_experiments.output_' + v.output_source, locale)}) | "
+                     f"({text(f'ui_experiments.output_{v.output_source}', locale)}) | "
                      f"{format_cost(locale, v.cost)} | {v.judge_calls:,} |")
     total = text("ui_experiments.est_total", locale, calls=estimate.calls, judge=estimate.judge_calls,
                  cost=format_cost(locale, estimate.cost), judge_cost=format_cost(locale, estimate.judge_cost),
