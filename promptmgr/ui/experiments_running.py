@@ -15,7 +15,7 @@ from .common import UI, status_line, text
 from .experiments_view import progress_line, progress_table
 from .feedback import Stop, reports
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 2.0
 CANCELLABLE = ("draft", "running", "paused")
 RESUMABLE = ("draft", "running", "paused", "cancelled", "failed")
 
@@ -120,9 +120,12 @@ def build(ui: UI, current: gr.Textbox) -> SimpleNamespace:
     loc = ui.locale
     outputs = [shown, table, pause, cancel, resume, timer, status]
     ui.on_load(attach, [current], [pick, current, *outputs])
-    current.change(follow, [loc, current], [pick, *outputs], show_progress="hidden")
+    current.change(follow, [loc, current], [pick, *outputs], show_progress_on=[status], show_progress="hidden")
     pick.input(chosen, [loc, pick], [current], show_progress="hidden")
-    timer.tick(tick, [loc, current], outputs, show_progress="hidden")
+    # One poll at a time per page: a tick that comes while the last one is still being answered
+    # (a busy server) is skipped, not queued behind it.
+    timer.tick(tick, [loc, current], outputs, trigger_mode="once", show_progress_on=[status],
+               show_progress="hidden")
     pause.click(do_pause, [loc, current], outputs, show_progress_on=[status])
     cancel.click(do_cancel, [loc, current], outputs, show_progress_on=[status])
     resume.click(do_resume, [loc, current, budget], outputs, show_progress_on=[status])
