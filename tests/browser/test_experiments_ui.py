@@ -18,11 +18,25 @@ WAIT = 30_000
 MODEL = "fake/test-model"
 
 
-def open_experiments(open_app, inner: str):
-    page = open_app()
-    page.locator("#pm-tabs").get_by_role("tab", name="Experiments", exact=True).click()
-    page.locator("#exp-tabs").get_by_role("tab", name=inner, exact=True).click()
-    return page
+# The machines running these tests are shared and often busy: a page load may take a while.
+LOAD_WAIT = 90_000
+
+
+@pytest.fixture
+def open_tab(page, app_url):
+    """Load the app and open an inner tab of Experiments."""
+
+    def go(inner: str, reload: bool = False):
+        if reload:
+            page.reload()
+        else:
+            page.goto(app_url)
+        page.locator("#pm-table").get_by_role("gridcell").first.wait_for(timeout=LOAD_WAIT)
+        page.locator("#pm-tabs").get_by_role("tab", name="Experiments", exact=True).click(timeout=LOAD_WAIT)
+        page.locator("#exp-tabs").get_by_role("tab", name=inner, exact=True).click(timeout=LOAD_WAIT)
+        return page
+
+    return go
 
 
 def upload(page, elem_id: str, path) -> None:
@@ -60,8 +74,8 @@ def make_prompt(app_services) -> str:
     return name
 
 
-def test_upload_a_dataset_see_it_listed_and_browse_its_rows(open_app, tmp_path):
-    page = open_experiments(open_app, "Datasets")
+def test_upload_a_dataset_see_it_listed_and_browse_its_rows(open_tab, tmp_path):
+    page = open_tab("Datasets")
     name = f"ds-{uuid.uuid4().hex[:6]}"
     make_dataset(page, tmp_path, name, 45)
     table = page.locator("#exp-ds-table")
@@ -80,8 +94,8 @@ def test_upload_a_dataset_see_it_listed_and_browse_its_rows(open_app, tmp_path):
     expect(page.locator("#exp-ds-page")).to_contain_text("of 46 (v2)", timeout=WAIT)
 
 
-def test_a_bad_dataset_file_shows_a_message_and_leaves_the_form_usable(open_app, tmp_path):
-    page = open_experiments(open_app, "Datasets")
+def test_a_bad_dataset_file_shows_a_message_and_leaves_the_form_usable(open_tab, tmp_path):
+    page = open_tab("Datasets")
     bad = tmp_path / "broken.jsonl"
     bad.write_text('{"question": "fine"}\n{not json\n', encoding="utf-8")
     upload(page, "exp-ds-upload", bad)
@@ -94,9 +108,9 @@ def test_a_bad_dataset_file_shows_a_message_and_leaves_the_form_usable(open_app,
     assert_usable(page, "exp-ds-description")
 
 
-def test_create_estimate_run_and_watch_progress(open_app, app_services, tmp_path, fake_llm):
+def test_create_estimate_run_and_watch_progress(open_tab, app_services, tmp_path, fake_llm):
     prompt = make_prompt(app_services)
-    page = open_experiments(open_app, "Datasets")
+    page = open_tab("Datasets")
     dataset = f"ds-{uuid.uuid4().hex[:6]}"
     make_dataset(page, tmp_path, dataset, 6)
     page.locator("#exp-tabs").get_by_role("tab", name="New experiment").click()
@@ -140,7 +154,7 @@ def test_create_estimate_run_and_watch_progress(open_app, app_services, tmp_path
     assert app_services.services.experiments.get(app_services.ctx, experiment).status == "completed"
 
 
-def test_reloading_during_a_run_reattaches_and_progress_continues(open_app, app_services, fake_llm):
+def test_reloading_during_a_run_reattaches_and_progress_continues(open_tab, app_services, fake_llm):
     import threading
 
     from tests.experiment_rows import make_experiment
@@ -158,13 +172,11 @@ def test_reloading_during_a_run_reattaches_and_progress_continues(open_app, app_
     fake_llm.gate, fake_llm.delay = threading.Event(), 0.3
     services.experiment_jobs.start(ctx, name)
     try:
-        page = open_experiments(open_app, "Running")
+        page = open_tab("Running")
         shown = page.locator("#exp-run-progress")
         expect(shown).to_contain_text(name, timeout=60_000)
         expect(shown).to_contain_text(re.compile(r"\d+/10 cells .* running"), timeout=WAIT)
-        page.reload()
-        page.locator("#pm-tabs").get_by_role("tab", name="Experiments", exact=True).click()
-        page.locator("#exp-tabs").get_by_role("tab", name="Running", exact=True).click()
+        open_tab("Running", reload=True)
         expect(shown).to_contain_text(name, timeout=60_000)  # re-attached: nothing was opened by hand
         expect(shown).to_contain_text("running", timeout=WAIT)
         expect(page.locator("#exp-run-pause")).to_be_enabled(timeout=WAIT)
@@ -177,3 +189,57 @@ def test_reloading_during_a_run_reattaches_and_progress_continues(open_app, app_
         fake_llm.delay = 0.0
         services.experiment_jobs.cancel(ctx, name)
         services.experiment_jobs.wait(ctx, name, timeout=60)
+
+
+def test_screenshots_of_setup_and_running(open_tab, app_services, tmp_path, fake_llm, external_requests):
+    """docs/screenshots/experiments-setup.png (a built experiment with its estimate) and
+    experiments-running.png (a run in progress), as the README shows them."""
+    import threading
+
+    from tests.browser.test_screenshots import OUT, png_size, settle
+
+    services, ctx = app_services.services, app_services.ctx
+    prompt = make_prompt(app_services)
+    dataset = f"capitals-{uuid.uuid4().hex[:4]}"
+    data = tmp_path / "capitals.csv"
+    data.write_text("question,expected\n" + "".join(f"Capital of country {i}?,City {i}\n" for i in range(20)),
+                    encoding="utf-8")
+    services.datasets.add(ctx, dataset, data)
+    name = f"capitals-ab-{uuid.uuid4().hex[:4]}"
+    services.experiments.create(ctx, name, dataset=dataset, prompts=[prompt], models=[MODEL, "fake/other-model"],
+                                checks=["icontains:city", "word-count:1,40"], concurrency=2)
+    page = open_tab("New experiment")
+    textbox(page, "exp-new-name").fill(f"{name}-v2")
+    choose(page, "exp-new-dataset", dataset)
+    textbox(page, "exp-new-check-value").fill("city")
+    page.locator("#exp-new-add-check").click()
+    expect(page.locator("#exp-new-checks").get_by_role("gridcell", name="contains").first).to_be_attached(timeout=WAIT)
+    settle(page)
+    OUT.mkdir(parents=True, exist_ok=True)
+    setup = OUT / "experiments-setup.png"
+    page.screenshot(path=str(setup))
+    assert png_size(setup) == (1280, 800) and setup.stat().st_size > 20_000
+
+    fake_llm.gate, fake_llm.delay = threading.Event(), 0.2
+    services.experiment_jobs.start(ctx, name)
+    try:
+        page.locator("#exp-list-pick").count()  # the page stays as it is: open the run from the list
+        page.locator("#exp-tabs").get_by_role("tab", name="All experiments").click()
+        page.locator("#exp-list-refresh").click()
+        choose(page, "exp-list-pick", name)
+        page.locator("#exp-tabs").get_by_role("tab", name="Running", exact=True).click()
+        page.locator("#exp-run-pick input").click()
+        page.get_by_role("option", name=name, exact=True).first.click()
+        fake_llm.gate.set()
+        expect(page.locator("#exp-run-progress")).to_contain_text(re.compile(r"\b([1-9]|[1-3]\d)/40 cells"),
+                                                                  timeout=60_000)
+        running = OUT / "experiments-running.png"
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(running))
+        assert png_size(running) == (1280, 800) and running.stat().st_size > 20_000
+    finally:
+        fake_llm.gate.set()
+        services.experiment_jobs.cancel(ctx, name)
+        services.experiment_jobs.wait(ctx, name, timeout=60)
+        fake_llm.delay = 0.0
+    assert external_requests == []
