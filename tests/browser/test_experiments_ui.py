@@ -207,7 +207,7 @@ def test_screenshots_of_setup_and_running(open_tab, app_services, tmp_path, fake
     services.datasets.add(ctx, dataset, data)
     name = f"capitals-ab-{uuid.uuid4().hex[:4]}"
     services.experiments.create(ctx, name, dataset=dataset, prompts=[prompt], models=[MODEL, "fake/other-model"],
-                                checks=["icontains:city", "word-count:1,40"], concurrency=2)
+                                checks=["icontains:capital", "word-count:1-40"], concurrency=2)
     page = open_tab("New experiment")
     textbox(page, "exp-new-name").fill(f"{name}-v2")
     choose(page, "exp-new-dataset", dataset)
@@ -215,6 +215,7 @@ def test_screenshots_of_setup_and_running(open_tab, app_services, tmp_path, fake
     page.locator("#exp-new-add-check").click()
     expect(page.locator("#exp-new-checks").get_by_role("gridcell", name="contains").first).to_be_attached(timeout=WAIT)
     settle(page)
+    page.evaluate("window.scrollTo(0, 0)")
     OUT.mkdir(parents=True, exist_ok=True)
     setup = OUT / "experiments-setup.png"
     page.screenshot(path=str(setup))
@@ -223,7 +224,6 @@ def test_screenshots_of_setup_and_running(open_tab, app_services, tmp_path, fake
     fake_llm.gate, fake_llm.delay = threading.Event(), 0.2
     services.experiment_jobs.start(ctx, name)
     try:
-        page.locator("#exp-list-pick").count()  # the page stays as it is: open the run from the list
         page.locator("#exp-tabs").get_by_role("tab", name="All experiments").click()
         page.locator("#exp-list-refresh").click()
         choose(page, "exp-list-pick", name)
