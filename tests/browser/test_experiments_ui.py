@@ -152,6 +152,16 @@ def test_create_estimate_run_and_watch_progress(open_tab, app_services, tmp_path
     expect(page.locator("#exp-run-table").get_by_role("gridcell", name="100%").first).to_be_attached(timeout=WAIT)
     assert fake_llm.chat_count >= 6
     assert app_services.services.experiments.get(app_services.ctx, experiment).status == "completed"
+    # The list shows it with its progress; opening it selects the Results view.
+    page.locator("#exp-tabs").get_by_role("tab", name="All experiments").click()
+    page.locator("#exp-list-refresh").click()
+    listed = page.locator("#exp-list-table")
+    expect(listed.get_by_role("gridcell", name=experiment, exact=True).first).to_be_attached(timeout=WAIT)
+    expect(listed.get_by_role("gridcell", name="6/6", exact=True).first).to_be_attached(timeout=WAIT)
+    choose(page, "exp-list-pick", experiment)
+    page.locator("#exp-list-open").click()
+    expect(page.locator("#exp-tabs").get_by_role("tab", name="Results")).to_have_attribute("aria-selected", "true",
+                                                                                          timeout=WAIT)
 
 
 def test_reloading_during_a_run_reattaches_and_progress_continues(open_tab, app_services, fake_llm):
