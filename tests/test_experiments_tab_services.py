@@ -143,3 +143,19 @@ def test_starting_a_job_that_cannot_run_says_why_at_once(lab, ctx, fake_llm):
     assert lab.experiment_jobs.cancel(ctx, "over") == "completed"
     other = replace(ctx, tenant_id=ctx.tenant_id + 1000)
     assert lab.experiment_jobs.state(other, "over")["live"] is False  # jobs are per tenant
+
+
+def test_after_a_restart_a_run_left_running_shows_as_interrupted_and_resumes(lab, ctx, fake_llm):
+    from promptmgr.ui.experiments_view import progress_line
+
+    # A run whose process died: the database still says running, no job is live in this process.
+    make_experiment(lab, ctx, "orphan", rows=[{"question": str(i)} for i in range(3)],
+                    variants=[("ask", "fake/m", {})], status="running")
+    progress, job = lab.experiment_runs.progress(ctx, "orphan"), lab.experiment_jobs.state(ctx, "orphan")
+    assert progress["status"] == "running" and job["live"] is False
+    assert "interrupted" in progress_line("en", progress, job)
+    lab.experiment_jobs.start(ctx, "orphan", resume=True)
+    assert lab.experiment_jobs.wait(ctx, "orphan", timeout=120)
+    done = lab.experiment_runs.progress(ctx, "orphan")
+    assert (done["status"], done["done"]) == ("completed", 3)
+    assert "interrupted" not in progress_line("en", done, lab.experiment_jobs.state(ctx, "orphan"))
