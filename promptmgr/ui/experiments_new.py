@@ -63,8 +63,10 @@ def build(ui: UI, datasets_changed: list, open_running) -> SimpleNamespace:
                        label="ui_experiments.search")
         prompt = ui.tr(gr.Dropdown(label=text("ui_experiments.prompt", en), choices=[], value=None, filterable=True,
                                    scale=3, elem_id="exp-new-prompt"), label="ui_experiments.prompt")
-        version = ui.tr(gr.Dropdown(label=text("ui_experiments.version", en), choices=[("latest", "latest")],
-                                    value="latest", scale=1, elem_id="exp-new-version"), label="ui_experiments.version")
+        version = ui.tr(gr.Dropdown(label=text("ui_experiments.version", en),
+                                    choices=[(text("ui_testing.latest_plain", en), "latest")],
+                                    value="latest", scale=1, elem_id="exp-new-version"),
+                        label="ui_experiments.version", choices="ui_testing.latest_plain=latest")
         add_prompt = _button(ui, "ui_experiments.add_prompt", size="sm", scale=1, elem_id="exp-new-add-prompt")
     matches = gr.Markdown("", elem_id="exp-new-matches")
     prompts = ui.tr(gr.Dropdown(label=text("ui_experiments.prompts", en), choices=[], value=[], multiselect=True,
@@ -171,6 +173,15 @@ def build(ui: UI, datasets_changed: list, open_running) -> SimpleNamespace:
                                        value="latest")}
         return {version: gr.update(choices=version_choices(ctx.locale, services.library.get(ctx, chosen)),
                                    value="latest")}
+
+    @ui.handler
+    @reports(matches)
+    def relabel_versions(ctx, chosen, choice):
+        # Handler-made choices: rebuilt in the new language, keeping the chosen version.
+        if not chosen:
+            return {version: gr.update(choices=[(text("ui_testing.latest_plain", ctx.locale), "latest")])}
+        return {version: gr.update(choices=version_choices(ctx.locale, services.library.get(ctx, chosen)),
+                                   value=choice or "latest")}
 
     @ui.handler
     @reports(status)
@@ -284,6 +295,7 @@ def build(ui: UI, datasets_changed: list, open_running) -> SimpleNamespace:
     # --- wiring --------------------------------------------------------------------------
     loc = ui.locale
     ui.on_load(load, [dataset, judge], [dataset, models, judge, status])
+    ui.on_locale_change(relabel_versions, [prompt, version], [version, matches])
     for event in datasets_changed:
         event.success(refresh_datasets, [loc, dataset], [dataset, status], show_progress="hidden")
     search.change(do_search, [loc, search, prompt], [prompt, matches], trigger_mode="always_last",
