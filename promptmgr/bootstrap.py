@@ -142,6 +142,12 @@ class Services:
 
         return MfaService(self.db, self.second_factor)
 
+    @cached_property
+    def experiment_jobs(self):
+        from .services.experiment_jobs import ExperimentJobs
+
+        return ExperimentJobs(self.experiment_runs)
+
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
         """Single-user mode: the local tenant and user, created with the starter library on first
         start, in one transaction (processes starting at once never see an empty library)."""

@@ -173,6 +173,21 @@ MATRIX.update({
     ("audit", "actions"): (Action.READ_AUDIT, lambda s, c: s.audit.actions(c)),
     ("audit", "export_csv"): (Action.READ_AUDIT, lambda s, c: s.audit.export_csv(c)),
 })
+# The Experiments tab (issue 10): editing dataset rows, progress, trying checks, background jobs.
+SERVICES += ("experiment_jobs",)
+MATRIX.update({
+    ("datasets", "edit_rows"): (Action.WRITE_DATASETS, lambda s, c: s.datasets.edit_rows(
+        c, "no-such-dataset", base_version=1, added=[{"vars": {"name": "x"}}])),
+    ("experiment_runs", "progress"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiment_runs.progress(c, "none")),
+    ("experiment_runs", "try_row"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.try_row(
+        c, dataset="no-such-dataset", prompt="greet", model=MODEL, checks=[])),
+    ("experiment_jobs", "start"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_jobs.start(c, "none")),
+    ("experiment_jobs", "pause"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_jobs.pause(c, "none")),
+    ("experiment_jobs", "cancel"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_jobs.cancel(c, "none")),
+    ("experiment_jobs", "state"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiment_jobs.state(c, "none")),
+    ("experiment_jobs", "live_names"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiment_jobs.live_names(c)),
+    ("experiment_jobs", "wait"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiment_jobs.wait(c, "none", 0)),
+})
 # Beyond the method's own action: the same method may need more for some arguments.
 EXTRA_CASES = {
     "move the protected label": (Action.MOVE_PROTECTED_LABEL,

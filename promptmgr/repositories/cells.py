@@ -85,6 +85,12 @@ class CellRepository(Repository):
             out.setdefault(variant_id, {})[status] = int(n)
         return out
 
+    def variant_passes(self, experiment_id: int) -> dict[int, int]:
+        """Finished cells that passed, by variant id (progress while a run moves)."""
+        statement = self._scoped(Cell, Cell.variant_id, func.count()).where(
+            Cell.experiment_id == experiment_id, Cell.status == "done", Cell.passed.is_(True)).group_by(Cell.variant_id)
+        return {variant_id: int(n) for variant_id, n in self.session.exec(statement).all()}
+
     def spent(self, experiment_id: int) -> float:
         statement = self._scoped(Cell, func.coalesce(func.sum(Cell.cost), 0.0)).where(
             Cell.experiment_id == experiment_id, Cell.status.in_(FINAL))

@@ -15,6 +15,7 @@ from ..db import Database
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..evaluation import dataset_io
 from ..evaluation.dataset_io import Limits, Row
+from ..evaluation.dataset_rows import RowChecker
 from ..models import utcnow
 from ..models_experiments import Dataset, DatasetRow, DatasetVersion
 from ..policy import Action, require
@@ -27,6 +28,8 @@ from .base import unit_of_work
 # Rows per bulk insert: bounded memory, and a few hundred statements for 100,000 rows.
 CHUNK = 1000
 MAX_SHOW_LIMIT = 100_000
+# Rows one edit may change or add: a person's edit in the UI, not an import.
+MAX_EDITS = 1000
 
 
 def check_name(name: str) -> str:
@@ -126,6 +129,70 @@ class DatasetService:
                 batch = []
         repo.insert_rows(batch)
         return count, list(columns)
+
+    def edit_rows(self, ctx: TenantContext, name: str, *, base_version: int, edits: dict[int, dict] | None = None,
+                  added: list[dict] | None = None, message: str = "") -> DatasetPublic:
+        """A new version: the rows of `base_version` (the latest) with `edits` ({position: {"vars",
+        "expected"}}, ids and metadata kept) and `added` rows appended. Raises NotFoundError,
+        ValidationError (bad row: nothing written), ConflictError (someone made a newer version)."""
+        require(ctx, Action.WRITE_DATASETS)
+        check_name(name)
+        message = check_description(message)
+        edits, added = dict(edits or {}), list(added or [])
+        if len(edits) + len(added) > MAX_EDITS:
+            raise ValidationError("limits.at_most", field="rows", limit=MAX_EDITS)
+        if not edits and not added:
+            raise ValidationError("ui_experiments.no_row_changes")
+        if any(type(p) is not int for p in edits) or any(not isinstance(r, dict) or not isinstance(r.get("vars"), dict)
+                                                        for r in [*edits.values(), *added]):
+            raise ValidationError("ui_experiments.bad_row_edit")
+        checker = RowChecker(self.limits)
+        try:
+            with self._repo(ctx, write=True) as repo:
+                dataset = self._require(repo, name)
+                base = self._require_version(repo, dataset, base_version)
+                if base.number != dataset.latest_version:
+                    raise ConflictError("ui_experiments.dataset_moved", name=name, version=base.number,
+                                        latest=dataset.latest_version)
+                unknown = sorted(set(edits) - set(range(1, base.row_count + 1)))
+                if unknown:
+                    raise ValidationError("ui_experiments.no_such_row", row=unknown[0], rows=base.row_count)
+                now = utcnow()
+                if not repo.advance(dataset, base.number, {"updated_at": now}):
+                    raise ConflictError("datasets.busy", name=name)
+                version = repo.add_version(DatasetVersion(
+                    dataset_id=dataset.id, number=base.number + 1, source=f"edit of v{base.number}",
+                    message=message, author_id=ctx.user_id, created_at=now))
+                rows = self._edited(repo, base.id, checker, edits, added, base.row_count)
+                count, columns = self._insert_rows(repo, version.id, rows)
+                repo.finish_version(version, count, columns)
+        except IntegrityError:
+            raise ConflictError("datasets.busy", name=name) from None
+        return self.get(ctx, name, base.number + 1)
+
+    @staticmethod
+    def _edited(repo: DatasetRepository, version_id: int, checker: RowChecker, edits: dict[int, dict],
+                added: list[dict], row_count: int) -> Iterator[Row]:
+        """The base version's rows (read page by page) with the edits applied, then the added rows,
+        each edited or added row checked like a row of an imported file."""
+        after = 0
+        while True:
+            page = repo.rows_page(version_id, after, PAGE)
+            if not page:
+                break
+            for old in page:
+                change = edits.get(old.position)
+                if change is None:
+                    checker.ids.add(old.uid)
+                    yield Row(uid=old.uid, vars=old.vars, expected=old.expected, meta=old.meta)
+                    continue
+                row = checker.row(old.position, {"id": old.uid, "vars": change.get("vars"),
+                                                 "expected": change.get("expected")}, False)
+                row.meta = old.meta
+                yield row
+            after = page[-1].position
+        for offset, raw in enumerate(added, start=1):
+            yield checker.row(row_count + offset, {"vars": raw.get("vars"), "expected": raw.get("expected")}, False)
 
     def remove(self, ctx: TenantContext, name: str) -> None:
         """Delete a dataset with every version and row. Raises NotFoundError, ConflictError (an

@@ -181,6 +181,90 @@ class ExperimentRunService:
                                      expected, source))
         return plans
 
+    # -- progress ---------------------------------------------------------------------------------
+    def progress(self, ctx: TenantContext, name: str) -> dict:
+        """Where a run stands, from the database (any process may be running it): status and why,
+        cells done/total and errors, cost so far, and per variant done, errors and passes.
+        Raises NotFoundError, PermissionDeniedError."""
+        require(ctx, Action.READ_EXPERIMENTS)
+        with self._session() as session:
+            repo = CellRepository(session, ctx)
+            experiment = self._load(repo, name)
+            counts, passes = repo.variant_counts(experiment.id), repo.variant_passes(experiment.id)
+            variants = []
+            for variant in repo.variants(experiment.id):
+                by_status = counts.get(variant.id, {})
+                variants.append({"name": variant.name, "total": sum(by_status.values()),
+                                 "done": by_status.get("done", 0) + by_status.get("error", 0),
+                                 "errors": by_status.get("error", 0), "passed": passes.get(variant.id, 0)})
+            return {"name": experiment.name, "status": experiment.status, "status_key": experiment.status_key,
+                    "status_params": dict(experiment.status_params or {}), "max_cost": experiment.max_cost,
+                    "total": sum(v["total"] for v in variants), "done": sum(v["done"] for v in variants),
+                    "errors": sum(v["errors"] for v in variants), "spent": round(repo.spent(experiment.id), 6),
+                    "updated_at": experiment.updated_at, "variants": variants}
+
+    # -- try the checks on one row ----------------------------------------------------------------
+    def try_row(self, ctx: TenantContext, *, dataset: str, row: int = 1, version: int | None = None, prompt: str,
+                model: str, checks: list, judge_model: str | None = None, params: dict | None = None,
+                threshold: float | None = None) -> dict:
+        """Render one dataset row with one prompt, call the model for real and judge the answer with
+        `checks` (the judge model for model-graded ones): what a cell of the experiment would record,
+        stored nowhere. Raises NotFoundError, ValidationError, PermissionDeniedError."""
+        require(ctx, Action.RUN_EXPERIMENTS)
+        from ..evaluation.checks import CheckInput, evaluate
+        from ..evaluation.render import VariantRenderer
+        from ..llm import aio
+        from ..llm.schemas import ModelParams
+        from ..llm.types import flatten_content
+        from ..repositories.datasets import DatasetRepository
+        from ..secrets import scrub_secrets
+        from .datasets import DatasetService
+        from .experiments import ExperimentService, parse_prompt_ref
+
+        specs = ExperimentService._checks(checks or [])
+        threshold = ExperimentService._threshold(threshold)
+        if type(row) is not int or not 1 <= row <= 10**9:
+            raise ValidationError("limits.at_most", field="row", limit=10**9)
+        with self._session() as session:
+            repo = DatasetRepository(session, ctx)
+            shown = DatasetService._require_version(repo, DatasetService._require(repo, dataset), version)
+            found = repo.rows_page(shown.id, row - 1, 1)
+            if not found or found[0].position != row:
+                raise ValidationError("ui_experiments.no_such_row", row=row, rows=shown.row_count)
+            values, expected = found[0].vars or {}, found[0].expected
+        name, number, label, _asked = parse_prompt_ref(prompt)
+        chosen = self.library.get(ctx, name, version=number, label=label)
+        files = (lambda ref: self.testing.files.resolve(ctx, ref)) if getattr(self.testing, "files", None) else None
+        renderer = VariantRenderer(None if chosen.messages is not None else chosen.content, chosen.messages,
+                                   chosen.variables, files)
+        messages, _stored = renderer.render(values)
+        target = self.providers.resolve(ctx, model)
+        call_params = ModelParams.parse(params).to_call()
+        graded = any(spec.type in MODEL_GRADED for spec in specs)
+        judge = self.judge_factory(ctx, judge_model) if graded and self.judge_factory else None
+        secrets = self.providers.run_secrets(ctx, [target])
+        shown_input = "\n\n".join(flatten_content(m.get("content")) for m in messages if m.get("role") != "system")
+
+        async def attempt():
+            result = await self.gateway.acomplete(target, messages, call_params, use_cache=False)
+            if not result.ok or not specs:
+                return result, None
+            data = CheckInput(output=result.text, expected=expected, vars=values, cost=result.cost,
+                              latency_ms=result.latency_ms, input=shown_input)
+            return result, await evaluate(specs, data, threshold=threshold, judge=judge)
+
+        result, verdict = aio.run(attempt())
+        error = None if result.ok else PromptMgrError(result.error_key or "llm.error", **(result.error_params or {}))
+        return {
+            "row": row, "vars": values, "expected": expected, "model": target.display_name,
+            "prompt": f"{chosen.name}@{chosen.version}", "output": scrub_secrets(result.text or "", secrets),
+            "error": error.translate(ctx.locale) if error else None, "cost": result.cost,
+            "latency_ms": result.latency_ms, "passed": verdict.passed if verdict else result.ok,
+            "score": verdict.score if verdict else None,
+            "checks": [{"name": r.name, "passed": r.passed, "score": r.score, "reason": r.explain(ctx.locale)}
+                       for r in (verdict.results if verdict else [])],
+        }
+
     # -- run / resume / cancel -------------------------------------------------------------------
     def run(self, ctx: TenantContext, name: str, *, concurrency: int | None = None, max_cost: float | None = None,
             stop_early: bool = False, progress=None, pause: threading.Event | None = None,

@@ -1,4 +1,4 @@
-"""The Gradio app: a header, then the Library, Builder, Testing and Settings tabs.
+"""The Gradio app: a header, then the Library, Builder, Testing, Experiments and Settings tabs.
 
 Single-user mode: no login, the local tenant (with the starter library on first start). The page
 picks its language on load (?lang=, saved preference, browser language, tenant default, English)
@@ -13,7 +13,7 @@ from ..llm import offline  # noqa: F401  (before gradio reaches for the network)
 import gradio as gr  # noqa: E402
 
 from ..i18n import normalize_locale  # noqa: E402
-from . import admin_tab, builder_tab, library_tab, settings_tab, testing_tab  # noqa: E402
+from . import admin_tab, builder_tab, experiments_tab, library_tab, settings_tab, testing_tab  # noqa: E402
 from .common import UI, merge_updates, text  # noqa: E402
 from .theme import CSS, PAGE_JS, THEMES, make_theme  # noqa: E402
 
@@ -46,6 +46,9 @@ def create_demo(services=None) -> gr.Blocks:
             with ui.tr(gr.Tab(text("ui.tabs.testing"), id="testing", elem_id="pm-tab-testing"),
                        label="ui.tabs.testing"):
                 testing_tab.build(ui)
+            with ui.tr(gr.Tab(text("ui_experiments.tab"), id="experiments", elem_id="pm-tab-experiments"),
+                       label="ui_experiments.tab"):
+                experiments_tab.build(ui)
             with ui.tr(gr.Tab(text("ui.tabs.settings"), id="settings", elem_id="pm-tab-settings"),
                        label="ui.tabs.settings"):
                 settings = settings_tab.build(ui)
