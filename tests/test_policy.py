@@ -131,6 +131,10 @@ MATRIX.update({
     ("results", "export_promptfoo"): (Action.READ_EXPERIMENTS,
                                       lambda s, c: s.results.export_promptfoo(c, "no-such-experiment")),
 })
+# Analytics (issue 10): reading aggregates of runs needs a viewer.
+SERVICES += ("analytics",)
+MATRIX.update({("analytics", m): (Action.READ_ANALYTICS, (lambda m: lambda s, c: getattr(s.analytics, m)(c))(m))
+               for m in ("totals", "timeline", "by_model", "by_prompt", "dashboard")})
 # Beyond the method's own action: the same method may need more for some arguments.
 EXTRA_CASES = {
     "move the protected label": (Action.MOVE_PROTECTED_LABEL,

@@ -21,6 +21,7 @@ COMMANDS = {
     "ui": "ui",
 }
 COMMANDS["eval"] = "eval"  # promptfoo configs run for CI (cli/eval.py)
+COMMANDS["stats"] = "stats"  # analytics over stored runs (cli/stats.py)
 GROUPS.setdefault("experiments", "experiments")
 ROOT_HELP = "promptmgr: a versioned prompt library, a testing bench for any model, and experiments."
 
