@@ -14,6 +14,7 @@ import gradio as gr  # noqa: E402
 
 from ..i18n import normalize_locale  # noqa: E402
 from . import builder_tab, library_tab, settings_tab, testing_tab  # noqa: E402
+from . import analytics_tab  # noqa: E402
 from .common import UI, merge_updates, text  # noqa: E402
 from .theme import CSS, PAGE_JS, THEMES, make_theme  # noqa: E402
 
@@ -46,6 +47,9 @@ def create_demo(services=None) -> gr.Blocks:
             with ui.tr(gr.Tab(text("ui.tabs.testing"), id="testing", elem_id="pm-tab-testing"),
                        label="ui.tabs.testing"):
                 testing_tab.build(ui)
+            with ui.tr(gr.Tab(text("ui_analytics.tab"), id="analytics", elem_id="pm-tab-analytics"),
+                       label="ui_analytics.tab") as analytics:
+                analytics_tab.build(ui, analytics)
             with ui.tr(gr.Tab(text("ui.tabs.settings"), id="settings", elem_id="pm-tab-settings"),
                        label="ui.tabs.settings"):
                 settings = settings_tab.build(ui)
