@@ -118,8 +118,9 @@ def tables(locale: str | None, board) -> dict:
 
 
 def _plot(ui: UI, key: str, elem_id: str, **kw) -> gr.BarPlot:
+    # y_lim from 0: Gradio would start the axis at the smallest bar, which then shows as nothing.
     return ui.tr(gr.BarPlot(None, x="x", y="y", label=text(key), x_title=" ", y_title=" ", x_label_angle=-30,
-                            height=280, elem_id=elem_id, **kw), label=key)
+                            y_lim=[0, None], height=280, elem_id=elem_id, **kw), label=key)
 
 
 def _table(ui: UI, headers: tuple[str, ...], elem_id: str) -> gr.Dataframe:
@@ -132,7 +133,7 @@ def build(ui: UI, tab: gr.Tab) -> None:
     """The tab's controls, plots and tables; its data loads when `tab` is selected."""
     services = ui.services
     opened = gr.State(False)
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=False):
         since = ui.tr(gr.Textbox(DEFAULT_SINCE, label=text("ui_analytics.since"), info=text("ui_analytics.when_info"),
                                  max_lines=1, max_length=40, elem_id="analytics-since"),
                       label="ui_analytics.since", info="ui_analytics.when_info")
@@ -146,7 +147,7 @@ def build(ui: UI, tab: gr.Tab) -> None:
                                 label=text("ui_analytics.metric"), elem_id="analytics-metric"),
                        label="ui_analytics.metric", choices=",".join(f"ui_analytics.metric_{m}={m}" for m in METRICS))
         refresh = ui.tr(gr.Button(text("ui_analytics.refresh"), variant="primary", scale=0,
-                                  elem_id="analytics-refresh"), value="ui_analytics.refresh")
+                                  min_width=120, elem_id="analytics-refresh"), value="ui_analytics.refresh")
     status = gr.Markdown("", elem_id="analytics-status", elem_classes=["pm-status"])
     totals = gr.Markdown("", elem_id="analytics-totals")
     plots, numbers = {}, {}
@@ -178,7 +179,9 @@ def build(ui: UI, tab: gr.Tab) -> None:
         updates = {opened: True, totals: summary(locale, board.totals)}
         for name, (frame, order) in shown.items():
             x_title, y_title = titles[name]
-            updates[plots[name]] = gr.update(value=frame, sort=order or None, x_title=x_title, y_title=y_title)
+            extra = {"color_title": text("ui_analytics.percentile", locale)} if name == "latency" else {}
+            updates[plots[name]] = gr.update(value=frame, sort=order or None, x_title=x_title, y_title=y_title,
+                                             **extra)
         for name, value in tables(locale, board).items():
             updates[numbers[name]] = value
         return updates

@@ -8,7 +8,7 @@ ix_run_analytics covers every column the totals, timeline, by-model and by-promp
 so SQLite answers them from the index instead of scanning rows that carry inputs and outputs;
 its leading (tenant_id, created_at) serves the period filter. ix_run_latency keeps each model's
 uncached latencies in order: an exact percentile is one short walk along it (see
-repositories/analytics.py)."""
+repositories/analytics.py); it covers the by-model totals too, which then need no sort."""
 from typing import Sequence, Union
 
 from alembic import op
@@ -20,7 +20,8 @@ depends_on: Union[str, Sequence[str], None] = None
 
 ANALYTICS_COLUMNS = ['tenant_id', 'created_at', 'model', 'prompt_name', 'cached', 'error_code', 'prompt_tokens',
                      'completion_tokens', 'cost', 'latency_ms', 'experiment_id']
-LATENCY_COLUMNS = ['tenant_id', 'model', 'cached', 'latency_ms', 'created_at']
+LATENCY_COLUMNS = ['tenant_id', 'model', 'cached', 'latency_ms', 'created_at', 'prompt_tokens', 'completion_tokens',
+                   'cost', 'error_code', 'experiment_id']
 
 
 def upgrade() -> None:
