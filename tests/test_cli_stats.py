@@ -94,3 +94,22 @@ def test_translated_errors(cli, monkeypatch):
     monkeypatch.setenv("PROMPTMGR_LOCALE", "de")
     result = cli("stats", "--since", "gestern")
     assert result.code == 1 and "erwartet" in result.err and "gestern" in result.err
+
+
+def test_stats_imports_neither_gradio_nor_litellm(cli_env):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    probe = ("import json, sys\nfrom promptmgr.cli import main\ntry:\n    main(['stats', '--json'])\n"
+             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=cli_env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["totals"]["calls"] == 0
+    top_level = {name.split(".")[0] for name in json.loads(proc.stderr.splitlines()[-1])}
+    for heavy in ("gradio", "litellm", "babel", "pandas", "tiktoken"):
+        assert heavy not in top_level, f"`stats` imports {heavy}"
