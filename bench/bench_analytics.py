@@ -218,6 +218,19 @@ def main() -> None:
         seconds = seed_sqlite(services.db.engine, ctx.tenant_id, other.tenant_id, args.n)
         print(f"seeded {args.n:,} + {args.n // 20:,} runs into SQLite in {seconds:.0f} s "
               f"({path.stat().st_size / 1e6:.0f} MB)")
+    else:  # a file kept from an earlier run of the same revision: add any index it lacks
+        from promptmgr.models import Run
+
+        start = time.perf_counter()
+        created = [index.name for index in Run.__table__.indexes
+                   if index.name not in {i["name"] for i in __import__("sqlalchemy").inspect(services.db.engine)
+                                         .get_indexes("run")}]
+        for index in Run.__table__.indexes:
+            index.create(services.db.engine, checkfirst=True)
+        if created:
+            with services.db.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+            print(f"added indexes {created} to the kept file in {time.perf_counter() - start:.0f} s")
     measure(f"SQLite ({path})", services, ctx, services.db.engine, db_url, home, cli=True)
     services.db.dispose()
 

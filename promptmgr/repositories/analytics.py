@@ -8,7 +8,7 @@ walking from whichever end is nearer (p95 reads 5% of the index, not 95%)."""
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Date, case, cast, func
 
@@ -45,6 +45,18 @@ def totals_dict(row) -> dict:
             "experiment_calls": int(values["experiment_calls"])}
 
 
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _bucket_start(moment: datetime, unit: str) -> datetime:
+    """Midnight UTC of the moment's day, or of the Monday of its week."""
+    day = moment.date()
+    if unit == "week":
+        day -= timedelta(days=day.weekday())
+    return datetime.combine(day, time(), tzinfo=timezone.utc)
+
+
 class AnalyticsRepository(Repository):
     @property
     def dialect(self) -> str:
@@ -71,7 +83,9 @@ class AnalyticsRepository(Repository):
         return func.date(Run.created_at)
 
     def timeline(self, since: datetime | None, until: datetime | None, unit: str, limit: int) -> list[dict]:
-        """Totals per bucket, oldest first: the newest `limit` buckets."""
+        """Totals per bucket, oldest first: the newest `limit` buckets that have runs."""
+        if self.dialect != "postgresql":
+            return self._timeline_by_ranges(since, until, unit, limit)
         bucket = self._bucket(unit).label("bucket")
         statement = (self._runs(since, until, bucket, *_totals_columns())
                      .group_by(bucket).order_by(bucket.desc()).limit(limit))
@@ -82,12 +96,33 @@ class AnalyticsRepository(Repository):
                            **totals_dict(row)})
         return points[::-1]
 
+    def _timeline_by_ranges(self, since, until, unit: str, limit: int) -> list[dict]:
+        """SQLite: GROUP BY date(created_at) feeds every run through a sorter (15x the cost of the
+        sums). One range query per bucket along ix_run_analytics reads each run once, in order."""
+        first, last = self.session.exec(self._runs(since, until, func.min(Run.created_at),
+                                                   func.max(Run.created_at))).one()
+        if first is None:
+            return []
+        first, last = _utc(first), _utc(last)
+        step = timedelta(days=7 if unit == "week" else 1)
+        start = _bucket_start(last, unit)
+        points = []
+        while start >= _bucket_start(first, unit) and len(points) < limit:
+            low = max(start, since) if since else start
+            high = min(start + step, until) if until else start + step
+            values = totals_dict(self.session.exec(self._runs(low, high, *_totals_columns())).one())
+            if values["calls"]:
+                points.append({"bucket": start.date(), **values})
+            start -= step
+        return points[::-1]
+
     def by_model(self, since: datetime | None, until: datetime | None, limit: int) -> list[dict]:
         """Totals per model, most calls first, with latency p50/p95 over uncached calls."""
         statement = (self._runs(since, until, Run.model, *_totals_columns())
                      .group_by(Run.model).order_by(func.count().desc(), Run.model).limit(limit))
         rows = [{"model": row._mapping["model"], **totals_dict(row)} for row in self.session.exec(statement).all()]
-        latencies = self.latency_percentiles(since, until, [row["model"] for row in rows])
+        uncached = {row["model"]: row["calls"] - row["cached"] for row in rows}
+        latencies = self.latency_percentiles(since, until, uncached)
         for row in rows:
             row["latency_p50_ms"], row["latency_p95_ms"] = latencies.get(row["model"], (None, None))
         return rows
@@ -102,8 +137,9 @@ class AnalyticsRepository(Repository):
 
     # --- latency percentiles ---------------------------------------------------------------
     def latency_percentiles(self, since: datetime | None, until: datetime | None,
-                            models: list[str]) -> dict[str, tuple[float | None, float | None]]:
-        """{model: (p50, p95)} over the uncached calls of these models."""
+                            uncached: dict[str, int]) -> dict[str, tuple[float | None, float | None]]:
+        """{model: (p50, p95)} over the uncached calls of these models ({model: their count})."""
+        models = [model for model, count in uncached.items() if count]
         if not models:
             return {}
         if self.dialect == "postgresql":
@@ -113,11 +149,8 @@ class AnalyticsRepository(Repository):
                          .where(Run.cached == False, Run.model.in_(models))  # noqa: E712 (SQL, not Python)
                          .group_by(Run.model))
             return {row[0]: (row[1], row[2]) for row in self.session.exec(statement).all()}
-        counts = dict(self.session.exec(
-            self._runs(since, until, Run.model, func.count())
-            .where(Run.cached == False, Run.model.in_(models)).group_by(Run.model)).all())  # noqa: E712
-        return {model: tuple(self._percentile_sqlite(since, until, model, n, p) for p in PERCENTILES)
-                for model, n in counts.items()}
+        return {model: tuple(self._percentile_sqlite(since, until, model, uncached[model], p) for p in PERCENTILES)
+                for model in models}
 
     def _percentile_sqlite(self, since, until, model: str, n: int, p: float) -> float | None:
         """percentile_cont(p) of the model's n uncached latencies: at most two values read."""
