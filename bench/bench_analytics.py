@@ -219,12 +219,13 @@ def main() -> None:
         print(f"seeded {args.n:,} + {args.n // 20:,} runs into SQLite in {seconds:.0f} s "
               f"({path.stat().st_size / 1e6:.0f} MB)")
     else:  # a file kept from an earlier run of the same revision: add any index it lacks
+        from sqlalchemy import inspect
+
         from promptmgr.models import Run
 
         start = time.perf_counter()
-        created = [index.name for index in Run.__table__.indexes
-                   if index.name not in {i["name"] for i in __import__("sqlalchemy").inspect(services.db.engine)
-                                         .get_indexes("run")}]
+        present = {index["name"] for index in inspect(services.db.engine).get_indexes("run")}
+        created = [index.name for index in Run.__table__.indexes if index.name not in present]
         for index in Run.__table__.indexes:
             index.create(services.db.engine, checkfirst=True)
         if created:
