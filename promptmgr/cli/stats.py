@@ -38,7 +38,7 @@ def stats(
 
     choice = by.strip().lower()
     if choice not in GROUPINGS:
-        raise ValidationError("analytics.bad_by", value=by[:20], choices=", ".join(GROUPINGS))
+        raise ValidationError("analytics.cli.bad_by", value=by[:20], choices=", ".join(GROUPINGS))
     period = parse_period(since, until)
     analytics, ctx = services().analytics, context()
     totals = analytics.totals(ctx, period)

@@ -54,12 +54,13 @@ def parse_when(text: str, *, now: datetime | None = None, end_of_day: bool = Fal
     return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
-def parse_period(since: str | None, until: str | None = None, *, now: datetime | None = None) -> Period:
-    """A period from the user's text (empty: open end). Raises ValidationError (analytics.bad_when,
-    analytics.bad_period)."""
+def parse_period(since: str | None, until: str | None = None, *, now: datetime | None = None,
+                 names: tuple[str, str] = ("--since", "--until")) -> Period:
+    """A period from the user's text (empty: open end); `names` are what errors call the two fields.
+    Raises ValidationError (analytics.bad_when, analytics.bad_period)."""
     now = now or datetime.now(timezone.utc)
-    start = parse_when(since, now=now) if since and since.strip() else None
-    end = parse_when(until, now=now, end_of_day=True, option="--until") if until and until.strip() else None
+    start = parse_when(since, now=now, option=names[0]) if since and since.strip() else None
+    end = parse_when(until, now=now, end_of_day=True, option=names[1]) if until and until.strip() else None
     return _checked(Period(since=start, until=end))
 
 

@@ -167,7 +167,9 @@ def build(ui: UI, tab: gr.Tab) -> None:
     @ui.handler
     @reports(status)
     def load(ctx, since_text, until_text, chosen_bucket, chosen_metric):
-        period = parse_period(since_text, until_text)
+        # Errors name the fields as the page labels them, not as the CLI's options.
+        period = parse_period(since_text, until_text, names=(text("ui_analytics.since", ctx.locale),
+                                                             text("ui_analytics.until", ctx.locale)))
         board = services.analytics.dashboard(ctx, period, bucket=chosen_bucket or "day", top_prompts=TOP_PROMPTS)
         chosen_metric = chosen_metric if chosen_metric in METRICS else "calls"
         locale, shown = ctx.locale, frames(ctx.locale, board, chosen_metric)

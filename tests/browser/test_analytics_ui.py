@@ -84,6 +84,7 @@ def test_a_bad_period_is_a_status_line_and_the_form_stays_usable(open_app, ran):
     since.fill("last tuesday")
     since.press("Enter")
     expect(page.locator("#analytics-status")).to_contain_text("last tuesday", timeout=WAIT)
+    expect(page.locator("#analytics-status")).to_contain_text("Since expects")  # the field, not a CLI option
     assert_no_error_status(page)
     assert_usable(page, "analytics-since", "last tuesday")
     assert_usable(page, "analytics-until")
