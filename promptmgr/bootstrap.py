@@ -91,6 +91,12 @@ class Services:
         return DatasetService(self.db)
 
     @cached_property
+    def analytics(self):
+        from .services.analytics import AnalyticsService
+
+        return AnalyticsService(self.db)
+
+    @cached_property
     def experiments(self):
         from .services.experiments import ExperimentService
 

@@ -211,6 +211,15 @@ class Run(SQLModel, table=True):
     __table_args__ = (
         Index("ix_run_tenant_prompt_created", "tenant_id", "prompt_id", "created_at"),
         Index("ix_run_tenant_experiment", "tenant_id", "experiment_id"),
+        # Analytics (migration 0007): covering indexes in time order (totals, timeline, any period),
+        # in model and latency order (by model, exact percentiles) and in prompt order (by prompt):
+        # each aggregate reads one index in its grouping's order, no table rows, no sort.
+        Index("ix_run_analytics", "tenant_id", "created_at", "model", "prompt_name", "cached", "error_code",
+              "prompt_tokens", "completion_tokens", "cost", "latency_ms", "experiment_id"),
+        Index("ix_run_latency", "tenant_id", "model", "cached", "latency_ms", "created_at", "prompt_tokens",
+              "completion_tokens", "cost", "error_code", "experiment_id"),
+        Index("ix_run_prompt", "tenant_id", "prompt_name", "created_at", "prompt_tokens", "completion_tokens", "cost",
+              "cached", "error_code", "experiment_id"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     tenant_id: int = Field(foreign_key="tenant.id")

@@ -188,6 +188,10 @@ MATRIX.update({
     ("experiment_jobs", "live_names"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiment_jobs.live_names(c)),
     ("experiment_jobs", "wait"): (Action.READ_EXPERIMENTS, lambda s, c: s.experiment_jobs.wait(c, "none", 0)),
 })
+# Analytics (issue 10): reading aggregates of runs needs a viewer.
+SERVICES += ("analytics",)
+MATRIX.update({("analytics", m): (Action.READ_ANALYTICS, (lambda m: lambda s, c: getattr(s.analytics, m)(c))(m))
+               for m in ("totals", "timeline", "by_model", "by_prompt", "dashboard")})
 # Beyond the method's own action: the same method may need more for some arguments.
 EXTRA_CASES = {
     "move the protected label": (Action.MOVE_PROTECTED_LABEL,

@@ -21,6 +21,7 @@ COMMANDS = {
     "ui": "ui",
 }
 COMMANDS["eval"] = "eval"  # promptfoo configs run for CI (cli/eval.py)
+COMMANDS["stats"] = "stats"  # analytics over stored runs (cli/stats.py)
 GROUPS.setdefault("experiments", "experiments")
 GROUPS["admin"] = "admin"  # hosted mode: workspaces, users, roles (cli/admin.py)
 ROOT_HELP = "promptmgr: a versioned prompt library, a testing bench for any model, and experiments."

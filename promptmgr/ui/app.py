@@ -13,7 +13,7 @@ from ..llm import offline  # noqa: F401  (before gradio reaches for the network)
 import gradio as gr  # noqa: E402
 
 from ..i18n import normalize_locale  # noqa: E402
-from . import admin_tab, builder_tab, experiments_tab, library_tab, settings_tab, testing_tab  # noqa: E402
+from . import admin_tab, analytics_tab, builder_tab, experiments_tab, library_tab, settings_tab, testing_tab  # noqa: E402
 from .common import UI, merge_updates, text  # noqa: E402
 from .theme import CSS, PAGE_JS, THEMES, make_theme  # noqa: E402
 
@@ -49,6 +49,9 @@ def create_demo(services=None) -> gr.Blocks:
             with ui.tr(gr.Tab(text("ui_experiments.tab"), id="experiments", elem_id="pm-tab-experiments"),
                        label="ui_experiments.tab"):
                 experiments_tab.build(ui)
+            with ui.tr(gr.Tab(text("ui_analytics.tab"), id="analytics", elem_id="pm-tab-analytics"),
+                       label="ui_analytics.tab") as analytics:
+                analytics_tab.build(ui, analytics)
             with ui.tr(gr.Tab(text("ui.tabs.settings"), id="settings", elem_id="pm-tab-settings"),
                        label="ui.tabs.settings"):
                 settings = settings_tab.build(ui)
