@@ -123,6 +123,8 @@ def _wire_language_switch(ui: UI, page_locale: gr.Textbox, page_theme: gr.Textbo
         updates = {ui.locale: chosen, page_locale: chosen, **ui.relabel(chosen)}
         return _run_loaders(ui, listeners, ctx, values, updates)
 
+    # Queued (the default): the opened lazy tabs follow the language state's change event, which
+    # an unqueued event does not fire.
     switched = settings.language.input(switch, inputs, outputs, show_progress="hidden")
     switched.success(None, [page_locale, page_theme], None, js=PAGE_JS)
 

@@ -2,9 +2,9 @@
 
 Why: the page's config (every component and event, parsed by the browser before anything shows)
 and its page-load requests grow with every tab. Gradio 6 already mounts an inactive tab's
-children only when it is opened; what it does not skip is describing them in the config and
-running their loaders on page load. A lazy tab is an empty `@gr.render` container that is filled
-in the session that opens the tab, once.
+children only when it is opened (Tab(render_children=False)); what it does not skip is
+describing them in the config and running their loaders on page load. A lazy tab is an empty
+`@gr.render` container, filled once per page session, when the tab is first opened.
 
 How a tab opts in (app.py; `build(ui)` is the tab module's usual build function, unchanged):
 
@@ -12,17 +12,26 @@ How a tab opts in (app.py; `build(ui)` is the tab module's usual build function,
                label="ui.tabs.analytics") as tab:
         lazy_tab(ui, tab, analytics_tab.build)
 
+(that is: add `as tab` and replace the `analytics_tab.build(ui)` line). Give the Tab an elem_id:
+bench/bench_ui.py times each tab's first opening by waiting for controls inside it.
+
 Inside `build`, everything works as in an eager tab: `ui.tr`, `ui.handler`, `ui.on_load`,
 `ui.on_locale_change`, `ui.services`, `ui.locale`. What changes (TabScope):
-- the tab is built in the page's current language (translated labels go into the built config,
-  nothing shows in English first);
+- the tab is built in the page's current language (translated labels go into the rendered
+  config, nothing shows in English first);
 - its loaders (`ui.on_load`, `first=` or not) run right after the tab appears, each as its own
-  request, as they did after page load before;
+  request, as they ran after page load before;
 - a later language switch relabels the tab and runs its `on_locale_change` listeners (one request
   per opened tab, triggered by the page's language state);
-- `build`'s return value is available to nobody else: a lazy tab must not hand components to
-  other tabs (they are created per session, after the page was built). Wire cross-tab events
-  inside `build`, with the other tab's eager components as inputs or outputs if needed.
+- its components and events exist per session, after the page was built: `build`'s return value
+  cannot be handed to other tabs (wire cross-tab events inside `build`; the eager tabs'
+  components may be its inputs and outputs), and its handlers are not endpoints of the page's
+  API (gradio_client cannot call them by name; the REST API is the API).
+
+Gradio facts this relies on (6.31): a "load" event registered inside a render runs as soon as
+the render reaches the browser; a gr.State changed by an unqueued event fires no change event
+(hence the hidden checkbox set by js); the browser infers `interactive` for components left at
+None from the page's events only, not the render's (settled in _finish_render).
 """
 from __future__ import annotations
 
