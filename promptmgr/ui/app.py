@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 from ..llm import offline  # noqa: F401  (before gradio reaches for the network)
 
@@ -84,7 +85,32 @@ def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, page_theme
         updates = {ui.locale: locale, page_locale: locale, page_theme: theme if theme in THEMES else ""}
         if locale != BUILT_IN_LOCALE:  # components are built with their English text
             updates.update(ui.relabel(locale))
-        return _run_loaders(ui, first, ctx, values, updates)
+        updates = _run_loaders(ui, first, ctx, values, updates)
+        warm_model_list()
+        return updates
+
+    warmed = threading.Event()
+
+    def warm_model_list() -> None:
+        """Once per app, after the first page is served: the first model list (Builder, Testing)
+        imports litellm, seconds of work. Those tabs are built when opened, so their loaders no
+        longer hide it behind the page load; a background thread does it instead."""
+        if warmed.is_set():
+            return
+        warmed.set()
+
+        def warm():
+            try:
+                ui.services.providers.overview(ui.caller(None, BUILT_IN_LOCALE), limit=1)
+            except Exception:  # noqa: BLE001 — a warm-up: the tab's own loader reports errors
+                log.debug("model list warm-up failed", exc_info=True)
+
+        # A second later: the import holds the interpreter in bursts, and the page being served
+        # should paint first.
+        timer = threading.Timer(1.0, warm)
+        timer.daemon = True
+        timer.name = "promptmgr-warm-models"
+        timer.start()
 
     started = demo.load(start, inputs, outputs, queue=False, show_progress="hidden")
     started.then(None, [page_locale, page_theme], None, js=PAGE_JS)
