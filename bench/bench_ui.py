@@ -5,6 +5,11 @@ First render = from navigation until the library table shows its first row (the 
 its Markdown shows). Both pages are served by this process with the same launch() settings, each
 visit in a fresh browser context (no cache), alternating; the first round is a warm-up.
 
+Then, for what the figure depends on: the size of the page's config and how many components it
+describes, the requests the page makes to Gradio's API while loading, and for every other tab of
+the app (read from create_demo, so new tabs are measured without editing this file) the time from
+its first click until its controls show (tabs built when first opened pay their build there).
+
     .venv/bin/python bench/bench_ui.py [--n 100000] [--rounds 9]
 
 The library comes from bench/out/: the SQLite file bench_search.py builds if it is there, else one
@@ -87,6 +92,49 @@ def visit(browser, url: str, selector: str) -> float:
     return elapsed
 
 
+def app_tabs(demo) -> list[tuple[str, str]]:
+    """(label, elem_id) of the app's top-level tabs other than the Library, in page order."""
+    import gradio as gr
+
+    tabs = next(block for block in demo.blocks.values() if isinstance(block, gr.Tabs) and block.elem_id == "pm-tabs")
+    return [(str(tab.label), tab.elem_id) for tab in tabs.children
+            if isinstance(tab, gr.Tab) and tab.elem_id != "pm-tab-library"]
+
+
+def profile(browser, url: str, tabs: list[tuple[str, str]]) -> dict:
+    """One more visit: API requests during the page load, then each tab's first opening."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url + "config", timeout=120) as response:
+        raw = response.read()
+    config = json.loads(raw)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    api: list[str] = []
+    page.on("request", lambda request: api.append(request.url) if "/gradio_api/" in request.url
+            and "/heartbeat/" not in request.url else None)
+    page.goto(url, wait_until="commit")
+    page.locator("#pm-table [role=gridcell]").first.wait_for(state="visible", timeout=120_000)
+    at_first_row = len(api)
+    # The page's other load events are chained after the first paint; let them finish.
+    time.sleep(3)
+    after = len(api) - at_first_row
+    opened = {}
+    for label, elem_id in tabs:
+        if not elem_id:  # nothing to wait for: give the tab an elem_id (app.py's tabs have one)
+            continue
+        start = time.perf_counter()
+        page.locator("#pm-tabs").get_by_role("tab", name=label).click()
+        page.locator(f"#{elem_id}").locator("input, textarea, button").first.wait_for(state="visible",
+                                                                                     timeout=120_000)
+        opened[label] = time.perf_counter() - start
+    context.close()
+    return {"config_kb": len(raw) / 1024, "components": len(config["components"]),
+            "events": len(config["dependencies"]), "requests_first_row": at_first_row,
+            "requests_after": after, "opened": opened}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="prompts in the library")
@@ -125,6 +173,7 @@ def main() -> None:
                     elapsed = visit(browser, url, selector)
                     if round_:
                         times[name].append(elapsed)
+            facts = profile(browser, app_url, app_tabs(app))
             browser.close()
         app.close()
         empty.close()
@@ -139,6 +188,11 @@ def main() -> None:
               f"{max(values) * 1000:>8.0f}ms")
     ratio = lib / emp
     print(f"ratio library/empty: {ratio:.2f}x (goal <= {GOAL_RATIO}x: {'met' if ratio <= GOAL_RATIO else 'not met'})")
+    print(f"page config: {facts['config_kb']:.0f} KB, {facts['components']} components, {facts['events']} events; "
+          f"API requests: {facts['requests_first_row']} until the first row, {facts['requests_after']} in the "
+          f"3 s after it (heartbeat not counted)")
+    for label, seconds in facts["opened"].items():
+        print(f"first opening of {label + ':':<16}{seconds * 1000:>6.0f}ms until its controls show")
 
 
 if __name__ == "__main__":

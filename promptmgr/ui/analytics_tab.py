@@ -129,8 +129,9 @@ def _table(ui: UI, headers: tuple[str, ...], elem_id: str) -> gr.Dataframe:
                  headers=",".join(f"ui_analytics.col_{h}" for h in headers))
 
 
-def build(ui: UI, tab: gr.Tab) -> None:
-    """The tab's controls, plots and tables; its data loads when `tab` is selected."""
+def build(ui: UI) -> None:
+    """The tab's controls, plots and tables. Built lazily (ui/lazy.py) when the tab is first
+    opened, so its data loads then; Refresh and the filters load it again."""
     services = ui.services
     opened = gr.State(False)
     with gr.Row(equal_height=False):
@@ -194,7 +195,7 @@ def build(ui: UI, tab: gr.Tab) -> None:
         return ui.call_loader(load, ctx, *values) if was_opened else {}
 
     inputs = [ui.locale, since, until, bucket, metric]
-    tab.select(load, inputs, outputs, show_progress_on=[status])
+    ui.on_load(load, inputs[1:], outputs)
     refresh.click(load, inputs, outputs, show_progress_on=[status])
     for box in (since, until):
         box.submit(load, inputs, outputs, show_progress_on=[status])

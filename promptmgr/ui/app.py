@@ -2,11 +2,16 @@
 
 Single-user mode: no login, the local tenant (with the starter library on first start). The page
 picks its language on load (?lang=, saved preference, browser language, tenant default, English)
-and relabels every tab; switching language in Settings does the same without a restart."""
+and relabels every tab; switching language in Settings does the same without a restart.
+
+Only the Library is built with the page: the other tabs are built the first time they are opened
+(lazy.lazy_tab; its docstring says how a new tab opts in), which keeps the first render close to
+an empty Gradio page (bench/bench_ui.py)."""
 from __future__ import annotations
 
 import logging
 import os
+import threading
 
 from ..llm import offline  # noqa: F401  (before gradio reaches for the network)
 
@@ -15,6 +20,7 @@ import gradio as gr  # noqa: E402
 from ..i18n import normalize_locale  # noqa: E402
 from . import admin_tab, analytics_tab, builder_tab, experiments_tab, library_tab, settings_tab, testing_tab  # noqa: E402
 from .common import UI, merge_updates, text  # noqa: E402
+from .lazy import lazy_tab  # noqa: E402
 from .theme import CSS, PAGE_JS, THEMES, make_theme  # noqa: E402
 
 log = logging.getLogger("promptmgr.ui")
@@ -34,6 +40,8 @@ def create_demo(services=None) -> gr.Blocks:
         ui.locale = gr.State(None)
         # What the browser-side js step needs to know (gr.State never reaches the browser).
         page_locale = gr.Textbox("en", visible=False)
+        # The theme as the browser-side js step reads it (set on load and by Settings).
+        page_theme = gr.Textbox("", visible=False)
         with gr.Row(elem_id="pm-header"):
             ui.tr(gr.Markdown(text("ui.app.header")), value="ui.app.header")
         with gr.Tabs(elem_id="pm-tabs"):
@@ -41,26 +49,28 @@ def create_demo(services=None) -> gr.Blocks:
                        label="ui.tabs.library"):
                 library_tab.build(ui)
             with ui.tr(gr.Tab(text("ui.tabs.builder"), id="builder", elem_id="pm-tab-builder"),
-                       label="ui.tabs.builder"):
-                builder_tab.build(ui)
+                       label="ui.tabs.builder") as tab:
+                lazy_tab(ui, tab, builder_tab.build)
             with ui.tr(gr.Tab(text("ui.tabs.testing"), id="testing", elem_id="pm-tab-testing"),
-                       label="ui.tabs.testing"):
-                testing_tab.build(ui)
+                       label="ui.tabs.testing") as tab:
+                lazy_tab(ui, tab, testing_tab.build)
             with ui.tr(gr.Tab(text("ui_experiments.tab"), id="experiments", elem_id="pm-tab-experiments"),
-                       label="ui_experiments.tab"):
-                experiments_tab.build(ui)
+                       label="ui_experiments.tab") as tab:
+                lazy_tab(ui, tab, experiments_tab.build)
             with ui.tr(gr.Tab(text("ui_analytics.tab"), id="analytics", elem_id="pm-tab-analytics"),
-                       label="ui_analytics.tab") as analytics:
-                analytics_tab.build(ui, analytics)
+                       label="ui_analytics.tab") as tab:
+                lazy_tab(ui, tab, analytics_tab.build)
             with ui.tr(gr.Tab(text("ui.tabs.settings"), id="settings", elem_id="pm-tab-settings"),
-                       label="ui.tabs.settings"):
-                settings = settings_tab.build(ui)
+                       label="ui.tabs.settings") as tab:
+                # Lazy too: the language switch is wired when Settings is built (its events may
+                # write the page's eager components and language state from inside the render).
+                lazy_tab(ui, tab, lambda scope: _wire_language_switch(
+                    ui, page_locale, page_theme, settings_tab.build(scope, page_theme)))
             # Admins and owners only: hidden until the page load knows the caller's role (admin_tab.py).
             with ui.tr(gr.Tab(text("ui_admin.tab"), id="admin", elem_id="pm-tab-admin", visible=False),
                        label="ui_admin.tab") as admin:
                 admin_tab.build(ui, admin)
-        _wire_page_load(demo, ui, page_locale, settings)
-        _wire_language_switch(ui, page_locale, settings)
+        _wire_page_load(demo, ui, page_locale, page_theme)
     # The handlers are the UI's plumbing, not an API (the REST API is): described in every page
     # they would add ~300 KB to it. They stay callable, for gradio_client in tests.
     for fn in demo.fns.values():
@@ -69,26 +79,51 @@ def create_demo(services=None) -> gr.Blocks:
     return demo
 
 
-def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings) -> None:
+def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, page_theme: gr.Textbox) -> None:
     """One direct request (no queue: a queued event costs a visible extra round trip) chooses
     the language, relabels every tab and runs the first-paint loaders; the other loaders then
     run side by side."""
     first = ui.first_loaders
     inputs = [ui.locale, *(component for _fn, fn_inputs, _outputs in first for component in fn_inputs)]
-    outputs = list(dict.fromkeys([ui.locale, page_locale, settings.page_theme, *ui.translated_components,
+    outputs = list(dict.fromkeys([ui.locale, page_locale, page_theme, *ui.translated_components,
                                   *(component for _fn, _inputs, fn_outputs in first for component in fn_outputs)]))
 
     @ui.handler
     def start(ctx, *values):
         locale = ctx.locale
         theme = ui.services.admin.preferences(ctx).get("theme")
-        updates = {ui.locale: locale, page_locale: locale, settings.page_theme: theme if theme in THEMES else ""}
+        updates = {ui.locale: locale, page_locale: locale, page_theme: theme if theme in THEMES else ""}
         if locale != BUILT_IN_LOCALE:  # components are built with their English text
             updates.update(ui.relabel(locale))
-        return _run_loaders(ui, first, ctx, values, updates)
+        updates = _run_loaders(ui, first, ctx, values, updates)
+        warm_model_list()
+        return updates
+
+    warmed = threading.Event()
+
+    def warm_model_list() -> None:
+        """Once per app, after the first page is served: the first model list (Builder, Testing)
+        imports litellm, seconds of work. Those tabs are built when opened, so their loaders no
+        longer hide it behind the page load; a background thread does it instead."""
+        if warmed.is_set():
+            return
+        warmed.set()
+
+        def warm():
+            try:
+                ui.services.providers.overview(ui.caller(None, BUILT_IN_LOCALE), limit=1)
+            except Exception:  # noqa: BLE001 — a warm-up: the tab's own loader reports errors
+                log.debug("model list warm-up failed", exc_info=True)
+
+        # A second later: the import holds the interpreter in bursts, and the page being served
+        # should paint first.
+        timer = threading.Timer(1.0, warm)
+        timer.daemon = True
+        timer.name = "promptmgr-warm-models"
+        timer.start()
 
     started = demo.load(start, inputs, outputs, queue=False, show_progress="hidden")
-    started.then(None, [page_locale, settings.page_theme], None, js=PAGE_JS)
+    started.then(None, [page_locale, page_theme], None, js=PAGE_JS)
     for fn, fn_inputs, fn_outputs in ui.loaders:
         started.then(fn, [ui.locale, *fn_inputs], fn_outputs, show_progress="hidden")
 
@@ -102,9 +137,12 @@ def _run_loaders(ui: UI, loaders: list, ctx, values: tuple, updates: dict) -> di
         position += len(fn_inputs)
     return updates
 
-def _wire_language_switch(ui: UI, page_locale: gr.Textbox, settings) -> None:
-    """One request switches the language: it saves the choice, relabels every tab and refreshes
-    what handlers wrote (page counters, tables), so the page changes at once (no chain of events)."""
+def _wire_language_switch(ui: UI, page_locale: gr.Textbox, page_theme: gr.Textbox, settings) -> None:
+    """One request switches the language: it saves the choice, relabels the page's eager part and
+    refreshes what handlers wrote (page counters, tables), so the page changes at once. Tabs built
+    later (lazy.TabScope) follow the language state this request writes.
+
+    Called while Settings is built (a lazy tab): `ui` is the page's UI, not Settings' scope."""
     listeners = ui.locale_listeners
     inputs = [ui.locale, settings.language,
               *(component for _fn, fn_inputs, _outputs in listeners for component in fn_inputs)]
@@ -121,8 +159,10 @@ def _wire_language_switch(ui: UI, page_locale: gr.Textbox, settings) -> None:
         updates = {ui.locale: chosen, page_locale: chosen, **ui.relabel(chosen)}
         return _run_loaders(ui, listeners, ctx, values, updates)
 
+    # Queued (the default): the opened lazy tabs follow the language state's change event, which
+    # an unqueued event does not fire.
     switched = settings.language.input(switch, inputs, outputs, show_progress="hidden")
-    switched.success(None, [page_locale, settings.page_theme], None, js=PAGE_JS)
+    switched.success(None, [page_locale, page_theme], None, js=PAGE_JS)
 
 
 def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, *, expose: bool | None = None,

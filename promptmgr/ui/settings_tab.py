@@ -1,7 +1,9 @@
 """The Settings tab: language and light/dark theme, the default model, model providers (keys are
 typed into a password field, stored encrypted and only ever shown masked) and price overrides.
 
-The language switch itself is wired in app.py (it relabels every tab); this module saves it."""
+The language switch itself is wired in app.py (it relabels every tab); this module saves it.
+Settings is built when first opened (lazy.lazy_tab); the page's theme field stays in app.py,
+because the page load writes it before this tab exists."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -108,7 +110,7 @@ class Prices:
         return {self.table: {"data": rows, "headers": self._headers(ctx.locale)}}
 
 
-def build(ui: UI) -> SettingsControls:
+def build(ui: UI, page_theme: gr.Textbox) -> SettingsControls:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
             ui.tr(gr.Markdown(text("ui.settings.appearance")), value="ui.settings.appearance")
@@ -118,7 +120,6 @@ def build(ui: UI) -> SettingsControls:
             theme = ui.tr(gr.Radio(choices("en", [(f"ui.settings.theme_{t}", t) for t in THEMES]), value="system",
                                    label=text("ui.settings.theme"), elem_id="pm-theme"),
                           label="ui.settings.theme", choices=",".join(f"ui.settings.theme_{t}={t}" for t in THEMES))
-            page_theme = gr.Textbox("", visible=False)
             ui.tr(gr.Markdown(text("ui.settings.default_model_title")), value="ui.settings.default_model_title")
             default_model = ui.tr(gr.Dropdown([], value=None, allow_custom_value=True,
                                               label=text("ui.settings.default_model"),

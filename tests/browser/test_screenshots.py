@@ -40,6 +40,8 @@ def test_screenshot_of_every_tab(open_app, tab, external_requests):
         page.locator("#pm-editor-header").get_by_text(SHOWCASE_PROMPT).wait_for()
     else:
         page.locator("#pm-tabs").get_by_role("tab", name=TABS[tab]).click()
+        # The tab is built when first opened: wait for its controls before waiting for its loaders.
+        page.locator(f"#pm-tab-{tab}").locator("input, textarea, button").first.wait_for()
     settle(page)
     page.evaluate("window.scrollTo(0, 0)")
     OUT.mkdir(parents=True, exist_ok=True)
