@@ -27,7 +27,10 @@ def create_demo(services=None) -> gr.Blocks:
         from ..bootstrap import build_services
 
         services = build_services()
-    ui = UI(services, services.local_context())
+    hosted = services.settings.mode == "multi"
+    # Hosted mode has no local user: every caller comes from the request's session (UI.caller).
+    ui = UI(services, None if hosted else services.local_context())
+    header = None
     with gr.Blocks(title="promptmgr", analytics_enabled=False) as demo:
         # None until the page load picked the language: a handler called before that (or through
         # the HTTP API, which has no page) gets the language from its request (UI.caller).
@@ -36,6 +39,10 @@ def create_demo(services=None) -> gr.Blocks:
         page_locale = gr.Textbox("en", visible=False)
         with gr.Row(elem_id="pm-header"):
             ui.tr(gr.Markdown(text("ui.app.header")), value="ui.app.header")
+        if hosted:
+            from .hosted import HostedHeader
+
+            header = HostedHeader(ui)
         with gr.Tabs(elem_id="pm-tabs"):
             with ui.tr(gr.Tab(text("ui.tabs.library"), id="library", elem_id="pm-tab-library"),
                        label="ui.tabs.library"):
@@ -49,7 +56,9 @@ def create_demo(services=None) -> gr.Blocks:
             with ui.tr(gr.Tab(text("ui.tabs.settings"), id="settings", elem_id="pm-tab-settings"),
                        label="ui.tabs.settings"):
                 settings = settings_tab.build(ui)
-        _wire_page_load(demo, ui, page_locale, settings)
+        if header is not None:
+            header.collect_controls(demo)
+        _wire_page_load(demo, ui, page_locale, settings, header)
         _wire_language_switch(ui, page_locale, settings)
     # The handlers are the UI's plumbing, not an API (the REST API is): described in every page
     # they would add ~300 KB to it. They stay callable, for gradio_client in tests.
@@ -59,14 +68,15 @@ def create_demo(services=None) -> gr.Blocks:
     return demo
 
 
-def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings) -> None:
+def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings, header=None) -> None:
     """One direct request (no queue: a queued event costs a visible extra round trip) chooses
     the language, relabels every tab and runs the first-paint loaders; the other loaders then
     run side by side."""
     first = ui.first_loaders
     inputs = [ui.locale, *(component for _fn, fn_inputs, _outputs in first for component in fn_inputs)]
     outputs = list(dict.fromkeys([ui.locale, page_locale, settings.page_theme, *ui.translated_components,
-                                  *(component for _fn, _inputs, fn_outputs in first for component in fn_outputs)]))
+                                  *(component for _fn, _inputs, fn_outputs in first for component in fn_outputs),
+                                  *(header.outputs if header is not None else [])]))
 
     @ui.handler
     def start(ctx, *values):
@@ -75,6 +85,8 @@ def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, settings) 
         updates = {ui.locale: locale, page_locale: locale, settings.page_theme: theme if theme in THEMES else ""}
         if locale != BUILT_IN_LOCALE:  # components are built with their English text
             updates.update(ui.relabel(locale))
+        if header is not None:  # hosted mode: who is signed in, and what their role may use
+            merge_updates(updates, header.on_load(ctx))
         return _run_loaders(ui, first, ctx, values, updates)
 
     started = demo.load(start, inputs, outputs, queue=False, show_progress="hidden")
