@@ -73,13 +73,14 @@ class HostedHeader:
 
     def on_load(self, ctx) -> dict:
         """The header for the caller, and their role's controls shown or hidden."""
-        account = self.ui.services.accounts.me(ctx)
-        workspaces = self.ui.services.accounts.my_workspaces(ctx)
+        workspaces = self.ui.services.accounts.workspaces(ctx)
+        current = next((w for w in workspaces if w["id"] == ctx.tenant_id), None)
         role = text(f"web.roles.{ctx.role}", ctx.locale)
         updates = {
-            self.who: text("web.workspace.signed_in_as", ctx.locale, email=account["email"], role=role),
+            self.who: text("web.workspace.signed_in_as", ctx.locale, role=role,
+                           workspace=current["name"] if current else ""),
             self.workspace: gr.update(choices=[(w["name"], w["slug"]) for w in workspaces],
-                                      value=next((w["slug"] for w in workspaces if w["id"] == ctx.tenant_id), None),
+                                      value=current["slug"] if current else None,
                                       visible=len(workspaces) > 1),
         }
         for block, action in self.controls:

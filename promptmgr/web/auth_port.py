@@ -113,3 +113,18 @@ class AuthPort:
 
     def mfa_confirm(self, ctx: TenantContext, code: str) -> list[str]:
         return self.services.mfa.confirm_enrolment(ctx, code)
+
+    # --- invitations, resets, workspaces, SSO -----------------------------------------------------
+    def accept_invitation(self, token: str, password: str) -> dict:
+        """Raises ValidationError (auth.link_invalid, password policy), ConflictError."""
+        return self.services.accounts.accept_invitation(token, password)
+
+    def confirm_reset(self, token: str, password: str) -> str:
+        """Raises ValidationError (auth.link_invalid, password policy)."""
+        return self.services.accounts.confirm_password_reset(token, password)
+
+    def request_reset(self, email: str, address=None, user_agent=None) -> None:
+        try:
+            self.services.accounts.request_password_reset(email)
+        except PromptMgrError as exc:  # the page says the same thing whatever happened
+            log.warning("password reset request failed: %s", exc.message_key)

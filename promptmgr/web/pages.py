@@ -88,20 +88,13 @@ def build_router(port, oidc_enabled) -> APIRouter:
         return redirect(request, "/login?signed_out=1", clear_session_cookies(secure(request)))
 
     # --- invitations and password resets --------------------------------------------------
-    def password_form(request, token, kind, status=200, error=None, **extra):
-        info = port.token_info(token, kind)
-        if info is None:
-            return render(request, "message.html", "web.login.title", 404, error=message(request, "web.invite.invalid"))
+    def password_form(request, token, kind, status=200, error=None):
         if kind == "invite":
             return render(request, "password.html", "web.invite.title", status, error=error, form=True,
-                          title_params={"workspace": info.get("workspace", "")},
-                          intro=message(request, "web.invite.intro", role=message(
-                              request, f"web.roles.{info.get('role', 'viewer')}")),
-                          action=f"/invite/{token}", email=info.get("email"),
-                          submit=message(request, "web.invite.submit"), **extra)
+                          intro=message(request, "web.invite.intro"), action=f"/invite/{token}",
+                          submit=message(request, "web.invite.submit"))
         return render(request, "password.html", "web.reset.title", status, error=error, form=True,
-                      action=f"/reset/{token}", email=info.get("email"),
-                      submit=message(request, "web.reset.submit"), **extra)
+                      action=f"/reset/{token}", submit=message(request, "web.reset.submit"))
 
     def password_post(request, token, kind, password, confirm, csrf_token):
         if not csrf_ok(request, csrf_token):
@@ -109,8 +102,14 @@ def build_router(port, oidc_enabled) -> APIRouter:
         if password != confirm:
             return password_form(request, token, kind, 422, message(request, "web.invite.mismatch"))
         try:
-            port.use_token(token, kind, password)
+            if kind == "invite":
+                port.accept_invitation(token, password)
+            else:
+                port.confirm_reset(token, password)
         except PromptMgrError as exc:
+            if exc.message_key == "auth.link_invalid":
+                return render(request, "message.html", "web.login.title", 410,
+                              error=message(request, "web.invite.invalid"))
             return password_form(request, token, kind, 422, exc.translate(page_locale(request)))
         done = "web.invite.done" if kind == "invite" else "web.reset.done"
         return render(request, "message.html", "web.login.title", info=message(request, done))
