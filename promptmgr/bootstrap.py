@@ -97,6 +97,39 @@ class Services:
 
         return ExperimentRunService(self.db, self.library, self.providers, self.gateway, self.testing, judge_factory)
 
+    # Hosted mode (PROMPTMGR_MODE=multi): accounts and sessions. Built on first use: single-user
+    # mode never pays for passlib, jose or the argon2 dummy hash.
+    @cached_property
+    def password_hasher(self):
+        from .passwords import PasswordHasher
+
+        return PasswordHasher(self.settings.argon2_memory_kib, self.settings.argon2_time_cost)
+
+    @cached_property
+    def second_factor(self):
+        from .secrets import SecretBox
+        from .services.mfa import SecondFactor
+
+        return SecondFactor(SecretBox(self.settings.home, self.settings.secret_key), self.settings.secret_key)
+
+    @cached_property
+    def auth(self):
+        from .services.auth import AuthService
+
+        return AuthService(self.db, self.settings, self.password_hasher, self.second_factor)
+
+    @cached_property
+    def accounts(self):
+        from .services.accounts import AccountService
+
+        return AccountService(self.db, self.settings, self.password_hasher)
+
+    @cached_property
+    def mfa(self):
+        from .services.mfa import MfaService
+
+        return MfaService(self.db, self.second_factor)
+
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
         """Single-user mode: the local tenant and user, created with the starter library on first
         start, in one transaction (processes starting at once never see an empty library)."""

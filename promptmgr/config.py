@@ -73,6 +73,27 @@ class Settings:
     allowed_hosts: tuple[str, ...] = field(default_factory=lambda: tuple(
         h.strip().lower() for h in (_env("ALLOWED_HOSTS") or "").split(",") if h.strip()))
     max_upload_mb: int = field(default_factory=lambda: _number("MAX_UPLOAD_MB", 10))
+    # Hosted mode (PROMPTMGR_MODE=multi): accounts, sessions, links. services/auth.py, accounts.py.
+    admin_email: str | None = field(default_factory=lambda: _env("ADMIN_EMAIL") or None)
+    admin_password: str | None = field(default_factory=lambda: _env("ADMIN_PASSWORD") or None, repr=False)
+    password_min_length: int = field(default_factory=lambda: _number("PASSWORD_MIN_LENGTH", 10))
+    # argon2id cost: production defaults (~64 MiB, 3 passes); tests pass cheap values.
+    argon2_memory_kib: int = field(default_factory=lambda: _number("ARGON2_MEMORY_KIB", 65536))
+    argon2_time_cost: int = field(default_factory=lambda: _number("ARGON2_TIME_COST", 3))
+    access_token_minutes: int = field(default_factory=lambda: _number("ACCESS_TOKEN_MINUTES", 15))
+    refresh_token_days: int = field(default_factory=lambda: _number("REFRESH_TOKEN_DAYS", 7))
+    invite_hours: int = field(default_factory=lambda: _number("INVITE_HOURS", 72))
+    reset_minutes: int = field(default_factory=lambda: _number("RESET_MINUTES", 60))
+    login_max_failures: int = field(default_factory=lambda: _number("LOGIN_MAX_FAILURES", 5))
+    login_window_minutes: int = field(default_factory=lambda: _number("LOGIN_WINDOW_MINUTES", 15))
+    # The address links in invitation and reset mails start with (e.g. https://prompts.example.org).
+    public_url: str = field(default_factory=lambda: (_env("PUBLIC_URL") or "").rstrip("/"))
+    smtp_host: str | None = field(default_factory=lambda: _env("SMTP_HOST") or None)
+    smtp_port: int = field(default_factory=lambda: _number("SMTP_PORT", 587))
+    smtp_user: str | None = field(default_factory=lambda: _env("SMTP_USER") or None)
+    smtp_password: str | None = field(default_factory=lambda: _env("SMTP_PASSWORD") or None, repr=False)
+    smtp_from: str | None = field(default_factory=lambda: _env("SMTP_FROM") or None)
+    smtp_starttls: bool = field(default_factory=lambda: _flag("SMTP_STARTTLS", True))
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)

@@ -51,6 +51,20 @@ class PermissionDeniedError(PromptMgrError):
     message_key = "errors.forbidden"
 
 
+class AuthenticationError(PromptMgrError):
+    """Hosted mode: no valid session, or login refused (one generic message for every reason)."""
+
+    code = "unauthenticated"
+    message_key = "auth.wrong_credentials"
+
+
+class LockedOutError(AuthenticationError):
+    """Too many failed logins for an account or an address: try again after `seconds`."""
+
+    code = "locked"
+    message_key = "auth.locked"
+
+
 class TemplateError(ValidationError):
     code = "template"
     message_key = "errors.template_syntax"

@@ -24,20 +24,92 @@ class Tenant(SQLModel, table=True):
     slug: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
     default_locale: str = Field(default="en", max_length=8)
+    # protected_labels (list), require_mfa ("none" | "admins" | "everyone"), allowed_domains (list)
     settings: dict = _json(default_factory=dict)
+    active: bool = Field(default=True)
+    max_members: Optional[int] = None  # None: no limit
     created_at: datetime = Field(default_factory=utcnow)
 
 
 class User(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("tenant_id", "username"),)
+    """An identity: one person, who may belong to several workspaces through Membership.
+
+    Single-user mode's local user has no email and no password. session_epoch grows whenever the
+    person's credentials or standing change (password, deactivation, MFA reset): access tokens carry
+    the epoch they were issued under and are refused once it is older."""
+
     id: Optional[int] = Field(default=None, primary_key=True)
-    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    email: Optional[str] = Field(default=None, max_length=254, unique=True)  # stored lower-case
     username: str = Field(max_length=100)
     display_name: str = Field(default="", max_length=200)
-    role: str = Field(default="owner", max_length=16)
     password_hash: Optional[str] = Field(default=None, max_length=255)
+    active: bool = Field(default=True)
     locale: Optional[str] = Field(default=None, max_length=8)
     preferences: dict = _json(default_factory=dict)
+    mfa_secret_encrypted: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    mfa_enabled: bool = Field(default=False)
+    recovery_codes: list = _json(default_factory=list)  # hashes; a used code is removed
+    last_login_at: Optional[datetime] = None
+    session_epoch: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Membership(SQLModel, table=True):
+    """A user's role in one workspace (tenant_id: the workspace, so repositories scope it like any
+    other tenant-owned row)."""
+
+    __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    role: str = Field(default="viewer", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RefreshToken(SQLModel, table=True):
+    """One refresh token of a login session. A session is a family: each refresh rotates the token
+    (the old row gets rotated_at); presenting a rotated token again revokes the whole family."""
+
+    __tablename__ = "refresh_token"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)  # sha256 hex of the random token
+    family_id: str = Field(max_length=36, index=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    workspace_id: int = Field(foreign_key="tenant.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    rotated_at: Optional[datetime] = None
+    revoked_at: Optional[datetime] = None
+    address: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+
+
+class OneTimeToken(SQLModel, table=True):
+    """An invitation or password-reset link: stored hashed, expires, works once (used_at)."""
+
+    __tablename__ = "one_time_token"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    purpose: str = Field(max_length=16)  # invite | reset
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    workspace_id: Optional[int] = Field(default=None, foreign_key="tenant.id", ondelete="CASCADE")
+    role: Optional[str] = Field(default=None, max_length=16)  # an invitation's role
+    created_by: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: Optional[datetime] = None
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Recent login attempts, counted per account and per address for the lockout."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (Index("ix_login_attempt_email_at", "email", "created_at"),
+                      Index("ix_login_attempt_address_at", "address", "created_at"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254)
+    address: str = Field(default="", max_length=64)
+    succeeded: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -44,6 +44,8 @@ class Action(str, Enum):
     # owner
     TENANT_SETTINGS = "tenant_settings"
     DELETE_TENANT = "delete_tenant"
+    CREATE_WORKSPACE = "create_workspace"    # a new workspace, its creator its owner
+    DEACTIVATE_USERS = "deactivate_users"    # an identity: ends its sessions in every workspace
 
 
 _LEAST_ROLE: dict[Action, str] = {
@@ -55,7 +57,8 @@ _LEAST_ROLE: dict[Action, str] = {
     **{a: "admin" for a in (Action.MOVE_PROTECTED_LABEL, Action.IMPORT_OVERWRITE, Action.MANAGE_PROVIDERS,
                             Action.MANAGE_PRICES, Action.SET_DEFAULT_MODEL, Action.MANAGE_MEMBERS,
                             Action.READ_AUDIT)},
-    **{a: "owner" for a in (Action.TENANT_SETTINGS, Action.DELETE_TENANT)},
+    **{a: "owner" for a in (Action.TENANT_SETTINGS, Action.DELETE_TENANT, Action.CREATE_WORKSPACE,
+                            Action.DEACTIVATE_USERS)},
 }
 assert set(_LEAST_ROLE) == set(Action), "every action needs a least role"
 

@@ -26,7 +26,7 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("PROMPTMGR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-TABLES = ("experiment_cell", "experiment_variant", "experiment", "dataset_row", "dataset_version", "dataset",
+TABLES = ("login_attempt", "one_time_token", "refresh_token", "membership", "experiment_cell", "experiment_variant", "experiment", "dataset_row", "dataset_version", "dataset",
           "run", "price_override", "provider", "prompt_tag", "label", "prompt_version", "prompt", '"user"', "tenant")
 
 

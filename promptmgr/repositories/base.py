@@ -21,6 +21,14 @@ class Repository:
         self.session.add(row)
         return row
 
+    def _member_name(self, user_id: int) -> str:
+        """The username of a member of the caller's workspace ("" for anyone else): authors and
+        labellers are shown by name, never a person outside the workspace."""
+        from ..models import Membership, User
+
+        query = self._scoped(Membership, User.username).join(User, User.id == Membership.user_id)
+        return self.session.exec(query.where(User.id == user_id)).first() or ""
+
     def _owned_dict(self, values: dict) -> dict:
         """Core bulk inserts: the same stamping as _own for plain rows."""
         return {**values, "tenant_id": self.ctx.tenant_id}

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, insert, update
 
-from ..models import User
 from ..models_experiments import Dataset, DatasetRow, DatasetVersion
 from .base import Repository
 
@@ -87,4 +86,4 @@ class DatasetRepository(Repository):
     def username(self, user_id: int | None) -> str:
         if user_id is None:
             return ""
-        return self.session.exec(self._scoped(User, User.username).where(User.id == user_id)).first() or ""
+        return self._member_name(user_id)

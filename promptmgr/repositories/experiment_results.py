@@ -9,7 +9,7 @@ from typing import Iterator
 
 from sqlalchemy import func
 
-from ..models import Prompt, PromptVersion, Run, User
+from ..models import Prompt, PromptVersion, Run
 from ..models_experiments import Cell, DatasetRow, Experiment, Variant
 from .base import Repository
 
@@ -72,7 +72,7 @@ class ExperimentResultRepository(Repository):
     def username(self, user_id: int | None) -> str:
         if user_id is None:
             return ""
-        return self.session.exec(self._scoped(User, User.username).where(User.id == user_id)).first() or ""
+        return self._member_name(user_id)
 
     def version(self, prompt_name: str, number: int) -> PromptVersion | None:
         statement = (self._scoped(PromptVersion).join(Prompt, Prompt.id == PromptVersion.prompt_id)

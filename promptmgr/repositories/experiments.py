@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, insert, literal, select, union_all
 
-from ..models import User
 from ..models_experiments import Cell, DatasetRow, Experiment, Variant
 from .base import Repository
 
@@ -89,4 +88,4 @@ class ExperimentRepository(Repository):
     def username(self, user_id: int | None) -> str:
         if user_id is None:
             return ""
-        return self.session.exec(self._scoped(User, User.username).where(User.id == user_id)).first() or ""
+        return self._member_name(user_id)

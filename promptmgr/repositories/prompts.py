@@ -9,7 +9,7 @@ from sqlalchemy import cast, column, delete, func, insert, literal_column, selec
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join
 
-from ..models import Label, Prompt, PromptTag, PromptVersion, User, utcnow
+from ..models import Label, Prompt, PromptTag, PromptVersion, utcnow
 from ..schemas import PromptQuery
 from .base import Repository
 
@@ -162,7 +162,7 @@ class PromptRepository(Repository):
     def username(self, user_id: int | None) -> str:
         if user_id is None:
             return ""
-        return self.session.exec(self._scoped(User, User.username).where(User.id == user_id)).first() or ""
+        return self._member_name(user_id)
 
     def latest_version_number(self, prompt: Prompt) -> int:
         return self.session.exec(self._scoped(Prompt, Prompt.latest_version).where(Prompt.id == prompt.id)).one()

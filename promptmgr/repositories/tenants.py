@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from ..models import Tenant, User
+from ..models import Membership, Tenant, User
 
 
 class TenantRepository:
@@ -16,11 +16,19 @@ class TenantRepository:
     def by_id(self, tenant_id: int) -> Tenant | None:
         return self.session.get(Tenant, tenant_id)
 
+    def member(self, tenant: Tenant, username: str) -> tuple[User, Membership] | None:
+        """The member of `tenant` with this username, and their membership."""
+        return self.session.exec(select(User, Membership).join(Membership, Membership.user_id == User.id)
+                                 .where(Membership.tenant_id == tenant.id, User.username == username)).first()
+
     def user(self, tenant: Tenant, username: str) -> User | None:
-        return self.session.exec(select(User).where(User.tenant_id == tenant.id, User.username == username)).first()
+        found = self.member(tenant, username)
+        return found[0] if found else None
 
     def user_by_id(self, tenant_id: int, user_id: int) -> User | None:
-        return self.session.exec(select(User).where(User.tenant_id == tenant_id, User.id == user_id)).first()
+        """The user, when they are a member of the tenant."""
+        return self.session.exec(select(User).join(Membership, Membership.user_id == User.id)
+                                 .where(Membership.tenant_id == tenant_id, User.id == user_id)).first()
 
     def add(self, row):
         self.session.add(row)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from ..context import TenantContext
 from ..db import Database
 from ..errors import NotFoundError
-from ..models import Tenant, User
+from ..models import Membership, Tenant, User
 from ..policy import Action, require
 from ..repositories import TenantRepository
 
@@ -49,10 +49,14 @@ class AdminService:
             created = tenant is None
             if created:
                 tenant = repo.add(Tenant(slug=slug, name=name, default_locale=self.default_locale))
-            user = repo.user(tenant, username) or repo.add(
-                User(tenant_id=tenant.id, username=username, display_name=username, role="owner"))
+            found = repo.member(tenant, username)
+            if found is None:
+                user = repo.add(User(username=username, display_name=username))
+                membership = repo.add(Membership(tenant_id=tenant.id, user_id=user.id, role="owner"))
+            else:
+                user, membership = found
             locale = user.locale or tenant.default_locale
-            ctx = TenantContext(tenant.id, user.id, user.role, locale)
+            ctx = TenantContext(tenant.id, user.id, membership.role, locale)
             if created and on_create is not None:
                 on_create(session, ctx)
             return ctx, created
