@@ -52,6 +52,14 @@ class UI:
         chosen = normalize_locale(locale) or self.pick_locale(request, ctx)
         return ctx.with_locale(chosen)
 
+    def build_context(self, locale: str = "en") -> TenantContext:
+        """The context for reading shipped data (builder templates) while the page is built, before
+        any request: the local user, or in hosted mode a viewer of no workspace (tenant 0 owns
+        nothing, so it can read nothing of anyone's)."""
+        if self._local_ctx is not None:
+            return self._local_ctx.with_locale(locale)
+        return TenantContext(0, 0, "viewer", locale)
+
     def _session_context(self, request: gr.Request | None) -> TenantContext:
         from ..web.cookies import ACCESS_COOKIE
 

@@ -30,12 +30,14 @@ log = logging.getLogger("promptmgr.web")
 # is refused here before it reaches Gradio.
 PUBLIC_PATHS = frozenset({"/login", "/logout", "/reset", "/healthz", "/mfa"})
 PUBLIC_PREFIXES = ("/invite/", "/reset/", "/auth/oidc/")
-ROTATION_GRACE_SECONDS = 20
+ROTATION_GRACE_SECONDS = 10
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class RotationCache:
-    """old refresh token (hashed) -> the pair its rotation produced, for a few seconds."""
+    """(old refresh token, client) -> the pair its rotation produced, for a few seconds. Keyed by
+    the client's address and user agent too: the same token from another client is a reuse, which
+    the auth service answers by revoking the family."""
 
     def __init__(self, grace: float = ROTATION_GRACE_SECONDS):
         self.grace = grace
@@ -43,11 +45,11 @@ class RotationCache:
         self._recent: dict[str, tuple[float, object]] = {}
 
     @staticmethod
-    def _key(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
+    def _key(token: str, client: str) -> str:
+        return hashlib.sha256(f"{token}|{client}".encode()).hexdigest()
 
-    def rotate(self, token: str, rotate_fn):
-        key = self._key(token)
+    def rotate(self, token: str, client: str, rotate_fn):
+        key = self._key(token, client)
         with self._lock:  # one rotation per token at a time; the others wait and reuse it
             now = time.monotonic()
             for old in [k for k, (at, _) in self._recent.items() if now - at > self.grace]:
@@ -79,7 +81,8 @@ class SessionMiddleware:
         session = await anyio.to_thread.run_sync(self.auth.session, access) if access else None
         set_cookies: list[str] = []
         if session is None and refresh:
-            pair = await anyio.to_thread.run_sync(self.rotations.rotate, refresh, self.auth.refresh)
+            client = f"{(scope.get('client') or ('', 0))[0]}|{headers.get('user-agent', '')}"
+            pair = await anyio.to_thread.run_sync(self.rotations.rotate, refresh, client, self.auth.refresh)
             if pair is not None:
                 session = await anyio.to_thread.run_sync(self.auth.session, pair.access)
                 cookies[ACCESS_COOKIE], cookies[REFRESH_COOKIE] = pair.access, pair.refresh
