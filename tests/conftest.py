@@ -26,8 +26,8 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("PROMPTMGR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-TABLES = ("login_attempt", "one_time_token", "refresh_token", "membership", "experiment_cell", "experiment_variant", "experiment", "dataset_row", "dataset_version", "dataset",
-          "run", "price_override", "provider", "prompt_tag", "label", "prompt_version", "prompt", '"user"', "tenant")
+TABLES = ("login_attempt", "one_time_token", "refresh_token", "membership",
+          "experiment_cell", "experiment_variant", "experiment", "dataset_row", "dataset_version", "dataset", "run", "price_override", "provider", "prompt_tag", "label", "prompt_version", "prompt", '"user"', "tenant")
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +100,9 @@ def db_url(request, tmp_path):
 def settings(tmp_path, db_url):
     from promptmgr.config import Settings
 
-    return Settings(home=tmp_path / "home", database_url=db_url, load_starter=False)
+    # Cheap argon2 parameters: the production ones cost ~0.2 s per hash (hosted-mode tests hash a lot).
+    return Settings(home=tmp_path / "home", database_url=db_url, load_starter=False, argon2_memory_kib=64,
+                    argon2_time_cost=1)
 
 
 @pytest.fixture

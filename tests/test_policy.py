@@ -131,6 +131,39 @@ MATRIX.update({
     ("results", "export_promptfoo"): (Action.READ_EXPERIMENTS,
                                       lambda s, c: s.results.export_promptfoo(c, "no-such-experiment")),
 })
+# Hosted mode (issue 11): sessions, workspaces, members, MFA. Logging in, refreshing, following a
+# link and the console operator's helpers run before there is a caller (they make the context).
+SERVICES += ("auth", "accounts", "mfa")
+NOT_CALLER_FACING |= {("auth", m) for m in ("login", "refresh", "logout", "verify_session", "verify_access",
+                                             "csrf_token", "check_csrf")}
+NOT_CALLER_FACING |= {("accounts", m) for m in ("operator_context", "operator_workspaces", "ensure_first_owner",
+                                                 "accept_invitation", "request_password_reset",
+                                                 "confirm_password_reset")}
+NOBODY = "nobody@example.org"  # not a member: NotFoundError once past the policy
+MATRIX.update({
+    ("auth", "switch_workspace"): (Action.OWN_PREFERENCES,
+                                   lambda s, c: s.auth.switch_workspace(c, "not-a-refresh-token", "local")),
+    ("accounts", "create_workspace"): (Action.CREATE_WORKSPACE,
+                                       lambda s, c: s.accounts.create_workspace(c, f"ws-{c.role}", "W")),
+    ("accounts", "workspaces"): (Action.OWN_PREFERENCES, lambda s, c: s.accounts.workspaces(c)),
+    ("accounts", "settings_of"): (Action.MANAGE_MEMBERS, lambda s, c: s.accounts.settings_of(c)),
+    ("accounts", "update_settings"): (Action.TENANT_SETTINGS,
+                                      lambda s, c: s.accounts.update_settings(c, require_mfa="none")),
+    ("accounts", "members"): (Action.MANAGE_MEMBERS, lambda s, c: s.accounts.members(c)),
+    ("accounts", "create_user"): (Action.MANAGE_MEMBERS, lambda s, c: s.accounts.create_user(
+        c, f"{c.role}@example.org", "a long unusual passphrase", "viewer")),
+    ("accounts", "invite"): (Action.MANAGE_MEMBERS, lambda s, c: s.accounts.invite(c, f"i-{c.role}@example.org")),
+    ("accounts", "reset_link"): (Action.MANAGE_MEMBERS, lambda s, c: s.accounts.reset_link(c, NOBODY)),
+    ("accounts", "set_role"): (Action.MANAGE_MEMBERS, lambda s, c: s.accounts.set_role(c, NOBODY, "viewer")),
+    ("accounts", "remove_member"): (Action.MANAGE_MEMBERS, lambda s, c: s.accounts.remove_member(c, NOBODY)),
+    ("accounts", "set_active"): (Action.DEACTIVATE_USERS, lambda s, c: s.accounts.set_active(c, NOBODY, True)),
+    ("accounts", "change_password"): (Action.OWN_PREFERENCES,
+                                      lambda s, c: s.accounts.change_password(c, "wrong", "whatever it is")),
+    ("mfa", "status"): (Action.OWN_PREFERENCES, lambda s, c: s.mfa.status(c)),
+    ("mfa", "begin_enrolment"): (Action.OWN_PREFERENCES, lambda s, c: s.mfa.begin_enrolment(c)),
+    ("mfa", "confirm_enrolment"): (Action.OWN_PREFERENCES, lambda s, c: s.mfa.confirm_enrolment(c, "000000")),
+    ("mfa", "reset"): (Action.MANAGE_MEMBERS, lambda s, c: s.mfa.reset(c, 999_999)),
+})
 # Beyond the method's own action: the same method may need more for some arguments.
 EXTRA_CASES = {
     "move the protected label": (Action.MOVE_PROTECTED_LABEL,

@@ -22,6 +22,7 @@ COMMANDS = {
 }
 COMMANDS["eval"] = "eval"  # promptfoo configs run for CI (cli/eval.py)
 GROUPS.setdefault("experiments", "experiments")
+GROUPS["admin"] = "admin"  # hosted mode: workspaces, users, roles (cli/admin.py)
 ROOT_HELP = "promptmgr: a versioned prompt library, a testing bench for any model, and experiments."
 
 

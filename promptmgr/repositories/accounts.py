@@ -36,6 +36,9 @@ class AccountRepository:
     def tenant_by_slug(self, slug: str) -> Tenant | None:
         return self.session.exec(select(Tenant).where(Tenant.slug == slug)).first()
 
+    def tenant_slugs(self) -> list[str]:
+        return list(self.session.exec(select(Tenant.slug).order_by(Tenant.slug)).all())
+
     def memberships(self, user_id: int) -> list[tuple[Membership, Tenant]]:
         """The user's memberships in active workspaces, oldest first."""
         return list(self.session.exec(

@@ -115,14 +115,22 @@ class AccountService:
             raise ConflictError("auth.last_owner")
 
     # --- bootstrap (no caller yet) -------------------------------------------------------------
-    def operator_context(self, slug: str) -> TenantContext:
-        """An owner's context in a workspace for a console operator (the `admin` CLI): whoever runs
-        it on the server already holds the database. Raises NotFoundError."""
+    def operator_context(self, slug: str | None = None) -> TenantContext:
+        """An owner's context in a workspace (none: only for create_workspace) for a console
+        operator (the `admin` CLI): whoever runs it on the server already holds the database.
+        Raises NotFoundError."""
+        if slug is None:
+            return TenantContext(0, OPERATOR, "owner", self.settings.default_locale)
         with self.db.session() as session:
             tenant = AccountRepository(session).tenant_by_slug((slug or "").strip().lower())
             if tenant is None:
                 raise NotFoundError("auth.workspace_unknown", slug=slug)
             return TenantContext(tenant.id, OPERATOR, "owner", tenant.default_locale)
+
+    def operator_workspaces(self) -> list[str]:
+        """Every workspace's slug, for a console operator (see operator_context)."""
+        with self.db.session() as session:
+            return AccountRepository(session).tenant_slugs()
 
     def ensure_first_owner(self) -> str:
         """Create the first owner from PROMPTMGR_ADMIN_EMAIL/PASSWORD once: "created", "exists"
@@ -325,9 +333,11 @@ class AccountService:
         with self.db.session() as session:
             return [self._member_dict(m, u) for m, u in MemberRepository(session, ctx).members()]
 
-    def create_user(self, ctx: TenantContext, email: str, password: str, role: str, display_name: str = "") -> dict:
+    def create_user(self, ctx: TenantContext, email: str, password: str | None, role: str,
+                    display_name: str = "") -> dict:
         """Add a person with a password (the operator's console path; invitations are the web path).
-        An existing account joins with its own password. Raises ValidationError, DuplicateError
+        An existing account joins with its own password (`password` is ignored). Raises
+        ValidationError (auth.password_required for a new account without one), DuplicateError
         (already a member), ConflictError (member limit), PermissionDeniedError (role above own)."""
         require(ctx, Action.MANAGE_MEMBERS)
         email, role = clean_email(email), _role(role)
@@ -339,6 +349,8 @@ class AccountService:
             if user is not None and members.member(user.id) is not None:
                 raise DuplicateError("auth.already_member", email=email)
             if user is None:
+                if not password:
+                    raise ValidationError("auth.password_required")
                 user = repo.add(User(email=email, username=email[:100], password_hash=self._check_password(password, email),
                                      display_name=(display_name.strip() or email.split("@")[0])[:200]))
             membership = members.add_member(user.id, role)
