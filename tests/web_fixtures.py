@@ -29,18 +29,12 @@ def multi_settings(home, db_url, **extra):
 
 def populate(services) -> Hosted:
     """Workspaces alpha and beta; a member of each role in alpha; one person in both."""
-    from promptmgr.services.accounts import OPERATOR  # noqa: F401  (the console operator's id)
+    from promptmgr.context import TenantContext
 
-    services.db.upgrade() if hasattr(services.db, "upgrade") else None
     hosted = Hosted(services)
     operator = services.accounts
     for slug, name in (("alpha", "Alpha team"), ("beta", "Beta team")):
-        from promptmgr.context import TenantContext
-
-        try:
-            operator.operator_context(slug)
-        except Exception:  # noqa: BLE001 — not there yet
-            operator.create_workspace(TenantContext(0, 0, "owner"), slug, name)
+        operator.create_workspace(TenantContext(0, 0, "owner"), slug, name)  # the console operator
     for role in ROLES:
         email = f"{role}@example.com"
         operator.create_user(hosted.ctx("alpha"), email, PASSWORD, role)

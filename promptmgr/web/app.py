@@ -30,6 +30,9 @@ def create_app(services=None, *, host: str = "127.0.0.1", demo=None):
 
         services = build_services()
     settings = services.settings
+    from ..services.auth import check_hosted_settings
+
+    check_hosted_settings(settings)  # no sessions without PROMPTMGR_SECRET_KEY
     port = AuthPort(services)
     config = oidc.oidc_config()
     app = FastAPI(title="promptmgr", docs_url=None, redoc_url=None, openapi_url=None)
@@ -53,4 +56,5 @@ def create_app(services=None, *, host: str = "127.0.0.1", demo=None):
     app.add_middleware(SessionMiddleware, auth=port)
     app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts(host, settings.allowed_hosts))
     app.state.pm_services, app.state.pm_demo = services, demo
+    app.state.pm_oidc_issuer = config.issuer if config is not None else None
     return app

@@ -128,3 +128,9 @@ class AuthPort:
             self.services.accounts.request_password_reset(email)
         except PromptMgrError as exc:  # the page says the same thing whatever happened
             log.warning("password reset request failed: %s", exc.message_key)
+
+    def sso_login(self, config, claims: dict, email: str, address=None, user_agent=None) -> Pair:
+        """Raises AuthenticationError, ValidationError, ConflictError (see SsoService.login)."""
+        return self.pair(self.services.sso.login(email, name=str(claims.get("name") or ""), role=config.role,
+                                                 workspace=config.workspace, address=address or "",
+                                                 user_agent=user_agent or ""))

@@ -19,11 +19,13 @@ def prepare(services, workers: int = 1) -> None:
     """Refuse settings hosted mode cannot run with (no PROMPTMGR_SECRET_KEY, SQLite shared by
     several workers), then create the first owner from PROMPTMGR_ADMIN_EMAIL/PASSWORD once or say
     how to create one. Raises ValidationError."""
-    services.accounts.check_multi_start(workers)
-    created = services.accounts.ensure_first_owner()
-    if created:
-        _say("web.serve.owner_created", email=created)
-    elif not services.accounts.has_users():
+    from ..services.auth import check_hosted_settings
+
+    check_hosted_settings(services.settings, workers)
+    outcome = services.accounts.ensure_first_owner()
+    if outcome == "created":
+        _say("web.serve.owner_created", email=services.settings.admin_email)
+    elif outcome == "missing":
         _say("web.serve.no_user")
 
 
