@@ -1,0 +1,122 @@
+"""Hosted mode as a person uses it: sign in, a wrong password, sign out; an invitation accepted;
+MFA set up and used; switching workspace; a viewer without edit controls; SSO."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.hosted import hosted_app, hosted_page, oidc_provider  # noqa: F401  (fixtures)
+from tests.web_fixtures import PASSWORD
+
+pytestmark = pytest.mark.browser
+WAIT = 30_000
+
+
+def sign_in(page, base, email, password=PASSWORD):
+    page.goto(base + "/")
+    expect(page).to_have_url(f"{base}/login?next=%2F")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def in_app(page, role: str, workspace: str = "Alpha team"):
+    expect(page.locator("#pm-signed-in")).to_contain_text(f"You are {role} in {workspace}", timeout=WAIT)
+
+
+def test_sign_in_wrong_password_and_sign_out(hosted_page, hosted_app):
+    base, hosted = hosted_app
+    page = hosted_page
+    sign_in(page, base, hosted.users["editor"], "not my password")
+    expect(page.locator("#pm-error")).to_have_text("Email or password is wrong.")
+    email = page.get_by_label("Email")
+    expect(email).to_have_value(hosted.users["editor"])
+    expect(email).to_be_editable()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    in_app(page, "editor")
+    expect(page.locator("#pm-table").get_by_role("gridcell", name="greeting").first).to_be_visible()
+    page.locator("#pm-sign-out").click()
+    expect(page.locator("#pm-info")).to_have_text("You are signed out.")
+    page.goto(base + "/")
+    expect(page).to_have_url(f"{base}/login?next=%2F")
+
+
+def test_invitation_accepted_then_sign_in(hosted_page, hosted_app):
+    base, hosted = hosted_app
+    page = hosted_page
+    link = hosted.services.accounts.invite(hosted.ctx("alpha"), "invited@example.com", "editor")["link"]
+    page.goto(base + "/invite/" + link.rsplit("/", 1)[-1])
+    page.get_by_label("New password").fill("my own long passphrase")
+    page.get_by_label("Repeat the password").fill("my own long passphrase")
+    page.get_by_role("button", name="Create my account").click()
+    expect(page.locator("#pm-info")).to_contain_text("Your account is ready")
+    sign_in(page, base, "invited@example.com", "my own long passphrase")
+    in_app(page, "editor")
+
+
+def test_mfa_enrolment_then_sign_in_with_a_code(hosted_page, hosted_app):
+    import pyotp
+
+    base, hosted = hosted_app
+    page = hosted_page
+    sign_in(page, base, hosted.users["admin"])
+    in_app(page, "admin")
+    page.goto(base + "/mfa")
+    expect(page.locator("#pm-qr")).to_be_visible()
+    secret = page.locator("#pm-secret").inner_text().strip()
+    page.get_by_label("Authentication code").fill("000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.locator("#pm-error")).to_be_visible()  # a wrong code: the same secret, try again
+    assert page.locator("#pm-secret").inner_text().strip() == secret
+    page.get_by_label("Authentication code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.locator("#pm-recovery-codes li")).to_have_count(10)
+    page.get_by_role("link", name="Continue to the app").click()
+    in_app(page, "admin")
+    page.locator("#pm-sign-out").click()
+    sign_in(page, base, hosted.users["admin"])
+    code = page.get_by_label("Authentication code")
+    expect(code).to_be_visible()
+    code.fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Sign in").click()
+    in_app(page, "admin")
+
+
+def test_switching_workspace(hosted_page, hosted_app):
+    base, hosted = hosted_app
+    page = hosted_page
+    sign_in(page, base, hosted.both)
+    in_app(page, "editor")
+    expect(page.locator("#pm-new")).to_be_visible()
+    page.locator("#pm-workspace").get_by_role("combobox").click()
+    page.get_by_role("option", name="Beta team").click()
+    in_app(page, "viewer", "Beta team")
+    expect(page.locator("#pm-table").get_by_role("gridcell", name="greeting")).to_have_count(0)
+    expect(page.locator("#pm-new")).to_be_hidden()
+
+
+def test_a_viewer_sees_no_edit_controls(hosted_page, hosted_app):
+    base, hosted = hosted_app
+    page = hosted_page
+    sign_in(page, base, hosted.users["viewer"])
+    in_app(page, "viewer")
+    page.locator("#pm-table").get_by_role("gridcell", name="greeting").first.click()
+    expect(page.locator("#pm-save")).to_be_hidden()
+    expect(page.locator("#pm-delete")).to_be_hidden()
+    expect(page.locator("#pm-new")).to_be_hidden()
+    page.locator("#pm-transfer-open").click()
+    expect(page.locator("#pm-export")).to_be_visible()  # reading stays: export
+    expect(page.locator("#pm-import")).to_be_hidden()
+    page.get_by_role("tab", name="Testing").click()
+    expect(page.locator("#testing-preview")).to_be_visible()
+    expect(page.locator("#testing-run")).to_be_hidden()
+
+
+def test_sign_in_with_sso(hosted_page, hosted_app, oidc_provider):
+    base, _hosted = hosted_app
+    page = hosted_page
+    oidc_provider.user = {"sub": "sso-1", "email": "sso-person@example.com", "email_verified": True}
+    page.goto(base + "/login")
+    page.get_by_role("link", name="Sign in with single sign-on").click()
+    in_app(page, "viewer")
