@@ -16,7 +16,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from ..context import TenantContext
-from ..errors import PermissionDeniedError, PromptMgrError
+from ..errors import AuthenticationError, PromptMgrError
 from ..i18n import normalize_locale, t
 
 log = logging.getLogger("promptmgr.ui")
@@ -44,7 +44,7 @@ class UI:
         the local tenant and user. Hosted mode: the user of the request's access cookie, in the
         workspace the session is in, with the role of that membership (verified by the auth
         service on every event, so a revoked session or removed membership stops at once).
-        Raises PermissionDeniedError (web.errors.unauthorized) without a valid session.
+        Raises AuthenticationError (auth.session_invalid) without a valid session.
 
         The locale is the page's language state; before the page chose one (or for a caller of
         the HTTP API, which has no page) it is picked from the request like on page load."""
@@ -64,10 +64,9 @@ class UI:
         from ..web.cookies import ACCESS_COOKIE
 
         token = _cookies(request).get(ACCESS_COOKIE)
-        ctx = self.services.auth.verify_access(token) if token else None
-        if ctx is None:
-            raise PermissionDeniedError("web.errors.unauthorized")
-        return ctx
+        if not token:
+            raise AuthenticationError("auth.session_invalid")
+        return self.services.auth.verify_access(token)  # AuthenticationError when it ended
 
     def handler(self, fn: Callable) -> Callable:
         """Wrap a Gradio handler `fn(ctx, *inputs)`: ctx is the caller of this request (resolved by

@@ -75,7 +75,10 @@ class SessionMiddleware:
         headers = _headers(scope)
         path = scope.get("path", "/")
         if scope["type"] == "http" and scope.get("method") in UNSAFE_METHODS and not _same_origin(headers):
-            return await _plain(send, 403, "Cross-site request refused.")
+            from ..i18n import normalize_locale, t
+
+            locale = normalize_locale(headers.get("accept-language")) or "en"
+            return await _plain(send, 403, t("web.errors.origin", locale))
         cookies = parse_cookies(headers.get("cookie", ""))
         access, refresh = cookies.get(ACCESS_COOKIE), cookies.get(REFRESH_COOKIE)
         session = await anyio.to_thread.run_sync(self.auth.session, access) if access else None
