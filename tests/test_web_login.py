@@ -221,3 +221,20 @@ def test_invitation_link_sets_the_password_once(client, hosted):
     assert client.post(path, data=form).status_code == 200
     assert client.post(path, data=form).status_code == 410  # works once
     assert login(client, "new@example.com", "a brand new passphrase").status_code == 303
+
+
+def test_a_workspace_that_requires_mfa_lets_a_member_only_set_it_up(client, hosted):
+    import pyotp
+
+    hosted.services.accounts.update_settings(hosted.ctx("alpha"), require_mfa="everyone")
+    assert login(client, hosted.users["editor"]).status_code == 303
+    app_page = client.get("/", headers={"accept": "text/html"})
+    assert app_page.status_code == 303 and app_page.headers["location"] == "/mfa"
+    assert client.get("/config").status_code == 401
+    page = client.get("/mfa")
+    assert page.status_code == 200 and "requires two-factor authentication" in page.text
+    secret = page.text.split('id="pm-secret">', 1)[1].split("<", 1)[0]
+    done = client.post("/mfa", data={"code": pyotp.TOTP(secret).now(), "secret": secret, "uri": "",
+                                     "csrf_token": csrf_from(page.text)})
+    assert done.status_code == 200 and done.text.count("<li>") == 10  # recovery codes, shown once
+    assert client.get("/config").status_code == 200

@@ -147,7 +147,9 @@ def build_router(port, oidc_enabled) -> APIRouter:
 
     # --- MFA enrolment ----------------------------------------------------------------------
     def mfa_form(request, ctx, status=200, error=None, secret=None, uri=None):
-        if secret is None:
+        if port.mfa_status(ctx)["enabled"]:
+            return render(request, "mfa.html", "web.mfa.title", enabled=True)
+        if not (secret and uri):
             started = port.mfa_begin(ctx)  # a new secret, stored (encrypted) until confirmed
             secret, uri = started["secret"], started["uri"]
         return render(request, "mfa.html", "web.mfa.title", status, error=error, enabled=False, secret=secret,
@@ -158,8 +160,6 @@ def build_router(port, oidc_enabled) -> APIRouter:
         session = request.state.pm_session
         if session is None:
             return redirect(request, "/login?next=/mfa")
-        if port.mfa_status(session.ctx)["enabled"]:
-            return render(request, "mfa.html", "web.mfa.title", enabled=True)
         return mfa_form(request, session.ctx)
 
     @router.post("/mfa")
