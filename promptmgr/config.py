@@ -77,9 +77,10 @@ class Settings:
     admin_email: str | None = field(default_factory=lambda: _env("ADMIN_EMAIL") or None)
     admin_password: str | None = field(default_factory=lambda: _env("ADMIN_PASSWORD") or None, repr=False)
     password_min_length: int = field(default_factory=lambda: _number("PASSWORD_MIN_LENGTH", 10))
-    # argon2id cost: production defaults (~64 MiB, 3 passes); tests pass cheap values.
-    argon2_memory_kib: int = field(default_factory=lambda: _number("ARGON2_MEMORY_KIB", 65536))
-    argon2_time_cost: int = field(default_factory=lambda: _number("ARGON2_TIME_COST", 3))
+    # argon2id cost: OWASP's recommended minimum (19 MiB, 2 passes, 1 lane) by default; tests pass
+    # cheap values. One lane: on a server, concurrent logins already use the cores.
+    argon2_memory_kib: int = field(default_factory=lambda: _number("ARGON2_MEMORY_KIB", 19456))
+    argon2_time_cost: int = field(default_factory=lambda: _number("ARGON2_TIME_COST", 2))
     access_token_minutes: int = field(default_factory=lambda: _number("ACCESS_TOKEN_MINUTES", 15))
     refresh_token_days: int = field(default_factory=lambda: _number("REFRESH_TOKEN_DAYS", 7))
     invite_hours: int = field(default_factory=lambda: _number("INVITE_HOURS", 72))

@@ -48,6 +48,7 @@ class User(SQLModel, table=True):
     preferences: dict = _json(default_factory=dict)
     mfa_secret_encrypted: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     mfa_enabled: bool = Field(default=False)
+    mfa_last_step: Optional[int] = None  # the TOTP time step last accepted: a code works once
     recovery_codes: list = _json(default_factory=list)  # hashes; a used code is removed
     last_login_at: Optional[datetime] = None
     session_epoch: int = Field(default=0)

@@ -21,7 +21,7 @@ def common_passwords() -> frozenset[str]:
 
 
 class PasswordHasher:
-    def __init__(self, memory_kib: int = 65536, time_cost: int = 3, parallelism: int = 4):
+    def __init__(self, memory_kib: int = 19456, time_cost: int = 2, parallelism: int = 1):
         from passlib.context import CryptContext
 
         parallelism = max(1, min(parallelism, memory_kib // 8))  # argon2 needs 8 KiB per lane

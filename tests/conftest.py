@@ -115,6 +115,19 @@ def services(settings):
 
 
 @pytest.fixture
+def hosted(settings):
+    """Services in hosted mode (a secret key signs the sessions); tests/accounts_helpers.py makes people."""
+    from dataclasses import replace
+
+    from promptmgr.bootstrap import build_services
+    from tests.accounts_helpers import SECRET
+
+    built = build_services(replace(settings, secret_key=SECRET, mode="multi"))
+    yield built
+    built.db.dispose()
+
+
+@pytest.fixture
 def ctx(services):
     return services.local_context(load_starter=False)
 

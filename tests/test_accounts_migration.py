@@ -26,8 +26,8 @@ def _fill_0004(db: Database) -> None:
                           "is_enhancement, visibility, kind, owner_id, meta, latest_version, content_text, created_at, "
                           "updated_at) VALUES (1, 1, 'greet', '', '', '', '[]', '', false, 'private', 'text', 1, '{}', "
                           "1, 'Hi', :t, :t)"), {"t": now})
-        conn.execute(text("INSERT INTO prompt_version (id, tenant_id, prompt_id, number, content, variables, author_id, "
-                          "author, message, created_at) VALUES (1, 1, 1, 1, 'Hi', '[]', 1, 'local', '', :t)"),
+        conn.execute(text("INSERT INTO prompt_version (id, tenant_id, prompt_id, number, content, variables, "
+                          "author_id, author, message, created_at) VALUES (1, 1, 1, 1, 'Hi', '[]', 1, 'local', '', :t)"),
                      {"t": now})
         if db.dialect == "postgresql":  # explicit ids: move the sequences past them
             for table in ("tenant", "user", "prompt", "prompt_version"):

@@ -114,10 +114,12 @@ class AccountRepository:
             column == value, LoginAttempt.succeeded == False,  # noqa: E712 (SQL)
             LoginAttempt.created_at > start)).one()
 
-    def forget_attempts(self, before: datetime) -> None:
+    def forget_attempts(self, before: datetime, email: str | None = None) -> None:
+        """Delete attempts older than `before` (of one email: an indexed delete)."""
         from sqlalchemy import delete
 
-        self.session.execute(delete(LoginAttempt).where(LoginAttempt.created_at < before))
+        query = delete(LoginAttempt).where(LoginAttempt.created_at < before)
+        self.session.execute(query.where(LoginAttempt.email == email) if email is not None else query)
 
 
 class MemberRepository(Repository):

@@ -351,7 +351,8 @@ class AccountService:
             if user is None:
                 if not password:
                     raise ValidationError("auth.password_required")
-                user = repo.add(User(email=email, username=email[:100], password_hash=self._check_password(password, email),
+                user = repo.add(User(email=email, username=email[:100],
+                                     password_hash=self._check_password(password, email),
                                      display_name=(display_name.strip() or email.split("@")[0])[:200]))
             membership = members.add_member(user.id, role)
             _audit(session, action="member.added", actor_user_id=ctx.user_id or None, workspace_id=ctx.tenant_id,

@@ -12,6 +12,7 @@ login, refresh, logout and verify_* take no TenantContext: they run before there
 are what produces the TenantContext), like AdminService.ensure_tenant. switch_workspace has a caller."""
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -113,7 +114,8 @@ class AuthService:
               user_agent: str = "", workspace: str | None = None) -> LoginResult:
         """Check the password (and the MFA code when the user has MFA). Raises AuthenticationError
         (one generic message), LockedOutError after repeated failures."""
-        email, address, user_agent = normalize_email(email), (address or "")[:_MAX_ADDRESS], (user_agent or "")[:_MAX_AGENT]
+        email = normalize_email(email)
+        address, user_agent = (address or "")[:_MAX_ADDRESS], (user_agent or "")[:_MAX_AGENT]
         password = password or ""
         self._check_lockout(email, address)
         failure: AuthenticationError | None = None
@@ -150,6 +152,7 @@ class AuthService:
                     chosen = next((m for m in memberships if m[1].id == preferred), memberships[0])
                 membership, tenant = chosen
                 repo.add(LoginAttempt(email=email, address=address, succeeded=True))
+                self._forget_old_attempts(repo)
                 user.last_login_at = _now()
                 session.add(user)
                 tokens = self._start(session, user, membership.role, tenant, address, user_agent)
@@ -158,6 +161,12 @@ class AuthService:
         if failure is not None:
             raise failure
         return LoginResult("ok", tokens)
+
+    def _forget_old_attempts(self, repo: AccountRepository) -> None:
+        # Attempts only matter within the window. Now and then (1 login in 200) a success sweeps
+        # the whole table, so failures for unknown emails do not pile up forever.
+        if secrets.randbelow(200) == 0:
+            repo.forget_attempts(_now() - timedelta(days=1))
 
     def _check_lockout(self, email: str, address: str) -> None:
         now = _now()
@@ -248,7 +257,8 @@ class AuthService:
         and (unless allow_mfa_setup) while the workspace's required MFA is not set up."""
         claims = self.access_tokens.decode(access_token)
         try:
-            user_id, tenant_id, epoch, family = int(claims["sub"]), int(claims["ws"]), int(claims["ep"]), str(claims["fam"])
+            user_id, tenant_id = int(claims["sub"]), int(claims["ws"])
+            epoch, family = int(claims["ep"]), str(claims["fam"])
         except (KeyError, TypeError, ValueError):
             raise AuthenticationError("auth.session_invalid") from None
         with self.db.session() as session:

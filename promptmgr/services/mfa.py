@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import datetime, timezone
 
 from ..context import TenantContext
@@ -69,17 +70,31 @@ class SecondFactor:
             codes.append(f"{raw[:5]}-{raw[5:]}")
         return codes, [self.recovery_hash(code) for code in codes]
 
-    def totp_ok(self, secret: str, code: str | None) -> bool:
+    def totp_step(self, secret: str, code: str | None, after: int | None = None) -> int | None:
+        """The time step of a valid code (this one or a neighbour, for clock drift) later than
+        `after`, else None: a code already accepted is not accepted again (RFC 6238, 5.2)."""
         import pyotp
 
         code = "".join((code or "").split())
-        return len(code) == 6 and code.isdigit() and pyotp.TOTP(secret).verify(code, valid_window=1)
+        if len(code) != 6 or not code.isdigit():
+            return None
+        totp = pyotp.TOTP(secret)
+        now = int(time.time()) // totp.interval
+        for step in (now, now - 1, now + 1):
+            if (after is None or step > after) and hmac.compare_digest(totp.generate_otp(step), code):
+                return step
+        return None
+
+    def totp_ok(self, secret: str, code: str | None) -> bool:
+        return self.totp_step(secret, code) is not None
 
     def check(self, user: User, code: str | None) -> bool:
-        """A current TOTP code, or an unused recovery code (removed from the user: it works once)."""
+        """A TOTP code not used before, or an unused recovery code (removed: it works once)."""
         if not code or len(code) > 64 or not user.mfa_secret_encrypted:
             return False
-        if self.totp_ok(self.box.decrypt(user.mfa_secret_encrypted), code):
+        step = self.totp_step(self.box.decrypt(user.mfa_secret_encrypted), code, user.mfa_last_step)
+        if step is not None:
+            user.mfa_last_step = step
             return True
         hashed = self.recovery_hash(code)
         codes = list(user.recovery_codes or [])
@@ -144,6 +159,7 @@ class MfaService:
                 raise ValidationError("auth.code_wrong")
             codes, hashes = self.factor.new_recovery_codes()
             user.mfa_enabled, user.recovery_codes = True, hashes
+            user.mfa_last_step = self.factor.totp_step(self.factor.box.decrypt(user.mfa_secret_encrypted), code)
             session.add(user)
             _audit(session, action="mfa.enabled", actor_user_id=ctx.user_id, workspace_id=ctx.tenant_id,
                    target=user.email or user.username)
@@ -161,6 +177,7 @@ class MfaService:
             if _rank(membership.role) > _rank(ctx.role):
                 raise PermissionDeniedError("auth.role_above_own", role=membership.role)
             user.mfa_enabled, user.mfa_secret_encrypted, user.recovery_codes = False, None, []
+            user.mfa_last_step = None
             user.session_epoch += 1
             session.add(user)
             AccountRepository(session).revoke_user(user.id, datetime.now(timezone.utc))

@@ -36,6 +36,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('active', sa.Boolean(), nullable=False, server_default=sa.true()))
         batch_op.add_column(sa.Column('mfa_secret_encrypted', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('mfa_enabled', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column('mfa_last_step', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('recovery_codes', sa.JSON(), nullable=False, server_default='[]'))
         batch_op.add_column(sa.Column('last_login_at', _TIME(), nullable=True))
         batch_op.add_column(sa.Column('session_epoch', sa.Integer(), nullable=False, server_default='0'))
@@ -138,7 +139,8 @@ def downgrade() -> None:
         batch_op.create_foreign_key('user_tenant_id_fkey', 'tenant', ['tenant_id'], ['id'])
         batch_op.create_unique_constraint('user_tenant_id_username_key', ['tenant_id', 'username'])
         batch_op.create_index('ix_user_tenant_id', ['tenant_id'], unique=False)
-        for column in ('session_epoch', 'last_login_at', 'recovery_codes', 'mfa_enabled', 'mfa_secret_encrypted',
+        for column in ('session_epoch', 'last_login_at', 'recovery_codes', 'mfa_last_step', 'mfa_enabled',
+                       'mfa_secret_encrypted',
                        'active', 'email'):
             batch_op.drop_column(column)
 
