@@ -164,6 +164,9 @@ MATRIX.update({
     ("mfa", "confirm_enrolment"): (Action.OWN_PREFERENCES, lambda s, c: s.mfa.confirm_enrolment(c, "000000")),
     ("mfa", "reset"): (Action.MANAGE_MEMBERS, lambda s, c: s.mfa.reset(c, 999_999)),
 })
+# Single sign-on (services/sso.py) starts a session from a verified id_token: no caller yet either.
+SERVICES += ("sso",)
+NOT_CALLER_FACING |= {("sso", "login")}
 # Beyond the method's own action: the same method may need more for some arguments.
 EXTRA_CASES = {
     "move the protected label": (Action.MOVE_PROTECTED_LABEL,

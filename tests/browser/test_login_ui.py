@@ -146,7 +146,9 @@ def test_mfa_enrolment_then_sign_in_with_a_code(hosted_page, hosted_app):
     sign_in(page, base, hosted.users["admin"])
     code = page.get_by_label("Authentication code")
     expect(code).to_be_visible()
-    code.fill(pyotp.TOTP(secret).now())
+    expect(page.get_by_label("Password")).to_be_visible()  # the form keeps what was typed
+    # A code works once: the next 30-second step's code (accepted one step early) is a new one.
+    code.fill(pyotp.TOTP(secret).at(time.time() + 30))
     page.get_by_role("button", name="Sign in").click()
     in_app(page, "admin")
 
@@ -157,6 +159,9 @@ def test_switching_workspace(hosted_page, hosted_app):
     sign_in(page, base, hosted.both)
     in_app(page, "editor")
     expect(page.locator("#pm-new")).to_be_visible()
+    # The page has finished loading (its last loaders fill the table and the pager).
+    expect(page.locator("#pm-table").get_by_role("gridcell", name="greeting").first).to_be_visible()
+    page.locator("#pm-page-info").get_by_text("–").wait_for()
     page.locator("#pm-workspace").get_by_role("combobox").click()
     page.get_by_role("option", name="Beta team").click()
     in_app(page, "viewer", "Beta team")
