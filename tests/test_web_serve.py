@@ -7,18 +7,12 @@ import pytest
 from tests.web_fixtures import PASSWORD, SECRET_KEY, multi_settings, populate
 
 
-@pytest.fixture
-def sqlite_only(db_url):
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the start checks read settings only; one backend is enough")
-
-
-def test_serve_refuses_single_user_mode(cli, sqlite_only):
+def test_serve_refuses_single_user_mode(cli):
     result = cli("serve")
     assert result.code == 1 and "PROMPTMGR_MODE=multi" in result.err
 
 
-def test_serve_refuses_without_a_secret_key(cli, monkeypatch, sqlite_only):
+def test_serve_refuses_without_a_secret_key(cli, monkeypatch):
     monkeypatch.setenv("PROMPTMGR_MODE", "multi")
     monkeypatch.delenv("PROMPTMGR_SECRET_KEY", raising=False)
     from promptmgr.config import get_settings
@@ -28,7 +22,8 @@ def test_serve_refuses_without_a_secret_key(cli, monkeypatch, sqlite_only):
     assert result.code == 1 and "PROMPTMGR_SECRET_KEY" in result.err
 
 
-def test_serve_refuses_sqlite_shared_by_several_workers(cli, monkeypatch, sqlite_only):
+def test_serve_refuses_sqlite_shared_by_several_workers(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'shared.db'}")  # whichever backend cli_env chose
     monkeypatch.setenv("PROMPTMGR_MODE", "multi")
     monkeypatch.setenv("PROMPTMGR_SECRET_KEY", SECRET_KEY)
     from promptmgr.config import get_settings
@@ -88,3 +83,12 @@ def test_the_caller_of_a_gradio_request_is_the_session_user_in_their_workspace(t
     with pytest.raises(AuthenticationError):  # a revoked session stops at once, token unexpired
         ui.caller(FakeRequest({"pm_access": switched.access_token}), "en")
     services.db.dispose()
+
+
+def test_ui_points_hosted_mode_to_serve(cli, monkeypatch):
+    monkeypatch.setenv("PROMPTMGR_MODE", "multi")
+    from promptmgr.config import get_settings
+
+    get_settings.cache_clear()
+    result = cli("ui")
+    assert result.code == 1 and "promptmgr serve" in result.err
