@@ -43,6 +43,10 @@ def _number(name: str, default: float, kind=int):
     return number
 
 
+def _number_or_zero(name: str, default: int) -> int:
+    return 0 if (_env(name) or "").strip() == "0" else _number(name, default)
+
+
 def _default_home() -> Path:
     if _env("HOME"):
         return Path(_env("HOME")).expanduser()
@@ -83,6 +87,9 @@ class Settings:
     argon2_time_cost: int = field(default_factory=lambda: _number("ARGON2_TIME_COST", 2))
     access_token_minutes: int = field(default_factory=lambda: _number("ACCESS_TOKEN_MINUTES", 15))
     refresh_token_days: int = field(default_factory=lambda: _number("REFRESH_TOKEN_DAYS", 7))
+    # A refresh token presented again this soon after its rotation is a page's parallel requests,
+    # not a replay (0: every second presentation revokes the session).
+    refresh_reuse_grace_seconds: int = field(default_factory=lambda: _number_or_zero("REFRESH_REUSE_GRACE_SECONDS", 10))
     invite_hours: int = field(default_factory=lambda: _number("INVITE_HOURS", 72))
     reset_minutes: int = field(default_factory=lambda: _number("RESET_MINUTES", 60))
     login_max_failures: int = field(default_factory=lambda: _number("LOGIN_MAX_FAILURES", 5))

@@ -2,6 +2,7 @@
 roles, settings, MFA, and isolation between workspaces."""
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -270,3 +271,14 @@ def test_a_workspace_context_never_reads_or_changes_another_workspaces_members(h
         with pytest.raises(NotFoundError):
             call()
     assert {m["email"]: m["active"] for m in hosted.accounts.members(b)}[victim] is True
+
+
+def test_what_services_return_never_carries_hashes_or_secrets(team):
+    owner = ctx_of(team, "owner@example.org")
+    secret = team.mfa.begin_enrolment(owner)["secret"]
+    team.mfa.confirm_enrolment(owner, pyotp.TOTP(secret).now())
+    shown = repr([team.accounts.members(owner), team.accounts.workspaces(owner), team.accounts.settings_of(owner),
+                  team.mfa.status(owner), team.accounts.set_role(owner, "viewer@example.org", "editor")])
+    for leak in ("argon2", "password", secret, "mfa_secret", "'recovery_codes'", "session_epoch"):
+        assert leak not in shown
+    assert not re.search(r"[0-9a-f]{64}", shown)  # no recovery code or token hash

@@ -140,6 +140,9 @@ def test_tampered_expired_unsigned_and_foreign_tokens_are_refused(team):
 
 
 def test_refresh_rotates_and_reusing_a_rotated_token_revokes_the_family(team):
+    from dataclasses import replace
+
+    team.auth.settings = replace(team.auth.settings, refresh_reuse_grace_seconds=0)
     first = login(team, "editor@example.org")
     second = team.auth.refresh(first.refresh_token)
     assert second.family_id == first.family_id and second.refresh_token != first.refresh_token
@@ -152,6 +155,25 @@ def test_refresh_rotates_and_reusing_a_rotated_token_revokes_the_family(team):
     with pytest.raises(AuthenticationError):
         team.auth.refresh(second.refresh_token)
     assert team.auth.verify_access(login(team, "editor@example.org").access_token)  # a new login is fine
+
+
+def test_a_pages_parallel_refreshes_within_the_grace_keep_the_session(team):
+    from promptmgr.models import RefreshToken
+    from sqlmodel import select
+
+    first = login(team, "editor@example.org")
+    a, b = team.auth.refresh(first.refresh_token), team.auth.refresh(first.refresh_token)  # the same cookie
+    assert a.family_id == b.family_id == first.family_id and a.refresh_token != b.refresh_token
+    assert team.auth.verify_access(a.access_token) and team.auth.verify_access(b.access_token)
+    with team.db.session(write=True) as session:  # later, the old token comes back: a replay
+        row = session.exec(select(RefreshToken).where(RefreshToken.family_id == first.family_id,
+                                                      RefreshToken.rotated_at.is_not(None))).one()
+        row.rotated_at = datetime.now(timezone.utc) - timedelta(seconds=11)
+        session.add(row)
+    with pytest.raises(AuthenticationError):
+        team.auth.refresh(first.refresh_token)
+    with pytest.raises(AuthenticationError):
+        team.auth.verify_access(a.access_token)
 
 
 def test_logout_ends_the_session_only(team):

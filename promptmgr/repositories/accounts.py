@@ -71,7 +71,7 @@ class AccountRepository:
 
     def mark_rotated(self, token_id: int, now: datetime) -> bool:
         """True when this call rotated the token (an UPDATE guarded by rotated_at IS NULL: of two
-        concurrent refreshes with one token, only one wins; the other counts as reuse)."""
+        concurrent refreshes with one token, only one marks it)."""
         result = self.session.execute(update(RefreshToken).where(
             RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
             .values(rotated_at=now))

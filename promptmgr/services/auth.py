@@ -2,6 +2,8 @@
 
 A session is a refresh-token family: login starts one; each refresh rotates its token; presenting a
 token that was already rotated (a stolen copy, or the victim after the thief) revokes the family.
+(Within refresh_reuse_grace_seconds, default 10, of its rotation a token may rotate again: the
+requests of one page refresh at once with the same cookie, and must not log the person out.)
 The access token is a 15-minute JWT, and yet sessions end at once: verify_session checks, in one
 indexed query per request, that the user is active, their session epoch is the token's (a password
 change, deactivation or MFA reset bumps it), they are still a member of the token's workspace, and
@@ -40,6 +42,10 @@ def _audit(session, *, action: str, actor_user_id: int | None, workspace_id: int
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def normalize_email(email: str | None) -> str:
@@ -181,7 +187,7 @@ class AuthService:
                 if count >= limit and last is not None:
                     # Backoff: 1 minute at the limit, doubling with each further failure, at most the window.
                     wait = min(timedelta(minutes=2 ** (count - limit)), window)
-                    last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
+                    last = _aware(last)
                     if now < last + wait:
                         raise LockedOutError(seconds=int((last + wait - now).total_seconds()) + 1)
 
@@ -211,32 +217,39 @@ class AuthService:
     def _rotate(self, refresh_token: str, address: str, user_agent: str, *, user_id: int | None = None,
                 workspace: Tenant | None = None) -> SessionTokens:
         now = _now()
-        reused = False
+        grace = timedelta(seconds=self.settings.refresh_reuse_grace_seconds)
+        failure: str | None = None
         with self.db.session(write=True) as session:
             repo = AccountRepository(session)
             row = repo.refresh_token(token_hash(refresh_token or "")) if refresh_token else None
             if row is None or row.revoked_at is not None or (user_id is not None and row.user_id != user_id):
                 raise AuthenticationError("auth.session_invalid")
-            expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=timezone.utc)
-            if row.rotated_at is not None or not repo.mark_rotated(row.id, now):
-                reused = True
-            elif expires <= now:
+            if row.rotated_at is not None and now - _aware(row.rotated_at) > grace:
+                failure = "reused"
+            elif row.rotated_at is None:
+                # Of two requests rotating one token at the same moment, the loser lands within the grace.
+                repo.mark_rotated(row.id, now)
+            # A token rotated within the grace: several requests of one page refreshed at once (the
+            # browser sends the same cookie with each); each gets a sibling in the family.
+            if failure is None and _aware(row.expires_at) <= now:
                 raise AuthenticationError("auth.session_invalid")
-            else:
+            if failure is None:
                 user = repo.user(row.user_id)
                 tenant = workspace or repo.tenant(row.workspace_id)
                 membership = repo.membership(row.user_id, tenant.id) if tenant else None
                 if user is None or not user.active or membership is None or not tenant.active:
-                    repo.revoke_family(row.family_id, now)
-                    raise AuthenticationError("auth.session_invalid")
-                tokens = self._start(session, user, membership.role, tenant, (address or "")[:_MAX_ADDRESS],
-                                     (user_agent or "")[:_MAX_AGENT], family_id=row.family_id)
-        if reused:
+                    failure = "ended"
+                else:
+                    tokens = self._start(session, user, membership.role, tenant, (address or "")[:_MAX_ADDRESS],
+                                         (user_agent or "")[:_MAX_AGENT], family_id=row.family_id)
+        if failure is not None:
             # Its own transaction: the revocation must stay even though this call fails.
             with self.db.session(write=True) as session:
                 AccountRepository(session).revoke_family(row.family_id, now)
-                _audit(session, action="session.reuse_detected", actor_user_id=row.user_id,
-                       workspace_id=row.workspace_id, target=row.family_id, address=address, user_agent=user_agent)
+                if failure == "reused":
+                    _audit(session, action="session.reuse_detected", actor_user_id=row.user_id,
+                           workspace_id=row.workspace_id, target=row.family_id, address=address,
+                           user_agent=user_agent)
             raise AuthenticationError("auth.session_invalid")
         return tokens
 
