@@ -21,8 +21,12 @@ class Hosted:
 
 
 def multi_settings(home, db_url, **extra):
+    """No refresh-reuse grace in the auth service: the web layer's own per-client reuse of one
+    rotation (web/session.py) must carry a page's parallel requests, and a second presentation from
+    anywhere else revokes the session at once."""
     from promptmgr.config import Settings
 
+    extra.setdefault("refresh_reuse_grace_seconds", 0)
     return Settings(home=home, database_url=db_url, mode="multi", load_starter=False, secret_key=SECRET_KEY,
                     argon2_memory_kib=1024, argon2_time_cost=1, **extra)
 
