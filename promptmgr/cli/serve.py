@@ -24,7 +24,7 @@ def serve(
     from ..errors import ValidationError
 
     if get_settings().mode != "multi":
-        raise ValidationError("web.serve.single_mode")
+        raise ValidationError("web.cli.single_mode")
     from ..web.start import run
 
     run(host, port, workers)

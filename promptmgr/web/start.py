@@ -24,9 +24,9 @@ def prepare(services, workers: int = 1) -> None:
     check_hosted_settings(services.settings, workers)
     outcome = services.accounts.ensure_first_owner()
     if outcome == "created":
-        _say("web.serve.owner_created", email=services.settings.admin_email)
+        _say("web.cli.owner_created", email=services.settings.admin_email)
     elif outcome == "missing":
-        _say("web.serve.no_user")
+        _say("web.cli.no_user")
 
 
 def app_from_env():
@@ -51,7 +51,7 @@ def run(host: str, port: int, workers: int = 1, services=None) -> None:
     prepare(services, workers)
     os.environ["PROMPTMGR_BIND_HOST"], os.environ["PROMPTMGR_WORKERS"] = host, str(workers)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    _say("web.serve.running", url=f"http://{shown}:{port}/")
+    _say("web.cli.running", url=f"http://{shown}:{port}/")
     # proxy_headers: X-Forwarded-Proto from the proxy in front decides the Secure cookie flag.
     options = dict(host=host, port=port, proxy_headers=True, forwarded_allow_ips="*", log_level="warning")
     if workers == 1:
