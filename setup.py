@@ -10,7 +10,7 @@ setup(
               "promptmgr._locales", "promptmgr._data"],
     package_dir={"promptmgr._locales": "locales", "promptmgr._data": "data"},
     package_data={
-        "promptmgr": ["migrations/*.mako"],
+        "promptmgr": ["migrations/*.mako", "web/templates/*.html"],
         "promptmgr._locales": ["*.yml"],
         "promptmgr._data": ["**/*"],
     },

@@ -143,6 +143,12 @@ class Services:
         return AccountService(self.db, self.settings, self.password_hasher)
 
     @cached_property
+    def sso(self):
+        from .services.sso import SsoService
+
+        return SsoService(self.db, self.auth)
+
+    @cached_property
     def mfa(self):
         from .services.mfa import MfaService
 

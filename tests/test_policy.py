@@ -192,6 +192,9 @@ MATRIX.update({
 SERVICES += ("analytics",)
 MATRIX.update({("analytics", m): (Action.READ_ANALYTICS, (lambda m: lambda s, c: getattr(s.analytics, m)(c))(m))
                for m in ("totals", "timeline", "by_model", "by_prompt", "dashboard")})
+# Single sign-on (services/sso.py) starts a session from a verified id_token: no caller yet either.
+SERVICES += ("sso",)
+NOT_CALLER_FACING |= {("sso", "login")}
 # Beyond the method's own action: the same method may need more for some arguments.
 EXTRA_CASES = {
     "move the protected label": (Action.MOVE_PROTECTED_LABEL,

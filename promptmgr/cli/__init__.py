@@ -18,7 +18,7 @@ GROUPS = {"prompts": "prompts", "providers": "providers", "runs": "runs", "datas
 COMMANDS = {
     "categories": "library", "tags": "library", "export": "library", "import": "library",
     "models": "models", "tokens": "models", "run": "runs", "enhance": "enhance", "translate": "enhance",
-    "ui": "ui",
+    "ui": "ui", "serve": "serve",
 }
 COMMANDS["eval"] = "eval"  # promptfoo configs run for CI (cli/eval.py)
 COMMANDS["stats"] = "stats"  # analytics over stored runs (cli/stats.py)

@@ -25,6 +25,8 @@ def ui(
     from ..exposure import check_bind
 
     settings = get_settings()
+    if settings.mode == "multi":  # without the sign-in pages every handler would refuse the caller
+        raise ValidationError("web.cli.use_serve")
     expose = expose or settings.expose
     check_bind(host, settings.mode, expose)  # refused before anything loads
     from ..ui.app import create_demo, launch

@@ -33,7 +33,10 @@ def create_demo(services=None) -> gr.Blocks:
         from ..bootstrap import build_services
 
         services = build_services()
-    ui = UI(services, services.local_context())
+    hosted = services.settings.mode == "multi"
+    # Hosted mode has no local user: every caller comes from the request's session (UI.caller).
+    ui = UI(services, None if hosted else services.local_context())
+    header = None
     with gr.Blocks(title="promptmgr", analytics_enabled=False) as demo:
         # None until the page load picked the language: a handler called before that (or through
         # the HTTP API, which has no page) gets the language from its request (UI.caller).
@@ -44,6 +47,10 @@ def create_demo(services=None) -> gr.Blocks:
         page_theme = gr.Textbox("", visible=False)
         with gr.Row(elem_id="pm-header"):
             ui.tr(gr.Markdown(text("ui.app.header")), value="ui.app.header")
+        if hosted:
+            from .hosted import HostedHeader
+
+            header = HostedHeader(ui)
         with gr.Tabs(elem_id="pm-tabs"):
             with ui.tr(gr.Tab(text("ui.tabs.library"), id="library", elem_id="pm-tab-library"),
                        label="ui.tabs.library"):
@@ -70,7 +77,9 @@ def create_demo(services=None) -> gr.Blocks:
             with ui.tr(gr.Tab(text("ui_admin.tab"), id="admin", elem_id="pm-tab-admin", visible=False),
                        label="ui_admin.tab") as admin:
                 admin_tab.build(ui, admin)
-        _wire_page_load(demo, ui, page_locale, page_theme)
+        if header is not None:
+            header.collect_controls(demo)
+        _wire_page_load(demo, ui, page_locale, page_theme, header)
     # The handlers are the UI's plumbing, not an API (the REST API is): described in every page
     # they would add ~300 KB to it. They stay callable, for gradio_client in tests.
     for fn in demo.fns.values():
@@ -79,14 +88,16 @@ def create_demo(services=None) -> gr.Blocks:
     return demo
 
 
-def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, page_theme: gr.Textbox) -> None:
+def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, page_theme: gr.Textbox,
+                    header=None) -> None:
     """One direct request (no queue: a queued event costs a visible extra round trip) chooses
     the language, relabels every tab and runs the first-paint loaders; the other loaders then
     run side by side."""
     first = ui.first_loaders
     inputs = [ui.locale, *(component for _fn, fn_inputs, _outputs in first for component in fn_inputs)]
     outputs = list(dict.fromkeys([ui.locale, page_locale, page_theme, *ui.translated_components,
-                                  *(component for _fn, _inputs, fn_outputs in first for component in fn_outputs)]))
+                                  *(component for _fn, _inputs, fn_outputs in first for component in fn_outputs),
+                                  *(header.outputs if header is not None else [])]))
 
     @ui.handler
     def start(ctx, *values):
@@ -95,13 +106,15 @@ def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, page_theme
         updates = {ui.locale: locale, page_locale: locale, page_theme: theme if theme in THEMES else ""}
         if locale != BUILT_IN_LOCALE:  # components are built with their English text
             updates.update(ui.relabel(locale))
+        if header is not None:  # hosted mode: who is signed in, and what their role may use
+            merge_updates(updates, header.on_load(ctx))
         updates = _run_loaders(ui, first, ctx, values, updates)
-        warm_model_list()
+        warm_model_list(ctx)
         return updates
 
     warmed = threading.Event()
 
-    def warm_model_list() -> None:
+    def warm_model_list(ctx) -> None:
         """Once per app, after the first page is served: the first model list (Builder, Testing)
         imports litellm, seconds of work. Those tabs are built when opened, so their loaders no
         longer hide it behind the page load; a background thread does it instead."""
@@ -111,7 +124,7 @@ def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, page_theme
 
         def warm():
             try:
-                ui.services.providers.overview(ui.caller(None, BUILT_IN_LOCALE), limit=1)
+                ui.services.providers.overview(ctx, limit=1)
             except Exception:  # noqa: BLE001 — a warm-up: the tab's own loader reports errors
                 log.debug("model list warm-up failed", exc_info=True)
 

@@ -81,7 +81,7 @@ def build(ui: UI) -> None:
         return [(template_title(ctx.locale, item), item.name) for item in services.builder.templates(ctx)] \
             + [(text("ui_builder.custom_choice", ctx.locale), CUSTOM)]
 
-    build_ctx = ui.caller(None, en)  # English labels for the first paint, relabelled on load
+    build_ctx = ui.build_context(en)  # English labels for the first paint, relabelled on load
 
     ui.tr(gr.Markdown(text("ui_builder.intro", en)), value="ui_builder.intro")
     parts = gr.State([])

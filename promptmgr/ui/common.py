@@ -16,15 +16,16 @@ from typing import Any, Callable
 import gradio as gr
 
 from ..context import TenantContext
-from ..errors import PromptMgrError
+from ..errors import AuthenticationError, PromptMgrError
 from ..i18n import normalize_locale, t
 
 log = logging.getLogger("promptmgr.ui")
 
 
 class UI:
-    def __init__(self, services, local_ctx: TenantContext):
+    def __init__(self, services, local_ctx: TenantContext | None):
         self.services = services
+        # None in hosted mode: every caller comes from the request's session, there is no local user.
         self._local_ctx = local_ctx
         self._translated: list[tuple[Any, dict[str, str]]] = []
         self._loaders: list[tuple[Callable, list, list]] = []
@@ -33,15 +34,39 @@ class UI:
         # Per-session language; every handler takes it as its first input.
         self.locale: gr.State | None = None
 
+    @property
+    def hosted(self) -> bool:
+        return self._local_ctx is None
+
     # --- the caller -----------------------------------------------------------------------
     def caller(self, request: gr.Request | None, locale: str | None = None) -> TenantContext:
         """The one place a Gradio request becomes the caller's TenantContext. Single-user mode:
-        the local tenant and user. Hosted mode reads the logged-in user from `request` here.
+        the local tenant and user. Hosted mode: the user of the request's access cookie, in the
+        workspace the session is in, with the role of that membership (verified by the auth
+        service on every event, so a revoked session or removed membership stops at once).
+        Raises AuthenticationError (auth.session_invalid) without a valid session.
 
         The locale is the page's language state; before the page chose one (or for a caller of
         the HTTP API, which has no page) it is picked from the request like on page load."""
-        chosen = normalize_locale(locale) or self.pick_locale(request)
-        return self._local_ctx.with_locale(chosen).with_origin(*request_origin(request))
+        ctx = self._local_ctx if self._local_ctx is not None else self._session_context(request)
+        chosen = normalize_locale(locale) or self.pick_locale(request, ctx)
+        return ctx.with_locale(chosen).with_origin(*request_origin(request))
+
+    def build_context(self, locale: str = "en") -> TenantContext:
+        """The context for reading shipped data (builder templates) while the page is built, before
+        any request: the local user, or in hosted mode a viewer of no workspace (tenant 0 owns
+        nothing, so it can read nothing of anyone's)."""
+        if self._local_ctx is not None:
+            return self._local_ctx.with_locale(locale)
+        return TenantContext(0, 0, "viewer", locale)
+
+    def _session_context(self, request: gr.Request | None) -> TenantContext:
+        from ..web.cookies import ACCESS_COOKIE
+
+        token = _cookies(request).get(ACCESS_COOKIE)
+        if not token:
+            raise AuthenticationError("auth.session_invalid")
+        return self.services.auth.verify_access(token)  # AuthenticationError when it ended
 
     def handler(self, fn: Callable) -> Callable:
         """Wrap a Gradio handler `fn(ctx, *inputs)`: ctx is the caller of this request (resolved by
@@ -97,20 +122,21 @@ class UI:
         wrapped.ui_inner = fn
         return wrapped
 
-    def pick_locale(self, request: gr.Request | None) -> str:
+    def pick_locale(self, request: gr.Request | None, ctx: TenantContext | None = None) -> str:
         """?lang=, then the user's saved preference, the browser's language, the tenant default, English."""
+        ctx = ctx or self._local_ctx
         if request is not None:
             chosen = normalize_locale(request.query_params.get("lang"))
             if chosen:
                 return chosen
-        saved = normalize_locale(self.services.admin.preferences(self._local_ctx).get("locale"))
+        saved = normalize_locale(self.services.admin.preferences(ctx).get("locale"))
         if saved:
             return saved
         if request is not None:
             browser = normalize_locale(request.headers.get("accept-language"))
             if browser:
                 return browser
-        return normalize_locale(self._local_ctx.locale) or "en"
+        return normalize_locale(ctx.locale) or "en"
 
     # --- translation ---------------------------------------------------------------------
     def tr(self, component, **keys: str):
@@ -218,6 +244,16 @@ def status_line(elem_id: str) -> gr.Markdown:
 def choices(locale: str | None, pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """[(locale key, value)] -> [(translated name, value)] for dropdowns and radios built in handlers."""
     return [(text(key, locale), value) for key, value in pairs]
+
+
+def _cookies(request: gr.Request | None) -> dict:
+    """The request's cookies (gr.Request hands attribute reads to the Starlette request)."""
+    if request is None:
+        return {}
+    try:
+        return dict(request.cookies or {})
+    except (AttributeError, KeyError):
+        return {}
 
 
 def _type_hints(fn: Callable) -> dict:

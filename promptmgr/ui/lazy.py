@@ -41,6 +41,7 @@ import gradio as gr
 from gradio.context import LocalContext, get_blocks_context
 from pydantic import BaseModel
 
+from ..policy import allowed
 from .common import UI, merge_updates
 
 
@@ -111,11 +112,19 @@ def lazy_tab(ui: UI, tab: gr.Tab, build: Callable[[UI], Any]) -> None:
         scope = TabScope(ui)
         build(scope)
         scope.finish(ctx.locale)
-        _finish_render(get_blocks_context(), LocalContext.renderable.get(None))
+        _finish_render(get_blocks_context(), LocalContext.renderable.get(None), ctx.role)
 
 
-def _finish_render(blocks, renderable) -> None:
+def _finish_render(blocks, renderable, role: str) -> None:
+    from .hosted import ROLE_CONTROLS
+
     fns = [fn for fn in blocks.fns.values() if fn.rendered_in is renderable]
+    # The caller is known when the tab is built: controls their role cannot use are not shown
+    # (the services refuse them anyway; the page-load hides the eager tabs' the same way).
+    for block in blocks.blocks.values():
+        action = ROLE_CONTROLS.get(getattr(block, "elem_id", None) or "")
+        if block.rendered_in is renderable and action is not None and not allowed(role, action):
+            block.visible = False
     for fn in fns:
         if fn.api_visibility == "public":
             fn.api_visibility = "undocumented"  # as in create_demo: plumbing, not an API

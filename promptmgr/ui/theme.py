@@ -36,6 +36,9 @@ html[dir="rtl"] .block[dir="ltr"], html[dir="rtl"] .prose[dir="ltr"], html[dir="
 html[dir="rtl"] .prose pre, html[dir="rtl"] .prose code { direction: ltr; }
 html[dir="rtl"] #pm-page-info .md { text-align: center; }
 .pm-status p { margin: 0; }
+/* Hosted mode's account row: the buttons keep their own height next to the workspace picker. */
+#pm-account { align-items: center; }
+#pm-account button { align-self: center; }
 """
 
 # Runs in the browser after the language or theme is known: `dir`/`lang` on the document (Arabic
