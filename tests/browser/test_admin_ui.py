@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import uuid
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.browser.usable import assert_no_error_status, assert_usable
@@ -105,67 +103,3 @@ def test_a_change_in_another_tab_is_logged_with_the_browsers_address(open_app, a
     event = app_services.services.audit.list(app_services.ctx, {"target": model}).items[0]
     assert (event.action, event.address) == ("price.set", "127.0.0.1") and "Chrome" in (event.user_agent or "")
     assert event.after["input_per_1k"] == 0.25
-
-
-@pytest.fixture(scope="module")
-def hosted_admin(tmp_path_factory, browser):
-    """A second app in hosted mode (PROMPTMGR_MODE=multi) whose caller is the local owner, with a member
-    to manage. The login pages are the web part's: this app is reached as the owner directly."""
-    from promptmgr.bootstrap import build_services
-    from promptmgr.config import Settings
-    from promptmgr.schemas import PromptCreate, parse
-    from promptmgr.ui.app import create_demo, launch
-    from tests.accounts_helpers import PASSWORD, SECRET
-    from tests.browser.conftest import free_port
-
-    home = tmp_path_factory.mktemp("admin-hosted") / "home"
-    settings = Settings(home=home, database_url=f"sqlite:///{home / 'promptmgr.db'}", mode="multi",
-                        load_starter=False, secret_key=SECRET, argon2_memory_kib=64, argon2_time_cost=1,
-                        public_url="http://127.0.0.1")
-    services = build_services(settings)
-    ctx = services.local_context()
-    services.library.create(ctx, parse(PromptCreate, {"name": "hello", "content": "Hi"}))
-    services.accounts.create_user(ctx, "bob@example.org", PASSWORD, "editor")
-    demo = create_demo(services)
-    port = free_port()
-    launch(demo, port=port, prevent_thread_lock=True, quiet=True, settings=settings)
-    yield f"http://127.0.0.1:{port}/", services, ctx
-    demo.close()
-    services.db.dispose()
-
-
-def test_an_owner_changes_a_role_and_the_audit_log_shows_it(hosted_admin, browser):
-    url, services, ctx = hosted_admin
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    page = context.new_page()
-    try:
-        page.goto(url)
-        page.locator("#pm-tabs").get_by_role("tab", name="Admin").click()
-        page.locator("#pm-admin-sections").get_by_role("tab", name="Members").click()
-        members = page.locator("#pm-members")
-        expect(members.get_by_role("gridcell", name="bob@example.org").first).to_be_visible()
-        page.locator("#pm-member").locator("input").first.click()
-        page.get_by_role("option", name="bob@example.org").click()
-        page.locator("#pm-member-role").locator("input").first.click()
-        page.get_by_role("option", name="Viewer").click()
-        page.locator("#pm-member-set-role").click()
-        expect(page.get_by_text("bob@example.org is now Viewer.")).to_be_visible()
-        assert {m["email"]: m["role"] for m in services.accounts.members(ctx)}["bob@example.org"] == "viewer"
-        # An invitation gives a link to send; a bad address is a message and keeps what was typed.
-        email = page.locator("#pm-invite-email").locator("input, textarea").first
-        email.fill("not-an-email")
-        page.locator("#pm-invite").click()
-        expect(page.locator(".toast-body").first).to_be_visible()
-        assert_usable(page, "pm-invite-email", "not-an-email")
-        email.fill("ada@example.org")
-        page.locator("#pm-invite").click()
-        expect(page.locator("#pm-invite-link").locator("input, textarea").first).to_have_value(
-            re.compile(r"^http://127\.0\.0\.1/invite/"))
-        page.locator("#pm-admin-sections").get_by_role("tab", name="Audit log").click()
-        table = page.locator("#pm-audit-table")
-        expect(table.get_by_role("gridcell", name="Role changed").first).to_be_visible()
-        expect(table).to_contain_text("role: 'editor' → 'viewer'")
-        expect(table.get_by_role("gridcell", name="Member invited").first).to_be_visible()
-        assert_no_error_status(page)
-    finally:
-        context.close()

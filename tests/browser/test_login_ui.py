@@ -6,6 +6,7 @@ thread, over SQLite with two workspaces and a member of each role, with the loop
 provider configured; these fixtures leave the single-user ones in conftest.py untouched."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from urllib.parse import urlparse
@@ -14,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import LOOPBACK, free_port
+from tests.browser.usable import assert_no_error_status, assert_usable
 from tests.oidc_provider import OidcProvider
 from tests.web_fixtures import PASSWORD, multi_settings, populate
 
@@ -184,6 +186,46 @@ def test_a_viewer_sees_no_edit_controls(hosted_page, hosted_app):
     page.get_by_role("tab", name="Testing").click()
     expect(page.locator("#testing-preview")).to_be_visible()
     expect(page.locator("#testing-run")).to_be_hidden()
+    # Tabs built when first opened hide them too: a viewer reads experiments, runs none.
+    page.locator("#pm-tabs").get_by_role("tab", name="Experiments").click()
+    page.locator("#exp-tabs").get_by_role("tab", name="New experiment").click()
+    expect(page.locator("#exp-new-name")).to_be_visible()
+    expect(page.locator("#exp-new-estimate")).to_be_hidden()
+    expect(page.locator("#exp-new-run")).to_be_hidden()
+    expect(page.locator("#pm-tabs").get_by_role("tab", name="Admin")).to_be_hidden()
+
+
+def test_an_owner_changes_a_role_and_the_audit_log_shows_it(hosted_page, hosted_app):
+    base, hosted = hosted_app
+    services, page = hosted.services, hosted_page
+    services.accounts.create_user(hosted.ctx("alpha"), "bob@example.com", PASSWORD, "editor")
+    sign_in(page, base, hosted.users["owner"])
+    in_app(page, "owner")
+    page.locator("#pm-tabs").get_by_role("tab", name="Admin").click()
+    page.locator("#pm-admin-sections").get_by_role("tab", name="Members").click()
+    expect(page.locator("#pm-members").get_by_role("gridcell", name="bob@example.com").first).to_be_visible()
+    page.locator("#pm-member").locator("input").first.click()
+    page.get_by_role("option", name="bob@example.com").click()
+    page.locator("#pm-member-role").locator("input").first.click()
+    page.get_by_role("option", name="Viewer").click()
+    page.locator("#pm-member-set-role").click()
+    expect(page.get_by_text("bob@example.com is now Viewer.")).to_be_visible()
+    assert {m["email"]: m["role"] for m in services.accounts.members(hosted.ctx("alpha"))}["bob@example.com"] == "viewer"
+    # An invitation gives a link to send; a bad address is a message and keeps what was typed.
+    email = page.locator("#pm-invite-email").locator("input, textarea").first
+    email.fill("not-an-email")
+    page.locator("#pm-invite").click()
+    expect(page.locator(".toast-body").first).to_be_visible()
+    assert_usable(page, "pm-invite-email", "not-an-email")
+    email.fill("ada@example.com")
+    page.locator("#pm-invite").click()
+    expect(page.locator("#pm-invite-link").locator("input, textarea").first).to_have_value(re.compile(r"/invite/"))
+    page.locator("#pm-admin-sections").get_by_role("tab", name="Audit log").click()
+    table = page.locator("#pm-audit-table")
+    expect(table.get_by_role("gridcell", name="Role changed").first).to_be_visible()
+    expect(table).to_contain_text("role: 'editor' → 'viewer'")
+    expect(table.get_by_role("gridcell", name="Member invited").first).to_be_visible()
+    assert_no_error_status(page)
 
 
 def test_sign_in_with_sso(hosted_page, hosted_app, oidc_provider):
