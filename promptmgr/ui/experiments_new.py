@@ -16,7 +16,7 @@ from ..errors import ValidationError
 from .common import UI, status_line, text
 from .experiments_view import checks_table, estimate_text, trial_text
 from .feedback import Stop, reports
-from .testing_view import matches_note, model_choices, prompt_label, search_prompts, version_args, version_choices
+from .testing_view import model_choices, picker_choices, typed_query, version_args, version_choices
 
 MAX_CHECKS_UI = 50
 
@@ -146,11 +146,8 @@ def build(ui: UI, datasets_changed: list, open_running) -> SimpleNamespace:
         return {dataset: gr.update(choices=names, value=chosen_dataset if chosen_dataset in names else None)}
 
     def searched(ctx, query, current) -> dict:
-        page = search_prompts(ui, ctx, query)
-        found = [(prompt_label(item), item.name) for item in page.items]
-        if current and current not in {n for _label, n in found}:
-            found.insert(0, (current, current))
-        return {prompt: gr.update(choices=found), matches: matches_note(ctx.locale, page)}
+        found, note = picker_choices(ui, ctx, query, current)
+        return {prompt: gr.update(choices=found), matches: note}
 
     @ui.handler
     @reports(matches)
@@ -160,10 +157,8 @@ def build(ui: UI, datasets_changed: list, open_running) -> SimpleNamespace:
     @ui.handler
     @reports(matches)
     def type_prompt(ctx, current, evt: gr.KeyUpData):
-        typed = (evt.input_value or "").strip()
-        if not typed or (len(evt.key or "") > 1 and evt.key not in ("Backspace", "Delete")):
-            return {}
-        return searched(ctx, typed, current)
+        typed = typed_query(evt)
+        return searched(ctx, typed, current) if typed else {}
 
     @ui.handler
     @reports(matches)

@@ -15,11 +15,7 @@ import gradio as gr
 from ..errors import PromptMgrError
 from .common import UI, text
 from .feedback import reports
-# Re-exported: the Builder tab and the tests use them from here.
-from .testing_view import (  # noqa: F401
-    collect_variables, format_cost, history_table, matches_note, model_choices, model_notice, prompt_choices,
-    prompt_label, run_stats, search_prompts, version_args, version_choices,
-)
+from .testing_view import model_choices, model_notice, picker_choices, typed_query, version_args, version_choices
 
 SLOTS = 8
 MAX_MODELS = 4
@@ -100,11 +96,8 @@ def build(ui: UI) -> None:
         return updates
 
     def searched(ctx, query, current) -> dict:
-        page = search_prompts(ui, ctx, query)
-        found = [(prompt_label(item), item.name) for item in page.items]
-        if current and current not in {name for _label, name in found}:
-            found.insert(0, (current, current))  # the chosen prompt stays a valid choice
-        return {prompt: gr.update(choices=found), matches: matches_note(ctx.locale, page)}
+        found, note = picker_choices(ui, ctx, query, current)
+        return {prompt: gr.update(choices=found), matches: note}
 
     @ui.handler
     @reports(matches)
@@ -119,12 +112,8 @@ def build(ui: UI) -> None:
     @ui.handler
     @reports(matches)
     def type_prompt(ctx, current, evt: gr.KeyUpData):
-        # Typing in the picker searches the whole library, not only the choices loaded so far.
-        # Keys that type nothing (Escape, arrows, Enter) and an empty box keep the choices.
-        typed = (evt.input_value or "").strip()
-        if not typed or (len(evt.key or "") > 1 and evt.key not in ("Backspace", "Delete")):
-            return {}
-        return searched(ctx, typed, current)
+        typed = typed_query(evt)
+        return searched(ctx, typed, current) if typed else {}
 
     def slot_updates(locale, chosen, names, values) -> dict:
         # Values typed for a variable survive switching versions of a prompt that still uses it.

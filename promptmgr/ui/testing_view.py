@@ -74,6 +74,25 @@ def prompt_label(item) -> str:
     return f"{item.title} ({item.name})" if item.title else item.name
 
 
+def picker_choices(ui: UI, ctx, query: str | None, current: str | None) -> tuple[list[tuple[str, str]], str]:
+    """A search-backed prompt picker's choices for `query` (the chosen prompt stays a valid
+    choice) and its matches note."""
+    page = search_prompts(ui, ctx, query)
+    found = [(prompt_label(item), item.name) for item in page.items]
+    if current and current not in {name for _label, name in found}:
+        found.insert(0, (current, current))
+    return found, matches_note(ctx.locale, page)
+
+
+def typed_query(evt) -> str | None:
+    """What a keyup in a picker typed: None for an empty box and keys that type nothing (Escape,
+    arrows, Enter), so the choices stay. Typing searches the whole library, not the loaded choices."""
+    typed = (evt.input_value or "").strip()
+    if not typed or (len(evt.key or "") > 1 and evt.key not in ("Backspace", "Delete")):
+        return None
+    return typed
+
+
 def prompt_choices(ui: UI, ctx, query: str | None, **filters) -> list[tuple[str, str]]:
     return [(prompt_label(item), item.name) for item in search_prompts(ui, ctx, query, **filters).items]
 

@@ -207,7 +207,7 @@ def test_an_owner_changes_a_role_and_the_audit_log_shows_it(hosted_page, hosted_
     page.locator("#pm-member").locator("input").first.click()
     page.get_by_role("option", name="bob@example.com").click()
     page.locator("#pm-member-role").locator("input").first.click()
-    page.get_by_role("option", name="Viewer").click()
+    page.get_by_role("option", name="Viewer", exact=True).click()
     page.locator("#pm-member-set-role").click()
     expect(page.get_by_text("bob@example.com is now Viewer.")).to_be_visible()
     assert {m["email"]: m["role"] for m in services.accounts.members(hosted.ctx("alpha"))}["bob@example.com"] == "viewer"

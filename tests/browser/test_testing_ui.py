@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from promptmgr.errors import ValidationError
 from promptmgr.schemas import PromptCreate, parse
-from promptmgr.ui.testing_tab import collect_variables, format_cost, version_args
+from promptmgr.ui.testing_view import collect_variables, format_cost, version_args
 from tests.browser.usable import assert_no_error_status, assert_usable
 
 # Every check waits on a server round trip; the machine running the tests may be busy.
@@ -182,7 +182,7 @@ def test_enhance_and_translate_then_accept(open_app, app_services, fake_llm):
 def test_without_any_model_the_tab_explains_how_to_add_one(services, ctx, monkeypatch):
     from promptmgr.llm import local as local_model
     from promptmgr.ui.common import UI
-    from promptmgr.ui.testing_tab import model_notice
+    from promptmgr.ui.testing_view import model_notice
 
     ui = UI(services, ctx)
     monkeypatch.setattr(local_model, "is_available", lambda: False)
