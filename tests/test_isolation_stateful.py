@@ -22,7 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_sta
 
 from promptmgr.context import ROLES, TenantContext
 from promptmgr.errors import ConflictError, DuplicateError, NotFoundError, PermissionDeniedError
-from promptmgr.policy import Action, allowed, label_action
+from promptmgr.policy import DEFAULT_PROTECTED_LABELS, Action
 from promptmgr.schemas import PromptCreate, PromptQuery, PromptUpdate, parse
 from tests.web_fixtures import PASSWORD, csrf_from, multi_settings
 
@@ -36,6 +36,24 @@ LABELS = ("production", "staging", "canary")
 DATASETS = ("ds-one", "ds-two")
 PROTECTED_CHOICES = (("production",), ("production", "staging"), ("staging",))
 AUDIT_GROUPS = ("prompt", "dataset", "member", "workspace")
+
+
+# The policy table for the actions exercised here, written out (not read from promptmgr/policy.py):
+# a change to the table or to the check a service makes fails this test.
+LEAST_ROLE = {
+    Action.READ_PROMPTS: "viewer", Action.READ_DATASETS: "viewer", Action.READ_ANALYTICS: "viewer",
+    Action.WRITE_PROMPTS: "editor", Action.MOVE_LABEL: "editor", Action.WRITE_DATASETS: "editor",
+    Action.MOVE_PROTECTED_LABEL: "admin", Action.MANAGE_MEMBERS: "admin", Action.READ_AUDIT: "admin",
+    Action.TENANT_SETTINGS: "owner",
+}
+
+
+def allowed(role: str, action: Action) -> bool:
+    return ROLES.index(role) >= ROLES.index(LEAST_ROLE[action])
+
+
+def label_action(label: str, protected: tuple[str, ...]) -> Action:
+    return Action.MOVE_PROTECTED_LABEL if label in protected else Action.MOVE_LABEL
 
 
 def other(w: str) -> str:
@@ -113,7 +131,7 @@ class Isolation(RuleBasedStateMachine):
             for w, both_role in zip(WS, both_roles)}
         self.prompts: dict[str, dict[str, dict]] = {w: {} for w in WS}  # name -> content, version, labels
         self.datasets: dict[str, dict[str, int]] = {w: {} for w in WS}  # name -> latest version
-        self.protected = {w: ("production",) for w in WS}
+        self.protected = {w: tuple(DEFAULT_PROTECTED_LABELS) for w in WS}
         self.audit = {w: Counter() for w in WS}
         self.preferred = {email: w for w in WS for email in self.roles[w] if email != both}
         self.preferred[both] = "A"  # memberships oldest first: A was joined first
@@ -387,6 +405,14 @@ class Isolation(RuleBasedStateMachine):
         cookies = {name: self.env.client.cookies.get(name) for name in ("pm_access",)}
         ctx = self.env.ui.caller(FakeRequest(cookies), "en")
         assert (ctx.tenant_id, ctx.user_id, ctx.role) == (self.tenant[w], self.user_id[email], self.roles[w][email])
+
+
+def test_the_table_written_here_is_the_policys():
+    from promptmgr.policy import allowed as policy_allowed
+
+    assert DEFAULT_PROTECTED_LABELS == ("production",)
+    for action in LEAST_ROLE:
+        assert [policy_allowed(role, action) for role in ROLES] == [allowed(role, action) for role in ROLES], action
 
 
 def _run(env, examples: int, steps: int) -> None:
