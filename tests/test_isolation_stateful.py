@@ -426,6 +426,7 @@ def _run(env, examples: int, steps: int) -> None:
         Isolation.env = None
 
 
+@pytest.mark.timeout(900)  # 1,000 examples take ~3 minutes; a failure's shrinking needs room
 def test_no_operation_crosses_a_workspace_and_every_decision_is_the_policys(env, request):
     backend = request.node.callspec.params["env"]
     examples = (1000 if backend == "sqlite" else 100) if CI else (100 if backend == "sqlite" else 20)
