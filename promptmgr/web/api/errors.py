@@ -67,6 +67,8 @@ def install(api) -> None:
 
     def handle(request, exc: Exception):
         locale = locale_of(request)
+        if isinstance(exc, HTTPException) and isinstance(exc.__cause__, PromptMgrError):
+            exc = exc.__cause__  # FastAPI wraps an error raised while reading the body (TooLargeError)
         if isinstance(exc, PromptMgrError):
             status = status_of(exc)
             headers = {}
