@@ -11,7 +11,7 @@ BASE = "http://127.0.0.1"
 
 
 @pytest.fixture
-def hosted(tmp_path, db_url):
+def team(tmp_path, db_url):
     from promptmgr.bootstrap import build_services
     from tests.web_fixtures import multi_settings, populate
 
@@ -21,10 +21,10 @@ def hosted(tmp_path, db_url):
 
 
 @pytest.fixture
-def app(hosted):
+def app(team):
     from promptmgr.web.app import create_app
 
-    app = create_app(hosted.services)
+    app = create_app(team.services)
     app.state.pm_api.state.pm_limits = limits("10000/minute")
     return app
 

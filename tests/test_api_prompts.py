@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api_helpers import API, BASE, app, bearer, client, hosted, make_token  # noqa: F401  (fixtures)
+from tests.api_helpers import API, BASE, bearer, make_token
+
+pytest_plugins = ("tests.api_helpers",)  # the app, client and team fixtures
 
 
 @pytest.fixture
-def token(hosted):
-    return make_token(hosted, "editor")
+def token(team):
+    return make_token(team, "editor")
 
 
-def test_crud_history_diff_restore_labels_and_render(client, hosted, token):
+def test_crud_history_diff_restore_labels_and_render(client, team, token):
     h = bearer(token)
     made = client.post(f"{API}/prompts", json={"name": "greet", "content": "Hi {{ name }}", "category": "demo",
                                                 "tags": ["a"]}, headers=h)
@@ -23,7 +25,7 @@ def test_crud_history_diff_restore_labels_and_render(client, hosted, token):
     stale = client.patch(f"{API}/prompts/greet", json={"content": "Hey {{ name }}", "base_version": 1}, headers=h)
     assert stale.status_code == 409 and stale.json()["error"]["details"] == {"name": "greet", "current": 2,
                                                                               "expected": 1}
-    assert hosted.services.library.get(hosted.ctx("alpha"), "greet").content == "Hello {{ name }}!"
+    assert team.services.library.get(team.ctx("alpha"), "greet").content == "Hello {{ name }}!"
     assert [v["number"] for v in client.get(f"{API}/prompts/greet/versions", headers=h).json()] == [1, 2]
     diff = client.get(f"{API}/prompts/greet/diff?old=1&new=2", headers=h).json()["diff"]
     assert "-Hi {{ name }}" in diff and "+Hello {{ name }}!" in diff
@@ -54,10 +56,10 @@ def test_list_filters_searches_and_pages(client, token):
     assert {p["name"] for p in client.get(f"{API}/prompts?q=apple", headers=h).json()["items"]} == {"p1", "p3"}
 
 
-def test_the_hot_path_has_an_etag_and_if_none_match_gives_304(client, hosted, token):
+def test_the_hot_path_has_an_etag_and_if_none_match_gives_304(client, team, token):
     h = bearer(token)
     client.post(f"{API}/prompts", json={"name": "greet", "content": "Hi {{ name }}"}, headers=h)
-    hosted.services.library.set_label(hosted.ctx("alpha"), "greet", "production")
+    team.services.library.set_label(team.ctx("alpha"), "greet", "production")
     first = client.get(f"{API}/prompts/greet?label=production", headers=h)
     body = first.json()
     assert (body["content"], body["version"], [v["name"] for v in body["variables"]]) == ("Hi {{ name }}", 1, ["name"])
@@ -66,7 +68,7 @@ def test_the_hot_path_has_an_etag_and_if_none_match_gives_304(client, hosted, to
     again = client.get(f"{API}/prompts/greet?label=production", headers=bearer(token, **{"if-none-match": etag}))
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
     client.patch(f"{API}/prompts/greet", json={"content": "Bye {{ name }}"}, headers=h)
-    hosted.services.library.set_label(hosted.ctx("alpha"), "greet", "production", 2)
+    team.services.library.set_label(team.ctx("alpha"), "greet", "production", 2)
     moved = client.get(f"{API}/prompts/greet?label=production", headers=bearer(token, **{"if-none-match": etag}))
     assert moved.status_code == 200 and moved.json()["content"] == "Bye {{ name }}" and moved.headers["etag"] != etag
     # A 304 still needs a valid token: the ETag is no key.
@@ -96,13 +98,13 @@ def test_bad_requests_map_to_400_422_and_404(client, token):
     assert duplicate.status_code == 409 and duplicate.json()["error"]["code"] == "duplicate"
 
 
-def test_an_unexpected_failure_is_a_500_without_a_trace(app, hosted, token, monkeypatch):
+def test_an_unexpected_failure_is_a_500_without_a_trace(app, team, token, monkeypatch):
     from fastapi.testclient import TestClient
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals /etc/passwd")
 
-    monkeypatch.setattr(hosted.services.library, "get", broken)
+    monkeypatch.setattr(team.services.library, "get", broken)
     with TestClient(app, base_url=BASE, raise_server_exceptions=False) as quiet:
         response = quiet.get(f"{API}/prompts/greet", headers=bearer(token, **{"accept-language": "fr"}))
     assert response.status_code == 500
@@ -111,26 +113,26 @@ def test_an_unexpected_failure_is_a_500_without_a_trace(app, hosted, token, monk
     assert "RuntimeError" not in response.text and "passwd" not in response.text and "Traceback" not in response.text
 
 
-def test_the_session_cookie_works_with_its_csrf_header(client, hosted):
+def test_the_session_cookie_works_with_its_csrf_header(client, team):
     from tests.test_web_login import login
 
-    assert login(client, hosted.users["editor"]).status_code == 303
+    assert login(client, team.users["editor"]).status_code == 303
     assert client.get(f"{API}/prompts").status_code == 200
     refused = client.post(f"{API}/prompts", json={"name": "c", "content": "x"})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
     made = client.post(f"{API}/prompts", json={"name": "c", "content": "x"},
                        headers={"x-csrf-token": client.cookies.get("pm_csrf")})
     assert made.status_code == 201
-    assert hosted.services.audit.list(hosted.ctx("alpha")).items[0].token_id is None
+    assert team.services.audit.list(team.ctx("alpha")).items[0].token_id is None
 
 
-def test_health_ready_and_the_openapi_document(client, hosted, monkeypatch):
+def test_health_ready_and_the_openapi_document(client, team, monkeypatch):
     assert client.get(f"{API}/health").json() == {"status": "ok"}
     ready = client.get(f"{API}/ready")
     assert ready.status_code == 200 and ready.json()["migrations"] is True
     schema = client.get(f"{API}/openapi.json").json()
     assert "/prompts/{name}" in schema["paths"] and "patch" in schema["paths"]["/prompts/{name}"]
     assert client.get(f"{API}/docs").status_code == 200
-    monkeypatch.setattr(hosted.services.db, "current_revision", lambda: "0001")
+    monkeypatch.setattr(team.services.db, "current_revision", lambda: "0001")
     behind = client.get(f"{API}/ready")
     assert behind.status_code == 503 and behind.json()["migrations"] is False

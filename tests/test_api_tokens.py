@@ -9,7 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from promptmgr.errors import PermissionDeniedError, ValidationError
-from tests.api_helpers import API, app, bearer, client, hosted, make_token  # noqa: F401  (fixtures)
+from tests.api_helpers import API, bearer, make_token
+
+pytest_plugins = ("tests.api_helpers",)  # the app, client and team fixtures
 
 
 def _prompt(client, token, name="greet", content="Hi {{ name }}"):
@@ -24,83 +26,83 @@ def _error(response, status, code):
     return body["error"]
 
 
-def test_the_secret_is_shown_once_and_stored_as_its_sha256(hosted):
+def test_the_secret_is_shown_once_and_stored_as_its_sha256(team):
     from sqlmodel import select
 
     from promptmgr.models_tokens import ApiToken
 
-    ctx = hosted.ctx("alpha")
-    made = hosted.services.api_tokens.create(ctx, "ci", hosted.users["editor"])
+    ctx = team.ctx("alpha")
+    made = team.services.api_tokens.create(ctx, "ci", team.users["editor"])
     secret = made["token"]
     assert secret.startswith("pm_") and len(secret) >= 40
-    with hosted.services.db.session() as session:
+    with team.services.db.session() as session:
         row = session.exec(select(ApiToken).where(ApiToken.name == "ci")).one()
         assert row.token_hash == hashlib.sha256(secret.encode()).hexdigest()
         assert secret not in repr(row.model_dump())
-    listed = hosted.services.api_tokens.list(ctx)
+    listed = team.services.api_tokens.list(ctx)
     assert [t["name"] for t in listed] == ["ci"] and "token" not in listed[0]
     assert listed[0]["role"] == "editor" and listed[0]["status"] == "active"
     assert listed[0]["expires_at"] > datetime.now(timezone.utc) + timedelta(days=89)
 
 
-def test_a_token_role_is_never_above_its_creator_or_its_member(hosted):
+def test_a_token_role_is_never_above_its_creator_or_its_member(team):
     from promptmgr.context import TenantContext
 
-    ctx = hosted.ctx("alpha")
+    ctx = team.ctx("alpha")
     with pytest.raises(PermissionDeniedError):
-        hosted.services.api_tokens.create(ctx, "up", hosted.users["viewer"], role="editor")
-    admin_ctx = TenantContext(ctx.tenant_id, _user_id(hosted, "admin"), "admin")
+        team.services.api_tokens.create(ctx, "up", team.users["viewer"], role="editor")
+    admin_ctx = TenantContext(ctx.tenant_id, _user_id(team, "admin"), "admin")
     with pytest.raises(PermissionDeniedError):
-        hosted.services.api_tokens.create(admin_ctx, "owner-token", hosted.users["owner"], role="owner")
-    editor_ctx = TenantContext(ctx.tenant_id, _user_id(hosted, "editor"), "editor")
+        team.services.api_tokens.create(admin_ctx, "owner-token", team.users["owner"], role="owner")
+    editor_ctx = TenantContext(ctx.tenant_id, _user_id(team, "editor"), "editor")
     with pytest.raises(PermissionDeniedError):  # managing tokens is an admin's action
-        hosted.services.api_tokens.list(editor_ctx)
+        team.services.api_tokens.list(editor_ctx)
     with pytest.raises(ValidationError):
-        hosted.services.api_tokens.create(ctx, "bad", hosted.users["editor"], expires="forever")
-    assert hosted.services.api_tokens.list(ctx) == []
+        team.services.api_tokens.create(ctx, "bad", team.users["editor"], expires="forever")
+    assert team.services.api_tokens.list(ctx) == []
 
 
-def _user_id(hosted, role):
-    return next(m["user_id"] for m in hosted.services.accounts.members(hosted.ctx("alpha"))
-                if m["email"] == hosted.users[role])
+def _user_id(team, role):
+    return next(m["user_id"] for m in team.services.accounts.members(team.ctx("alpha"))
+                if m["email"] == team.users[role])
 
 
-def test_wrong_and_malformed_tokens_are_refused(client, hosted):
-    make_token(hosted)
+def test_wrong_and_malformed_tokens_are_refused(client, team):
+    make_token(team)
     for headers in (bearer("pm_" + "x" * 43), bearer("not-a-token"), {"authorization": "Basic dXNlcjpwYXNz"}, {}):
         error = _error(client.get(f"{API}/prompts", headers=headers), 401, "unauthenticated")
         assert "Traceback" not in error["message"]
     assert client.get(f"{API}/prompts", headers=bearer("pm_x")).headers["www-authenticate"].startswith("Bearer")
 
 
-def test_an_expired_token_is_refused(client, hosted):
+def test_an_expired_token_is_refused(client, team):
     from sqlmodel import select
 
     from promptmgr.models_tokens import ApiToken
 
-    token = make_token(hosted, name="short", expires="1h")
+    token = make_token(team, name="short", expires="1h")
     assert client.get(f"{API}/prompts", headers=bearer(token)).status_code == 200
-    with hosted.services.db.session(write=True) as session:
+    with team.services.db.session(write=True) as session:
         row = session.exec(select(ApiToken).where(ApiToken.name == "short")).one()
         row.expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
         session.add(row)
     _error(client.get(f"{API}/prompts", headers=bearer(token)), 401, "unauthenticated")
 
 
-def test_a_revoked_token_is_refused_at_once_and_both_are_audited(client, hosted):
-    token = make_token(hosted, name="ci")
+def test_a_revoked_token_is_refused_at_once_and_both_are_audited(client, team):
+    token = make_token(team, name="ci")
     assert _prompt(client, token).status_code == 201
-    hosted.services.api_tokens.revoke(hosted.ctx("alpha"), "ci")
+    team.services.api_tokens.revoke(team.ctx("alpha"), "ci")
     _error(client.get(f"{API}/prompts", headers=bearer(token)), 401, "unauthenticated")
-    events = hosted.services.audit.list(hosted.ctx("alpha")).items
+    events = team.services.audit.list(team.ctx("alpha")).items
     by_action = {e.action: e for e in events}
     assert {"token.create", "token.revoke", "prompt.create"} <= set(by_action)
     assert by_action["prompt.create"].token_id is not None  # the write names the token that made it
-    assert by_action["prompt.create"].actor == hosted.users["editor"]
+    assert by_action["prompt.create"].actor == team.users["editor"]
 
 
-def test_a_read_only_token_reads_but_cannot_write(client, hosted):
-    writer, reader = make_token(hosted, "editor"), make_token(hosted, "editor", role="viewer")
+def test_a_read_only_token_reads_but_cannot_write(client, team):
+    writer, reader = make_token(team, "editor"), make_token(team, "editor", role="viewer")
     assert _prompt(client, writer).status_code == 201
     assert client.get(f"{API}/prompts/greet", headers=bearer(reader)).status_code == 200
     _error(_prompt(client, reader, "other"), 403, "forbidden")
@@ -108,17 +110,17 @@ def test_a_read_only_token_reads_but_cannot_write(client, hosted):
     assert [p["name"] for p in client.get(f"{API}/prompts", headers=bearer(reader)).json()["items"]] == ["greet"]
 
 
-def test_a_demoted_member_demotes_their_tokens(client, hosted):
-    token = make_token(hosted, "editor")
-    hosted.services.accounts.set_role(hosted.ctx("alpha"), hosted.users["editor"], "viewer")
+def test_a_demoted_member_demotes_their_tokens(client, team):
+    token = make_token(team, "editor")
+    team.services.accounts.set_role(team.ctx("alpha"), team.users["editor"], "viewer")
     _error(_prompt(client, token), 403, "forbidden")
-    hosted.services.accounts.remove_member(hosted.ctx("alpha"), hosted.users["editor"])
+    team.services.accounts.remove_member(team.ctx("alpha"), team.users["editor"])
     _error(client.get(f"{API}/prompts", headers=bearer(token)), 401, "unauthenticated")
 
 
-def test_a_token_of_one_workspace_never_reads_another(client, hosted):
-    beta_token = make_token(hosted, workspace="beta", user=hosted.both)  # a viewer in beta
-    alpha_token = make_token(hosted, user=hosted.both)  # the same person, an editor in alpha
+def test_a_token_of_one_workspace_never_reads_another(client, team):
+    beta_token = make_token(team, workspace="beta", user=team.both)  # a viewer in beta
+    alpha_token = make_token(team, user=team.both)  # the same person, an editor in alpha
     assert _prompt(client, alpha_token, "alpha-secret").status_code == 201
     _error(client.get(f"{API}/prompts/alpha-secret", headers=bearer(beta_token)), 404, "not_found")
     assert client.get(f"{API}/prompts", headers=bearer(beta_token)).json()["total"] == 0
@@ -126,15 +128,15 @@ def test_a_token_of_one_workspace_never_reads_another(client, hosted):
     _error(client.get(f"{API}/prompts/alpha-secret/versions", headers=bearer(beta_token)), 404, "not_found")
 
 
-def test_a_protected_label_needs_an_admin_token(client, hosted):
-    editor, admin = make_token(hosted, "editor"), make_token(hosted, "admin")
+def test_a_protected_label_needs_an_admin_token(client, team):
+    editor, admin = make_token(team, "editor"), make_token(team, "admin")
     assert _prompt(client, editor).status_code == 201
     _error(client.put(f"{API}/prompts/greet/labels/production", headers=bearer(editor)), 403, "forbidden")
     assert client.put(f"{API}/prompts/greet/labels/staging", headers=bearer(editor)).json() == {"staging": 1}
     assert client.put(f"{API}/prompts/greet/labels/production", headers=bearer(admin)).json()["production"] == 1
     _error(client.delete(f"{API}/prompts/greet/labels/production", headers=bearer(editor)), 403, "forbidden")
     # The workspace's own list of protected labels applies to tokens too.
-    hosted.services.accounts.update_settings(hosted.ctx("alpha"), protected_labels=["staging"])
+    team.services.accounts.update_settings(team.ctx("alpha"), protected_labels=["staging"])
     _error(client.delete(f"{API}/prompts/greet/labels/staging", headers=bearer(editor)), 403, "forbidden")
     assert client.put(f"{API}/prompts/greet/labels/production", headers=bearer(editor)).status_code == 200
 
