@@ -132,6 +132,7 @@ def test_health_ready_and_the_openapi_document(client, team, monkeypatch):
     assert ready.status_code == 200 and ready.json()["migrations"] is True
     schema = client.get(f"{API}/openapi.json").json()
     assert "/prompts/{name}" in schema["paths"] and "patch" in schema["paths"]["/prompts/{name}"]
+    assert schema["servers"] == [{"url": API}]  # "try it out" in the docs reaches the mounted API
     assert client.get(f"{API}/docs").status_code == 200
     monkeypatch.setattr(team.services.db, "current_revision", lambda: "0001")
     behind = client.get(f"{API}/ready")

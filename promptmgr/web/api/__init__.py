@@ -18,7 +18,7 @@ def build_api(services, limits=None):
 
     settings = services.settings
     api = FastAPI(title="promptmgr API", version=__version__, docs_url="/docs", redoc_url=None,
-                  openapi_url="/openapi.json", servers=[{"url": PREFIX}])
+                  openapi_url="/openapi.json")  # mounted: FastAPI lists /api/v1 as the server itself
     api.state.pm_services = services
     api.state.pm_limits = limits or RateLimits(settings.rate_limit, settings.workspace_rate_limit, settings.redis_url)
     errors.install(api)

@@ -28,6 +28,29 @@ class TooManyRequestsError(PromptMgrError):
     message_key = "api.errors.rate_limited"
 
 
+def _error_models():
+    from pydantic import BaseModel, Field
+
+    class ErrorDetail(BaseModel):
+        code: str
+        message: str
+        details: dict = Field(default_factory=dict)
+
+    class ErrorBody(BaseModel):
+        error: ErrorDetail
+
+    return ErrorBody
+
+
+def error_responses() -> dict:
+    """The OpenAPI description of every error status a route can answer with (the one shape)."""
+    body = _error_models()
+    return {status: {"model": body, "description": text} for status, text in (
+        (400, "Malformed request"), (401, "No valid token or session"), (403, "Not allowed for this role"),
+        (404, "Not found"), (409, "Conflict"), (413, "Body too large"), (422, "Invalid input"),
+        (429, "Rate limited"), (502, "Model provider failed"), (503, "Database unavailable"))}
+
+
 STATUS = (
     (LockedOutError, 429), (AuthenticationError, 401), (PermissionDeniedError, 403), (NotFoundError, 404),
     (DuplicateError, 409), (ConflictError, 409), (TooLargeError, 413), (ValidationError, 422),

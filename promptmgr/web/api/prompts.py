@@ -13,6 +13,7 @@ from ...context import TenantContext
 from ...schemas import (CountedName, Page, PromptCreate, PromptPublic, PromptQuery, PromptSummary, PromptUpdate,
                         VersionPublic)
 from .deps import caller
+from .errors import error_responses
 
 Caller = Annotated[TenantContext, Depends(caller)]
 NameArg = Annotated[str, Field(max_length=200)]
@@ -56,7 +57,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(tags=["prompts"])
+    router = APIRouter(tags=["prompts"], responses=error_responses())
 
     @router.get("/prompts", response_model=Page[PromptSummary], summary="List and search prompts")
     def list_prompts(request: Request, ctx: Caller, query: Annotated[PromptQuery, Query()]):
