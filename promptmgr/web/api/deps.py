@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from ...context import TenantContext
-from ...errors import AuthenticationError, PermissionDeniedError
+from ...errors import AuthenticationError, PermissionDeniedError, ValidationError
 from .errors import locale_of
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -23,6 +23,10 @@ def caller(request: Request) -> TenantContext:
     (403: a cookie request without its CSRF token), TooManyRequestsError (429)."""
     services = request.app.state.pm_services
     locale = locale_of(request)
+    # No stored text can hold NUL (PostgreSQL refuses it in any text parameter): an input error here,
+    # before a query would fail on it.
+    if any("\x00" in value for value in (*request.query_params.values(), *request.path_params.values())):
+        raise ValidationError("api.errors.nul")
     header = request.headers.get("authorization")
     if header:
         scheme, _, secret = header.partition(" ")

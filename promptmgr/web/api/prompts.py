@@ -17,22 +17,23 @@ from .errors import error_responses
 
 Caller = Annotated[TenantContext, Depends(caller)]
 NameArg = Annotated[str, Field(max_length=200)]
+MAX_INT = 2**31 - 1  # version numbers are 32-bit integers in the database
 CACHE_CONTROL = "private, no-cache"  # clients may keep it but must revalidate (cheap with If-None-Match)
 
 
 class RenderRequest(BaseModel):
     variables: dict[str, object] = Field(default_factory=dict)
-    version: Optional[int] = Field(default=None, ge=1)
+    version: Optional[int] = Field(default=None, ge=1, le=MAX_INT)
     label: Optional[str] = Field(default=None, max_length=100)
 
 
 class RestoreRequest(BaseModel):
-    version: int = Field(ge=1)
-    base_version: Optional[int] = Field(default=None, ge=1)
+    version: int = Field(ge=1, le=MAX_INT)
+    base_version: Optional[int] = Field(default=None, ge=1, le=MAX_INT)
 
 
 class LabelRequest(BaseModel):
-    version: Optional[int] = Field(default=None, ge=1)
+    version: Optional[int] = Field(default=None, ge=1, le=MAX_INT)
 
 
 class DiffPublic(BaseModel):
@@ -66,7 +67,7 @@ def build_router() -> APIRouter:
     @router.get("/prompts/{name}", response_model=PromptPublic, summary="A prompt at a label, a version or its latest",
                 responses={304: {"description": "Not modified (If-None-Match)"}})
     def get_prompt(request: Request, name: str, ctx: Caller, label: Annotated[Optional[str], Query(max_length=100)] = None,
-                   version: Annotated[Optional[int], Query(ge=1)] = None):
+                   version: Annotated[Optional[int], Query(ge=1, le=MAX_INT)] = None):
         prompt = _library(request).get(ctx, name, version=version, label=label)
         body = prompt.model_dump_json().encode()
         headers = {"etag": _etag(body), "cache-control": CACHE_CONTROL, "vary": "Authorization, Cookie"}
@@ -93,8 +94,8 @@ def build_router() -> APIRouter:
         return _library(request).history(ctx, name)
 
     @router.get("/prompts/{name}/diff", response_model=DiffPublic, summary="Unified diff between two versions")
-    def diff(request: Request, name: str, ctx: Caller, old: Annotated[int, Query(ge=1)],
-             new: Annotated[int, Query(ge=1)]):
+    def diff(request: Request, name: str, ctx: Caller, old: Annotated[int, Query(ge=1, le=MAX_INT)],
+             new: Annotated[int, Query(ge=1, le=MAX_INT)]):
         return DiffPublic(old=old, new=new, diff=_library(request).diff(ctx, name, old, new))
 
     @router.post("/prompts/{name}/restore", response_model=PromptPublic,
