@@ -155,6 +155,12 @@ class Services:
         return MfaService(self.db, self.second_factor)
 
     @cached_property
+    def api_tokens(self):
+        from .services.api_tokens import ApiTokenService
+
+        return ApiTokenService(self.db)
+
+    @cached_property
     def experiment_jobs(self):
         from .services.experiment_jobs import ExperimentJobs
 

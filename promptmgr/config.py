@@ -102,6 +102,13 @@ class Settings:
     smtp_password: str | None = field(default_factory=lambda: _env("SMTP_PASSWORD") or None, repr=False)
     smtp_from: str | None = field(default_factory=lambda: _env("SMTP_FROM") or None)
     smtp_starttls: bool = field(default_factory=lambda: _flag("SMTP_STARTTLS", True))
+    # The REST API (web/api): requests per token (and per signed-in user) and per workspace, as the
+    # `limits` library writes them ("600/minute", "10/second"); counted in Redis when REDIS_URL is
+    # set (shared by every replica), else in this process. The largest request body it reads.
+    rate_limit: str = field(default_factory=lambda: _env("RATE_LIMIT") or "600/minute")
+    workspace_rate_limit: str = field(default_factory=lambda: _env("WORKSPACE_RATE_LIMIT") or "6000/minute")
+    redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None, repr=False)
+    api_max_body_kb: int = field(default_factory=lambda: _number("API_MAX_BODY_KB", 2048))
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
