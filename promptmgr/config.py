@@ -102,6 +102,10 @@ class Settings:
     smtp_password: str | None = field(default_factory=lambda: _env("SMTP_PASSWORD") or None, repr=False)
     smtp_from: str | None = field(default_factory=lambda: _env("SMTP_FROM") or None)
     smtp_starttls: bool = field(default_factory=lambda: _flag("SMTP_STARTTLS", True))
+    # Hosted mode on PostgreSQL: experiment runs go to the `promptmgr worker` processes through the
+    # task queue (promptmgr/worker.py) in WORKER_SHARDS jobs; false keeps them in the app process.
+    workers: bool = field(default_factory=lambda: _flag("WORKERS", True))
+    worker_shards: int = field(default_factory=lambda: _number("WORKER_SHARDS", 4))
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -112,6 +116,11 @@ class Settings:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'promptmgr.db'}"
+
+    @property
+    def queued_experiments(self) -> bool:
+        """Experiment runs go through the worker queue (multi mode, PostgreSQL, workers on)."""
+        return self.mode == "multi" and self.workers and self.db_url.startswith("postgresql")
 
     @property
     def cache_dir(self) -> Path:
