@@ -164,7 +164,8 @@ class Services:
         """Hosted mode: mark the experiment running and queue its shards for `promptmgr worker`."""
         from . import worker
 
-        return worker.enqueue(self, ctx, name, shards=self.settings.worker_shards, **options)
+        options.setdefault("shards", self.settings.worker_shards)
+        return worker.enqueue(self, ctx, name, **options)
 
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
         """Single-user mode: the local tenant and user, created with the starter library on first

@@ -104,7 +104,8 @@ class Settings:
     smtp_starttls: bool = field(default_factory=lambda: _flag("SMTP_STARTTLS", True))
     # Hosted mode on PostgreSQL: experiment runs go to the `promptmgr worker` processes through the
     # task queue (promptmgr/worker.py) in WORKER_SHARDS jobs; false keeps them in the app process.
-    workers: bool = field(default_factory=lambda: _flag("WORKERS", True))
+    # (PROMPTMGR_WORKERS is taken: web/start.py hands uvicorn's worker count to its processes.)
+    queue_experiments: bool = field(default_factory=lambda: _flag("QUEUE_EXPERIMENTS", True))
     worker_shards: int = field(default_factory=lambda: _number("WORKER_SHARDS", 4))
 
     def __post_init__(self) -> None:
@@ -120,7 +121,7 @@ class Settings:
     @property
     def queued_experiments(self) -> bool:
         """Experiment runs go through the worker queue (multi mode, PostgreSQL, workers on)."""
-        return self.mode == "multi" and self.workers and self.db_url.startswith("postgresql")
+        return self.mode == "multi" and self.queue_experiments and self.db_url.startswith("postgresql")
 
     @property
     def cache_dir(self) -> Path:
