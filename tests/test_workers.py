@@ -221,3 +221,31 @@ def test_cli_run_enqueues_in_multi_mode_and_worker_needs_postgres(multi, fake_ll
     common.services.cache_clear()
     result = cli("worker")
     assert result.code == 1 and "PostgreSQL" in result.err and "Traceback" not in result.err
+
+
+def test_sigterm_gives_the_shard_back_and_another_worker_finishes(multi, fake_llm):
+    services = multi
+    ctx = services.local_context(load_starter=False)
+    services.providers.add(ctx, "fake", fake_llm.base_url, api_key="sk-workers-0123456789abcdef")
+    make_prompt(services, ctx, "ask", "Question {{ i }}")
+    make_experiment(services, ctx, "handover", rows=120, concurrency=4, variants=[("ask", "fake/m1", {})])
+    fake_llm.delay = 0.05
+    first = start_worker(services.settings)
+    second = None
+    try:
+        services.enqueue_experiment(ctx, "handover", shards=1)
+        wait_for(lambda: sum(c.status == "done" for c in cells(services, "handover")) >= 20, what="first cells")
+        first.send_signal(signal.SIGTERM)
+        first.wait(90)
+        assert first.returncode == 0, first.stderr.read()
+        left = cells(services, "handover")
+        assert status(services, "handover") == "running"  # the others (none here) go on
+        assert not [c for c in left if c.status == "running"], "a stopping worker gives its cells back"
+        assert 0 < sum(c.status == "done" for c in left) < 120
+        second = start_worker(services.settings)  # the requeued shard is taken by the next worker
+        wait_for(lambda: status(services, "handover") == "completed", what="completion")
+    finally:
+        stop([p for p in (first, second) if p is not None])
+    assert {c.status for c in cells(services, "handover")} == {"done"} and run_rows(services) == 120
+    assert len(fake_llm.answered) == 120 and set(Counter(fake_llm.answered).values()) == {1}
+    assert not fake_llm.abandoned  # its calls in flight were waited for, not dropped
