@@ -127,17 +127,17 @@ def enqueue(services, ctx: TenantContext, name: str, *, resume: bool = False, ma
     shards = DEFAULT_SHARDS if shards is None else shards
     if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
         raise ValidationError("worker.bad_shards", value=str(shards), max=MAX_SHARDS)
+    ensure_schema(services)
     services.experiment_runs.mark_running(ctx, name, resume=resume, concurrency=concurrency, max_cost=max_cost,
                                           stop_early=stop_early)
-    ensure_schema(services)
     app = make_app(services)
-    with app.open():
-        task = app.tasks[TASK]
-        try:
+    try:
+        with app.open():
+            task = app.tasks[TASK]
             return [task.defer(ctx=_ctx_dict(ctx), name=name, concurrency=concurrency) for _ in range(shards)]
-        except Exception:  # queue unreachable: the experiment must not look running with no one on it
-            services.experiment_runs.pause(ctx, name)
-            raise
+    except Exception:  # queue unreachable: the experiment must not look running with nobody on it
+        services.experiment_runs.pause(ctx, name)
+        raise
 
 
 _SCHEMA_READY: set[str] = set()

@@ -171,6 +171,10 @@ def test_multi_mode_enqueues_and_single_mode_runs_in_process(multi, fake_llm, tm
     # A worker drains the queue (wait=False: it returns once caught up) and the experiment completes.
     worker.serve(services, concurrency=2, wait=False)
     assert status(services, "queued") == "completed" and fake_llm.chat_count == 5
+    with app.open():
+        ended = app.job_manager.list_jobs(task=worker.TASK)
+    assert {job.status for job in ended} <= {"succeeded", "todo"}, [job.status for job in ended]
+    assert sum(job.status == "succeeded" for job in ended) == services.settings.worker_shards
     # Pause in hosted mode is a status change every runner sees.
     make_experiment(services, ctx, "paused", rows=3, variants=[("ask", "fake/m1", {})])
     services.experiment_jobs.start(ctx, "paused")
