@@ -164,11 +164,21 @@ async def _retry_stalled(app, every: float, stalled_after: float) -> None:
             log.warning("stalled-job check failed: %s", type(exc).__name__)
 
 
+def _warm(services) -> None:
+    """Load the model layer before taking jobs: a worker lives long, and its first shard should not
+    spend seconds importing litellm (and its price map) while its cells are claimed."""
+    from .llm.remote import litellm_module
+
+    services.gateway
+    litellm_module()
+
+
 async def serve_async(services, *, concurrency: int = 1, heartbeat: float = HEARTBEAT_S,
                       stalled_after: float = STALLED_AFTER_S, retry_every: float = RETRY_STALLED_EVERY_S,
                       wait: bool = True) -> None:
     """Run a worker until SIGINT/SIGTERM (or, with wait=False, until the queue is empty)."""
     ensure_schema(services)
+    await asyncio.to_thread(_warm, services)
     app = make_app(services)
     loop = asyncio.get_running_loop()
     async with app.open_async():
