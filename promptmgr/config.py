@@ -109,6 +109,11 @@ class Settings:
     workspace_rate_limit: str = field(default_factory=lambda: _env("WORKSPACE_RATE_LIMIT") or "6000/minute")
     redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None, repr=False)
     api_max_body_kb: int = field(default_factory=lambda: _number("API_MAX_BODY_KB", 2048))
+    # Hosted mode on PostgreSQL: experiment runs go to the `promptmgr worker` processes through the
+    # task queue (promptmgr/worker.py) in WORKER_SHARDS jobs; false keeps them in the app process.
+    # (PROMPTMGR_WORKERS is taken: web/start.py hands uvicorn's worker count to its processes.)
+    queue_experiments: bool = field(default_factory=lambda: _flag("QUEUE_EXPERIMENTS", True))
+    worker_shards: int = field(default_factory=lambda: _number("WORKER_SHARDS", 4))
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -119,6 +124,11 @@ class Settings:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'promptmgr.db'}"
+
+    @property
+    def queued_experiments(self) -> bool:
+        """Experiment runs go through the worker queue (multi mode, PostgreSQL, workers on)."""
+        return self.mode == "multi" and self.queue_experiments and self.db_url.startswith("postgresql")
 
     @property
     def cache_dir(self) -> Path:

@@ -23,6 +23,7 @@ COMMANDS = {
 COMMANDS["eval"] = "eval"  # promptfoo configs run for CI (cli/eval.py)
 COMMANDS["stats"] = "stats"  # analytics over stored runs (cli/stats.py)
 GROUPS.setdefault("experiments", "experiments")
+COMMANDS["worker"] = "worker"  # hosted mode: runs queued experiment shards (cli/worker.py)
 GROUPS["admin"] = "admin"  # hosted mode: workspaces, users, roles (cli/admin.py)
 API_TOKEN_WORDS = ("create", "list", "revoke")  # cli/api_tokens.SUBCOMMANDS (not imported: startup cost)
 ROOT_HELP = "promptmgr: a versioned prompt library, a testing bench for any model, and experiments."
