@@ -13,6 +13,7 @@ from ..i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
 from ..policy import Action, allowed
 from ..services.mfa import REQUIRE_MFA
 from .admin_audit_view import AuditView
+from .feedback import reports
 from .common import UI, choices, status_line, text
 
 ROLE_CHOICES = ("viewer", "editor", "admin", "owner")
@@ -180,13 +181,15 @@ def _wire(ui: UI, tab, audit: AuditView, workspace: Workspace, members: Members 
     open_settings.click(None, None, None, js=_OPEN_SETTINGS_JS)
 
     @ui.handler
+    @reports(workspace.status)  # a refused value: a toast and the status line, never Gradio's error mark
     def save_settings(ctx, name, default_locale, mfa, labels, domains):
         ui.services.accounts.update_settings(ctx, name=name, default_locale=default_locale, require_mfa=mfa,
                                              protected_labels=labels or "", allowed_domains=domains or "")
         gr.Info(text("ui_admin.workspace.saved", ctx.locale))
         return {**workspace.fill(ctx), **audit.fill(ctx, *([None] * 4))}
 
-    workspace.save.click(save_settings, [locale, *workspace.fields], [*workspace.outputs, *audit.outputs],
+    workspace.save.click(save_settings, [locale, *workspace.fields],
+                         list(dict.fromkeys([workspace.status, *workspace.outputs, *audit.outputs])),
                          show_progress_on=[workspace.status])
     if members is not None:
         _wire_members(ui, members, audit, members_outputs)
