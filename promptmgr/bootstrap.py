@@ -155,10 +155,23 @@ class Services:
         return MfaService(self.db, self.second_factor)
 
     @cached_property
+    def api_tokens(self):
+        from .services.api_tokens import ApiTokenService
+
+        return ApiTokenService(self.db)
+
+    @cached_property
     def experiment_jobs(self):
         from .services.experiment_jobs import ExperimentJobs
 
-        return ExperimentJobs(self.experiment_runs)
+        return ExperimentJobs(self.experiment_runs, self.enqueue_experiment if self.settings.queued_experiments else None)
+
+    def enqueue_experiment(self, ctx: TenantContext, name: str, **options) -> list[int]:
+        """Hosted mode: mark the experiment running and queue its shards for `promptmgr worker`."""
+        from . import worker
+
+        options.setdefault("shards", self.settings.worker_shards)
+        return worker.enqueue(self, ctx, name, **options)
 
     def local_context(self, load_starter: bool | None = None) -> TenantContext:
         """Single-user mode: the local tenant and user, created with the starter library on first

@@ -102,6 +102,18 @@ class Settings:
     smtp_password: str | None = field(default_factory=lambda: _env("SMTP_PASSWORD") or None, repr=False)
     smtp_from: str | None = field(default_factory=lambda: _env("SMTP_FROM") or None)
     smtp_starttls: bool = field(default_factory=lambda: _flag("SMTP_STARTTLS", True))
+    # The REST API (web/api): requests per token (and per signed-in user) and per workspace, as the
+    # `limits` library writes them ("600/minute", "10/second"); counted in Redis when REDIS_URL is
+    # set (shared by every replica), else in this process. The largest request body it reads.
+    rate_limit: str = field(default_factory=lambda: _env("RATE_LIMIT") or "600/minute")
+    workspace_rate_limit: str = field(default_factory=lambda: _env("WORKSPACE_RATE_LIMIT") or "6000/minute")
+    redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None, repr=False)
+    api_max_body_kb: int = field(default_factory=lambda: _number("API_MAX_BODY_KB", 2048))
+    # Hosted mode on PostgreSQL: experiment runs go to the `promptmgr worker` processes through the
+    # task queue (promptmgr/worker.py) in WORKER_SHARDS jobs; false keeps them in the app process.
+    # (PROMPTMGR_WORKERS is taken: web/start.py hands uvicorn's worker count to its processes.)
+    queue_experiments: bool = field(default_factory=lambda: _flag("QUEUE_EXPERIMENTS", True))
+    worker_shards: int = field(default_factory=lambda: _number("WORKER_SHARDS", 4))
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -112,6 +124,11 @@ class Settings:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'promptmgr.db'}"
+
+    @property
+    def queued_experiments(self) -> bool:
+        """Experiment runs go through the worker queue (multi mode, PostgreSQL, workers on)."""
+        return self.mode == "multi" and self.queue_experiments and self.db_url.startswith("postgresql")
 
     @property
     def cache_dir(self) -> Path:

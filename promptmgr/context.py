@@ -16,6 +16,9 @@ class TenantContext:
     # gr.Request, the CLI "local"): the audit log records them with every write.
     address: str | None = None
     user_agent: str | None = None
+    # The API token acting (hosted mode's REST API), recorded with every write it makes; None from the
+    # UI and the CLI.
+    token_id: int | None = None
 
     def can_write(self) -> bool:
         return self.role in ("editor", "admin", "owner")

@@ -15,7 +15,7 @@ from .errors import DatabaseUnavailableError
 
 # The newest migration; the start-up check compares it with the database instead of importing
 # alembic (which costs the CLI ~100 ms). tests/test_migrations.py keeps it equal to alembic's head.
-SCHEMA_HEAD = "0007"  # 0007 (analytics indexes) follows 0006 (audit log), 0005 (accounts)
+SCHEMA_HEAD = "0008"  # 0008 (API tokens) follows 0007 (analytics indexes), 0006 (audit log)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 

@@ -41,6 +41,7 @@ class Action(str, Enum):
     SET_DEFAULT_MODEL = "set_default_model"
     MANAGE_MEMBERS = "manage_members"
     READ_AUDIT = "read_audit"
+    MANAGE_TOKENS = "manage_tokens"          # API tokens of the workspace's members (hosted REST API)
     # owner
     TENANT_SETTINGS = "tenant_settings"
     DELETE_TENANT = "delete_tenant"
@@ -56,7 +57,7 @@ _LEAST_ROLE: dict[Action, str] = {
                              Action.UPLOAD_FILES, Action.WRITE_DATASETS, Action.RUN_EXPERIMENTS)},
     **{a: "admin" for a in (Action.MOVE_PROTECTED_LABEL, Action.IMPORT_OVERWRITE, Action.MANAGE_PROVIDERS,
                             Action.MANAGE_PRICES, Action.SET_DEFAULT_MODEL, Action.MANAGE_MEMBERS,
-                            Action.READ_AUDIT)},
+                            Action.READ_AUDIT, Action.MANAGE_TOKENS)},
     **{a: "owner" for a in (Action.TENANT_SETTINGS, Action.DELETE_TENANT, Action.CREATE_WORKSPACE,
                             Action.DEACTIVATE_USERS)},
 }

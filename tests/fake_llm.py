@@ -47,6 +47,11 @@ def _text_of(content) -> str:
     return ""
 
 
+def _last_user_text(body: dict) -> str:
+    users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    return _text_of(users[-1].get("content")) if users else ""
+
+
 def _words(text: str) -> int:
     return len(text.split())
 
@@ -68,6 +73,10 @@ class FakeLLMServer:
         self.retry_after: float | None = None  # Retry-After (seconds) sent with every 429
         self.in_flight = 0
         self.peak_in_flight = 0
+        # Chat requests by last user text: answered to a connected client, and abandoned (the client
+        # had hung up, e.g. was killed, before its answer was due: nothing was delivered).
+        self.answered: list[str] = []
+        self.abandoned: list[str] = []
         self.rejected = 0  # 429s sent because of max_in_flight
         self._hangs: deque[float] = deque()
         self._replies: deque[str] = deque()
@@ -129,6 +138,8 @@ class FakeLLMServer:
             self.peak_in_flight = 0
             self.rejected = 0
             self.requests.clear()
+            self.answered.clear()
+            self.abandoned.clear()
             self.delay = 0.0
             self.usage = True
             self.echo_auth = False
@@ -253,9 +264,26 @@ def _make_handler(server: FakeLLMServer):
                     self._send_error(429, None, body)
                     return
                 server._wait()
+                if self._hung_up():
+                    with server._lock:
+                        server.abandoned.append(_last_user_text(body))
+                    self.close_connection = True
+                    return
                 self._chat(body)
+                with server._lock:
+                    server.answered.append(_last_user_text(body))
             finally:
                 server._leave()
+
+        def _hung_up(self) -> bool:
+            """The client closed its end while waiting (a killed process): EOF is readable."""
+            import select
+
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
 
         def _send_error(self, status: int, custom: str | None, body: dict) -> None:
             kind, code, message = _ERRORS.get(status, ("server_error", None, f"HTTP {status}"))

@@ -120,6 +120,10 @@ MATRIX = {
     ("experiment_runs", "run"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.run(c, "none")),
     ("experiment_runs", "resume"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.resume(c, "none")),
     ("experiment_runs", "cancel"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.cancel(c, "none")),
+    ("experiment_runs", "join"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.join(c, "none")),
+    ("experiment_runs", "mark_running"): (Action.RUN_EXPERIMENTS,
+                                          lambda s, c: s.experiment_runs.mark_running(c, "none")),
+    ("experiment_runs", "pause"): (Action.RUN_EXPERIMENTS, lambda s, c: s.experiment_runs.pause(c, "none")),
 }
 # Experiment results (issue 9): reading needs a viewer, labelling and importing an editor.
 SERVICES += ("results",)

@@ -23,7 +23,9 @@ COMMANDS = {
 COMMANDS["eval"] = "eval"  # promptfoo configs run for CI (cli/eval.py)
 COMMANDS["stats"] = "stats"  # analytics over stored runs (cli/stats.py)
 GROUPS.setdefault("experiments", "experiments")
+COMMANDS["worker"] = "worker"  # hosted mode: runs queued experiment shards (cli/worker.py)
 GROUPS["admin"] = "admin"  # hosted mode: workspaces, users, roles (cli/admin.py)
+API_TOKEN_WORDS = ("create", "list", "revoke")  # cli/api_tokens.SUBCOMMANDS (not imported: startup cost)
 ROOT_HELP = "promptmgr: a versioned prompt library, a testing bench for any model, and experiments."
 
 
@@ -31,8 +33,16 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show full traceback
     """Global options; --debug is read by main() before commands run."""
 
 
-def build_app(command: str | None = None) -> typer.Typer:
-    """The CLI with `command` wired (every command when it is None or not a known name)."""
+def build_app(command: str | None = None, sub: str | None = None) -> typer.Typer:
+    """The CLI with `command` wired (every command when it is None or not a known name). `tokens`
+    is two commands in one name: `tokens create|list|revoke` manage API tokens (cli/api_tokens.py),
+    any other `tokens ...` counts a text's tokens (cli/models.py)."""
+    if command == "tokens" and sub in API_TOKEN_WORDS:
+        app = typer.Typer(name="promptmgr", no_args_is_help=True, add_completion=False,
+                          pretty_exceptions_enable=False, help=ROOT_HELP)
+        app.callback()(_root)
+        app.add_typer(import_module(".api_tokens", __name__).app, name="tokens")
+        return app
     app = typer.Typer(name="promptmgr", no_args_is_help=True, add_completion=False,
                       pretty_exceptions_enable=False, help=ROOT_HELP)
     app.callback()(_root)
@@ -53,6 +63,13 @@ def _command_of(args: list[str]) -> str | None:
     return next((a for a in args if not a.startswith("-")), None)
 
 
+def _sub_of(args: list[str]) -> str | None:
+    """The argument right after the top-level command name, if any."""
+    command = _command_of(args)
+    rest = args[args.index(command) + 1:] if command in args else []
+    return rest[0] if rest else None
+
+
 def __getattr__(name: str):
     if name == "app":  # the whole CLI, for tools that import it (e.g. documentation generators)
         return build_app()
@@ -65,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        build_app(_command_of(args))(args=args, prog_name="promptmgr")
+        build_app(_command_of(args), _sub_of(args))(args=args, prog_name="promptmgr")
     except SystemExit:
         raise
     except KeyboardInterrupt:

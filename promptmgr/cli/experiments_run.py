@@ -76,6 +76,11 @@ def cancel(name: NameArg) -> None:
 
 
 def _execute(method: str, name: str, as_json: bool, **kwargs) -> None:
+    if services().settings.queued_experiments:  # hosted mode: the `promptmgr worker` processes run it
+        jobs = services().enqueue_experiment(context(), name, resume=method == "resume", **kwargs)
+        emit({"name": name, "status": "queued", "jobs": jobs}, as_json,
+             lambda d: t("worker.cli.queued", name=name, jobs=len(jobs)))
+        return
     svc, ctx = services().experiment_runs, context()
     pause = threading.Event()
     with _progress_bar() as progress, _pause_on_interrupt(pause):

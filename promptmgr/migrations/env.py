@@ -1,7 +1,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-from promptmgr import models, models_audit, models_experiments  # noqa: F401  (registers the tables on SQLModel.metadata)
+from promptmgr import models, models_audit, models_experiments, models_tokens  # noqa: F401  (registers the tables on SQLModel.metadata)
 from promptmgr.db import make_engine
 
 config = context.config

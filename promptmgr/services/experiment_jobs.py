@@ -5,7 +5,11 @@ the shared model loop (llm/aio.py), so the app's other requests keep being serve
 are keyed by (tenant, experiment name). Progress itself is read from the database (any process may
 be running an experiment); the registry only knows which runs are live here, their ETA, and how
 the last one ended, so a page reloaded mid-run re-attaches and, after a restart, an experiment
-left `running` with no live job is offered for resuming."""
+left `running` with no live job is offered for resuming.
+
+In hosted mode on PostgreSQL (Settings.queued_experiments) the work goes to `promptmgr worker`
+processes instead (promptmgr/worker.py): `queue` marks the experiment running and queues its shards,
+and an experiment is live while it is running in the database, wherever its runners are."""
 from __future__ import annotations
 
 import logging
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timezone
 
 from ..context import TenantContext
-from ..errors import ConflictError, PromptMgrError
+from ..errors import ConflictError, NotFoundError, PromptMgrError
 from ..policy import Action, require
 
 log = logging.getLogger(__name__)
@@ -47,8 +51,9 @@ def _epoch(moment) -> float:
 
 
 class ExperimentJobs:
-    def __init__(self, runs):
+    def __init__(self, runs, queue=None):
         self.runs = runs
+        self.queue = queue  # (ctx, name, resume=, max_cost=, concurrency=) -> job ids; None: run here
         self._jobs: dict[tuple[int, str], Job] = {}
         self._lock = threading.Lock()
 
@@ -58,6 +63,9 @@ class ExperimentJobs:
         Raises ConflictError (already running here, or the run service's status conflicts),
         NotFoundError, ValidationError, PermissionDeniedError."""
         require(ctx, Action.RUN_EXPERIMENTS)
+        if self.queue is not None:
+            self.queue(ctx, name, resume=resume, max_cost=max_cost, concurrency=concurrency)
+            return
         key = (ctx.tenant_id, name)
         job = Job()
         with self._lock:
@@ -99,6 +107,10 @@ class ExperimentJobs:
         """Stop issuing calls; the run ends as `paused` (resumable) once in-flight calls return.
         Raises ConflictError (not running in this app), PermissionDeniedError."""
         require(ctx, Action.RUN_EXPERIMENTS)
+        if self.queue is not None:
+            if self.runs.pause(ctx, name) != "paused":
+                raise ConflictError("ui_experiments.not_live", name=name)
+            return
         job = self._live(ctx, name)
         if job is None:
             raise ConflictError("ui_experiments.not_live", name=name)
@@ -117,6 +129,8 @@ class ExperimentJobs:
         """What this process knows of the experiment's job: live, ETA and calls of the run in
         progress, the error that ended the last one. Raises PermissionDeniedError."""
         require(ctx, Action.READ_EXPERIMENTS)
+        if self.queue is not None:
+            return {"live": self._running(ctx, name), "eta_s": None, "error": None, "pausing": False}
         with self._lock:
             job = self._jobs.get((ctx.tenant_id, name))
         if job is None:
@@ -140,6 +154,19 @@ class ExperimentJobs:
         """Wait until the experiment's job (if any) ends; True when none is live. For tests and shutdown.
         Raises PermissionDeniedError."""
         require(ctx, Action.READ_EXPERIMENTS)
+        if self.queue is not None:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while self._running(ctx, name):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.2)
+            return True
         with self._lock:
             job = self._jobs.get((ctx.tenant_id, name))
         return job is None or job.finished.wait(timeout)
+
+    def _running(self, ctx: TenantContext, name: str) -> bool:
+        try:
+            return self.runs.progress(ctx, name)["status"] == "running"
+        except NotFoundError:
+            return False

@@ -298,13 +298,42 @@ class ExperimentRunService:
                   {"status": experiment.status})
             return experiment.status
 
-    def _execute(self, ctx, name, allowed, concurrency, max_cost, stop_early, progress, pause, cancel):
-        from ..evaluation.spec import CheckSpec
-        from ..evaluation.store import CellStore
-        from ..llm import aio
+    def join(self, ctx: TenantContext, name: str, *, concurrency: int | None = None,
+             leave: threading.Event | None = None):
+        """Run cells of an experiment already marked running (a queued shard, promptmgr/worker.py);
+        several may share one experiment. `leave` set: stop taking cells and give back the unstarted
+        ones, leaving the experiment running for the others. Returns a RunSummary.
 
-        concurrency = _bounded_concurrency(concurrency)
-        max_cost = _budget(max_cost)
+        Raises NotFoundError, ConflictError (no longer running: paused, cancelled, completed),
+        ValidationError, PermissionDeniedError."""
+        require(ctx, Action.RUN_EXPERIMENTS)
+        return self._execute(ctx, name, ("running",), concurrency, None, None, None, leave, None, audited=False)
+
+    def mark_running(self, ctx: TenantContext, name: str, *, resume: bool = False, concurrency: int | None = None,
+                     max_cost: float | None = None, stop_early: bool | None = None) -> None:
+        """Check that the experiment can run (or resume) and mark it running without running a cell:
+        the worker processes' shards do the work (hosted mode). Raises NotFoundError, ConflictError,
+        ValidationError, PermissionDeniedError."""
+        require(ctx, Action.RUN_EXPERIMENTS)
+        self._prepare(ctx, name, RESUME_STATUSES if resume else RUN_STATUSES, _bounded_concurrency(concurrency),
+                      _budget(max_cost), stop_early, audited=True)
+
+    def pause(self, ctx: TenantContext, name: str) -> str:
+        """Mark a running experiment paused; runners working on it (in any process) stop within about a
+        second and give back their unfinished cells. Returns the status. Raises NotFoundError,
+        PermissionDeniedError."""
+        require(ctx, Action.RUN_EXPERIMENTS)
+        with self._session(write=True) as session:
+            repo = CellRepository(session, ctx)
+            experiment = self._load(repo, name, lock=True)
+            if experiment.status == "running":
+                repo.set_status(experiment, "paused", "runner.paused", None)
+            return experiment.status
+
+    def _prepare(self, ctx, name, allowed, concurrency, max_cost, stop_early, *, audited: bool):
+        """Validate and mark running: (snapshot, plans, sequential, judge, budget)."""
+        from ..evaluation.spec import CheckSpec
+
         with self._session() as session:
             repo = CellRepository(session, ctx)
             experiment = self._load(repo, name)
@@ -319,15 +348,25 @@ class ExperimentRunService:
             experiment = self._load(repo, name, lock=True)
             _check_status(experiment, allowed)
             budget = max_cost if max_cost is not None else experiment.max_cost
-            audit(session, ctx, "experiment.run" if allowed is RUN_STATUSES else "experiment.resume",
-                  ("experiment", name), {"status": experiment.status},
-                  {"status": "running", "max_cost": budget, "concurrency": concurrency})
+            if audited:  # a shard joining a run is not a new decision of its caller
+                audit(session, ctx, "experiment.run" if allowed is RUN_STATUSES else "experiment.resume",
+                      ("experiment", name), {"status": experiment.status},
+                      {"status": "running", "max_cost": budget, "concurrency": concurrency})
             repo.set_status(experiment, "running", None, None, max_cost=budget, stop_early=bool(stop_early),
                             started_at=experiment.started_at or utcnow(), finished_at=None)
             snapshot = dict(id=experiment.id, checks=[CheckSpec.from_dict(c) for c in experiment.checks or []],
                             threshold=experiment.threshold, repeats=experiment.repeats,
                             concurrency=concurrency or experiment.concurrency or 8,
                             baseline=experiment.baseline, config=dict(experiment.config or {}))
+        return snapshot, plans, sequential, judge, budget
+
+    def _execute(self, ctx, name, allowed, concurrency, max_cost, stop_early, progress, pause, cancel, *,
+                 audited: bool = True):
+        from ..evaluation.store import CellStore
+        from ..llm import aio
+
+        snapshot, plans, sequential, judge, budget = self._prepare(
+            ctx, name, allowed, _bounded_concurrency(concurrency), _budget(max_cost), stop_early, audited=audited)
         store = CellStore(self.db, ctx, snapshot["id"])
         store.recover()
         with self._session() as session:
@@ -346,7 +385,7 @@ class ExperimentRunService:
                          "runner.failed" if failed else "runner.paused",
                          {"detail": type(exc).__name__} if failed else None)
             raise
-        return self._conclude(ctx, snapshot["id"], runner, summary)
+        return self._conclude(ctx, snapshot["id"], runner, summary, leaving=not audited)
 
     def _judge(self, ctx, experiment):
         if self.judge_factory is None or not any((c or {}).get("type") in MODEL_GRADED for c in experiment.checks or []):
@@ -367,9 +406,11 @@ class ExperimentRunService:
             secrets=self.providers.run_secrets(ctx, [p.target for p in plans]), user_id=ctx.user_id,
             progress=progress, pause=pause, cancel=cancel)
 
-    def _conclude(self, ctx, experiment_id: int, runner, summary):
+    def _conclude(self, ctx, experiment_id: int, runner, summary, leaving: bool = False):
         stop, params = runner.state.stop, runner.state.stop_params
-        if stop == "budget":
+        if stop == "pause" and leaving:
+            status, key = None, None  # a shard's worker is stopping: the others go on
+        elif stop == "budget":
             status, key = "paused", "runner.budget_reached"
         elif stop == "pause":
             status, key, params = "paused", "runner.paused", None

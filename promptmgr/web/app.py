@@ -38,6 +38,12 @@ def create_app(services=None, *, host: str = "127.0.0.1", demo=None):
     app = FastAPI(title="promptmgr", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(pages.build_router(port, lambda: config is not None))
     app.include_router(oidc.build_router(port, config))
+    from .api import PREFIX, build_api
+
+    # Before Gradio's mount at /: the first matching mount wins. The API does its own auth (tokens
+    # or this session's cookie, web/api/deps.py); the session middleware below still reads the cookie.
+    app.state.pm_api = build_api(services)
+    app.mount(PREFIX, app.state.pm_api)
 
     def signed_in(request) -> str | None:
         """Gradio's auth_dependency (synchronous): the signed-in user, or None for Gradio's 401."""

@@ -22,6 +22,10 @@ def prepare(services, workers: int = 1) -> None:
     from ..services.auth import check_hosted_settings
 
     check_hosted_settings(services.settings, workers)
+    if services.settings.queued_experiments:  # the experiment queue's tables (promptmgr/worker.py)
+        from ..worker import ensure_schema
+
+        ensure_schema(services)
     outcome = services.accounts.ensure_first_owner()
     if outcome == "created":
         _say("web.cli.owner_created", email=services.settings.admin_email)

@@ -1,0 +1,160 @@
+"""The REST API's hot path: GET /api/v1/prompts/{name}?label=production with a token, one uvicorn
+worker, next to a bare FastAPI route returning a constant (same uvicorn options, same client, same
+run); then the same request with If-None-Match (304s).
+
+    /work/main/.venv/bin/python bench/bench_api.py [--seconds 8] [--concurrency 16]
+
+Prints requests/s, p50 and p99 latency for each, and the hot path's share of the bare route's
+requests/s (the issue's goal: >= 40%). The client (httpx, asyncio, keep-alive) runs in this process
+and the server in a subprocess: on a small shared machine both compete for the cores, so read the
+ratio more than the absolute numbers. SQLite in a temporary folder; the rate limit is set high
+enough not to interfere (its cost, one in-memory moving window per request, is included)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's promptmgr, not an installed one
+ENV = {"PROMPTMGR_MODE": "multi", "PROMPTMGR_LOAD_STARTER": "false", "PROMPTMGR_SECRET_KEY": "bench-secret-key-0123456789abcdef",
+       "PROMPTMGR_RATE_LIMIT": "100000000/minute", "PROMPTMGR_WORKSPACE_RATE_LIMIT": "100000000/minute",
+       "PROMPTMGR_ARGON2_MEMORY_KIB": "1024", "PROMPTMGR_ARGON2_TIME_COST": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+
+
+def serve(kind: str, port: int) -> None:
+    import uvicorn
+
+    if kind == "bare":
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+        @app.get("/const")
+        def const():
+            return {"ok": True}
+    else:
+        from promptmgr.web.app import create_app
+
+        app = create_app()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def setup() -> str:
+    """A workspace with a member, the prompt `greet` labelled production, and a token."""
+    from promptmgr.bootstrap import build_services
+    from promptmgr.context import TenantContext
+    from promptmgr.schemas import PromptCreate, parse
+
+    services = build_services()
+    accounts = services.accounts
+    accounts.create_workspace(TenantContext(0, 0, "owner"), "bench", "Bench")
+    ctx = accounts.operator_context("bench")
+    member = accounts.create_user(ctx, "dev@example.com", "a long enough password 1", "editor")
+    editor = TenantContext(ctx.tenant_id, member["user_id"], "editor")
+    services.library.create(editor, parse(PromptCreate, {"name": "greet", "content": "Hello {{ name }}, welcome to "
+                                                       "{{ place }}. " * 8}))
+    services.library.set_label(ctx, "greet", "production")  # the owner: a protected label
+    token = services.api_tokens.create(ctx, "bench", "dev@example.com")["token"]
+    services.db.dispose()
+    return token
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(kind: str, env: dict) -> tuple[subprocess.Popen, int]:
+    import httpx
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port)], env=env, cwd=ROOT)
+    probe = f"http://127.0.0.1:{port}" + ("/const" if kind == "bare" else "/api/v1/health")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(probe, timeout=1).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"the {kind} server did not start")
+
+
+async def load(url: str, headers: dict, seconds: float, concurrency: int, expect: int) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    async with httpx.AsyncClient(headers=headers, limits=httpx.Limits(max_connections=concurrency)) as client:
+        async def one_worker(until: float, record: bool):
+            nonlocal errors
+            while time.perf_counter() < until:
+                t0 = time.perf_counter()
+                response = await client.get(url)
+                if record:
+                    latencies.append(time.perf_counter() - t0)
+                    errors += response.status_code != expect
+        warm = time.perf_counter() + 1.0
+        await asyncio.gather(*(one_worker(warm, False) for _ in range(concurrency)))
+        began = time.perf_counter()
+        await asyncio.gather(*(one_worker(began + seconds, True) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {"rps": len(latencies) / elapsed, "p50": statistics.median(latencies) * 1000,
+            "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000, "n": len(latencies), "errors": errors}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--serve", choices=["api", "bare"])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    if args.serve:
+        return serve(args.serve, args.port)
+    import httpx
+
+    home = tempfile.mkdtemp(prefix="pm-bench-api-")
+    env = {**os.environ, **ENV, "PROMPTMGR_HOME": home}
+    env.pop("DATABASE_URL", None)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("PROMPTMGR_", "GRADIO_"))})
+    os.environ.pop("DATABASE_URL", None)
+    token = setup()
+    results = {}
+    bare, bare_port = start("bare", env)
+    try:
+        results["bare FastAPI route (constant)"] = asyncio.run(
+            load(f"http://127.0.0.1:{bare_port}/const", {}, args.seconds, args.concurrency, 200))
+    finally:
+        bare.terminate(), bare.wait(10)
+    api, port = start("api", env)
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/prompts/greet?label=production"
+        auth = {"authorization": f"Bearer {token}"}
+        etag = httpx.get(url, headers=auth).headers["etag"]
+        results["GET prompt ?label=production (200)"] = asyncio.run(load(url, auth, args.seconds, args.concurrency, 200))
+        results["same with If-None-Match (304)"] = asyncio.run(
+            load(url, {**auth, "if-none-match": etag}, args.seconds, args.concurrency, 304))
+    finally:
+        api.terminate(), api.wait(10)
+    base = results["bare FastAPI route (constant)"]["rps"]
+    print(f"one uvicorn worker, SQLite, {args.concurrency} concurrent keep-alive clients, {args.seconds:.0f} s each "
+          f"(cpus: {os.cpu_count()}, client in the same machine)")
+    print(f"{'':40} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs bare':>8}")
+    for name, r in results.items():
+        print(f"{name:40} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors']:7d} {r['rps'] / base:8.0%}")
+
+
+if __name__ == "__main__":
+    main()
