@@ -114,6 +114,10 @@ class Settings:
     # (PROMPTMGR_WORKERS is taken: web/start.py hands uvicorn's worker count to its processes.)
     queue_experiments: bool = field(default_factory=lambda: _flag("QUEUE_EXPERIMENTS", True))
     worker_shards: int = field(default_factory=lambda: _number("WORKER_SHARDS", 4))
+    # The CLI's remote mode (cli/remote.py): `promptmgr prompts ...` works on this server's REST API
+    # with this API token instead of on the local library.
+    server: str | None = field(default_factory=lambda: (_env("SERVER") or "").strip() or None)
+    server_token: str | None = field(default_factory=lambda: (_env("TOKEN") or "").strip() or None, repr=False)
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
