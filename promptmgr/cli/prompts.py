@@ -17,6 +17,7 @@ app = typer.Typer(no_args_is_help=True, help="Manage prompts: versions, labels, 
 
 @app.callback()
 def _remote(
+    ctx: typer.Context,
     server: Annotated[Optional[str], typer.Option(
         "--server", help="Work on the prompts of this promptmgr server (https://...) through its REST API "
                          "instead of the local library. Default: $PROMPTMGR_SERVER.")] = None,
@@ -28,7 +29,7 @@ def _remote(
     PROMPTMGR_SERVER and PROMPTMGR_TOKEN set (or --server): the same commands and the same output."""
     from .remote import remember
 
-    remember(server, token)
+    remember(ctx, server, token)
 
 CHAT_FORMAT_HELP = (
     "With --chat, the content (from --content or --file, .json or .yaml) is a list of chat messages, "

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-META_KEY = "promptmgr.remote"  # click's per-invocation meta: the group's --server/--token
+# The `prompts` group's --server/--token for the command being run (set by its callback, cleared when
+# the command's context closes: a later command in the same process starts from the environment).
+_given: dict = {}
 
 
 @dataclass(frozen=True)
@@ -22,28 +24,22 @@ class Target:
 
 def target() -> Target | None:
     """The server this invocation talks to, or None for the local library."""
-    import click
-
     from ..config import get_settings
 
-    given = {}
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        given = ctx.meta.get(META_KEY) or {}
     settings = get_settings()
-    token = given.get("token") or settings.server_token
-    if given.get("server"):
-        return Target(given["server"], token, "--server")
+    token = _given.get("token") or settings.server_token
+    if _given.get("server"):
+        return Target(_given["server"], token, "--server")
     if settings.server:
         return Target(settings.server, token, "PROMPTMGR_SERVER")
     return None
 
 
-def remember(server: str | None, token: str | None) -> None:
-    """The `prompts` group's options, for this invocation only."""
-    import click
-
-    click.get_current_context().meta[META_KEY] = {"server": server, "token": token}
+def remember(ctx, server: str | None, token: str | None) -> None:
+    """The `prompts` group's options, for the command `ctx` runs only."""
+    _given.clear()
+    _given.update(server=server, token=token)
+    ctx.call_on_close(_given.clear)
 
 
 class BoundLibrary:
