@@ -200,12 +200,20 @@ def test_a_revoked_token_or_deleted_prompt_drops_the_cached_copy(client, server,
 def test_when_the_server_is_down_the_cache_then_the_fallback_answer(client, server, clock, token):
     from promptmgr.client import Client, ServerUnavailableError
 
+    attempts = []
+    client.api._http.event_hooks["request"].append(attempts.append)
     cached = client.get_prompt("greet", label="production")
     server.stop()
     clock.now += 3600
     assert client.get_prompt("greet", label="production").content == cached.content  # stale, served
     client.wait(30)
     assert client.get_prompt("greet", label="production").source == "stale"  # kept: revalidation failed
+    client.wait(30)
+    assert len(attempts) == 2  # the second get came within the retry delay: no new attempt
+    clock.now += 5
+    client.get_prompt("greet", label="production")
+    client.wait(30)
+    assert len(attempts) == 3
     with Client(server.url, token, timeout=5, fallback={"greet": "Hi {{ name }}, offline"}) as cold:
         fallback = cold.get_prompt("greet", label="production")
         assert (fallback.source, fallback.version) == ("fallback", None)

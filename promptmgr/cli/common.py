@@ -69,7 +69,7 @@ services.cache_clear, services.cache_info = _local_services.cache_clear, _local_
 def library():
     """The prompt library the commands work on: a promptmgr server's API in remote mode, else the
     local library service bound to the caller (cli/remote.py). The same methods and results."""
-    from .remote import BoundLibrary, RemoteLibrary, target
+    from .remote import BoundLibrary, target
 
     remote = target()
     if remote is None:
@@ -78,7 +78,15 @@ def library():
         from ..errors import ValidationError
 
         raise ValidationError("client.cli.token_required", origin=remote.origin)
-    return RemoteLibrary(remote.url, remote.token, cli_locale())
+    return _remote_library(remote.url, remote.token, cli_locale())
+
+
+@lru_cache(maxsize=1)
+def _remote_library(url: str, token: str, locale: str):
+    """One connection pool per server for the process (a command may make several calls)."""
+    from .remote import RemoteLibrary
+
+    return RemoteLibrary(url, token, locale)
 
 
 def context():

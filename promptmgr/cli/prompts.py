@@ -12,7 +12,9 @@ import typer
 
 from .common import confirm_delete, echo, emit, library, parse_pairs, safe_text, t
 
-app = typer.Typer(no_args_is_help=True, help="Manage prompts: versions, labels, templates and search.")
+app = typer.Typer(no_args_is_help=True, help=(
+    "Manage prompts: versions, labels, templates and search. In the local library, or on a promptmgr "
+    "server with PROMPTMGR_SERVER and PROMPTMGR_TOKEN set (or --server): the same commands and output."))
 
 
 @app.callback()
@@ -25,8 +27,7 @@ def _remote(
         "--token", help="The API token for --server (pm_...). Default: $PROMPTMGR_TOKEN, which keeps it "
                         "out of the process list and shell history.")] = None,
 ) -> None:
-    """Manage prompts: versions, labels, templates and search. Locally, or on a server with
-    PROMPTMGR_SERVER and PROMPTMGR_TOKEN set (or --server): the same commands and the same output."""
+    """Remote mode's options (cli/remote.py), for the command that follows."""
     from .remote import remember
 
     remember(ctx, server, token)

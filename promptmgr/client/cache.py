@@ -16,6 +16,7 @@ class Entry:
     prompt: Prompt
     etag: str | None
     fetched_at: float  # on the client's clock (monotonic by default)
+    retry_at: float = 0.0  # no revalidation before this (the last one could not reach the server)
 
 
 class PromptCache:
@@ -51,6 +52,12 @@ class PromptCache:
             entry = self._entries.get(key)
             if entry is not None and entry.etag == etag:
                 entry.fetched_at = now
+
+    def defer(self, key: Key, until: float) -> None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                entry.retry_at = until
 
     def drop(self, key: Key) -> None:
         with self._lock:

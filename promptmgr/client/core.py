@@ -4,7 +4,8 @@ Caching (in this process, per Client): a fetched prompt is fresh for `ttl` secon
 no request. Past that it is returned at once all the same (`source="stale"`) while one background
 request revalidates it with If-None-Match: a 304 makes it fresh again, a 200 replaces it, an API
 error (404: the label moved away or the prompt was deleted; 401/403: the token was revoked) drops it
-so the next call raises that error itself. Transport failures leave the stale copy in place.
+so the next call raises that error itself. Transport failures leave the stale copy in place, and the
+next attempt waits RETRY_SECONDS (at most the TTL) so a down server is not called on every get.
 
 When the server cannot be reached (connection error, timeout, 5xx, or 429 rate limiting) and nothing
 is cached, `fallback` answers: a string (the content for any prompt) or a mapping name -> content.
@@ -12,6 +13,7 @@ Without one, ServerUnavailableError is raised. API errors (401, 403, 404, 422...
 by the fallback: they are typed exceptions carrying the API's code and message."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -23,6 +25,8 @@ from .http import Api, segment
 from .prompt import Prompt
 
 _UNSET: Any = object()
+RETRY_SECONDS = 5.0  # after a failed revalidation, the stale copy is served this long without a new attempt
+log = logging.getLogger("promptmgr.client")
 Fallback = str | Mapping[str, str] | None
 
 
@@ -53,12 +57,16 @@ class Client:
         AuthenticationError, PermissionDeniedError, InvalidRequestError, ServerUnavailableError."""
         if label is not None and version is not None:
             raise ValueError("give label or version, not both")
+        if not name:
+            raise ValueError("a prompt name is required")
         key: Key = (name, label, version)
         entry = self.cache.get(key)
         if entry is not None:
-            if self._clock() - entry.fetched_at < self.ttl:
+            now = self._clock()
+            if now - entry.fetched_at < self.ttl:
                 return entry.prompt.with_source("cache")
-            self._revalidate_later(key, entry.etag)
+            if now >= entry.retry_at:
+                self._revalidate_later(key, entry.etag)
             return entry.prompt.with_source("stale")
         try:
             return self._fetch(key)
@@ -99,8 +107,10 @@ class Client:
             else:
                 self.cache.put(key, Prompt.from_api(self.api.body(response)), response.headers.get("etag"),
                                self._clock())
-        except (ServerUnavailableError, RateLimitedError):
-            pass  # the stale copy stays; the next call past the TTL tries again
+        except (ServerUnavailableError, RateLimitedError) as exc:
+            # The stale copy stays. Not another attempt on every call while the server is down.
+            log.info("serving %s stale: %s", key[0], exc.translate("en"))
+            self.cache.defer(key, self._clock() + min(self.ttl, RETRY_SECONDS))
         except ApiError:
             self.cache.drop(key)  # the next call fetches and raises the error to its caller
         finally:

@@ -14,7 +14,8 @@ SOURCES = ("server", "cache", "stale", "fallback")
 class Prompt:
     """`source` says where this copy came from: `server` (fetched now), `cache` (fresh within the
     TTL), `stale` (past the TTL, being revalidated, or the server is unreachable), `fallback` (the
-    Client's fallback text: `version` is None and the variables are the template's own)."""
+    Client's fallback text: `version` is None and the variables are the template's own). Cached
+    copies are shared between callers: treat the lists and dicts as read-only."""
 
     name: str
     version: int | None
