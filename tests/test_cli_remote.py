@@ -120,6 +120,7 @@ ERRORS = [
     ("prompts", "history", "nope", "--json"), ("prompts", "show", "greet", "--version", "1", "--label", "x"),
     ("prompts", "rm", "greet"), ("prompts", "rm", "nope"), ("prompts", "list", "--limit", "0"),
     ("prompts", "label", "nope", "staging"), ("prompts", "restore", "greet", "7"),
+    ("prompts", "show", ""), ("prompts", "show", ".."), ("prompts", "history", "a/b"), ("prompts", "show", "x?y#z"),
 ]
 
 

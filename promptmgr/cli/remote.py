@@ -66,6 +66,12 @@ class RemoteLibrary:
     def _path(self, name: str, *rest: str) -> str:
         from ..client.http import segment
 
+        # No URL addresses these (/prompts/ is the list; the server decodes %2F before routing), and
+        # no prompt can have such a name: the service's answer for them.
+        if not name or "/" in name:
+            from ..errors import NotFoundError
+
+            raise NotFoundError(what="prompt", name=name)
         return "/".join(["/prompts", segment(name), *(segment(r) for r in rest)])
 
     def get(self, name: str, version: int | None = None, label: str | None = None):
