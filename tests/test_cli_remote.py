@@ -181,15 +181,22 @@ def test_writes_print_the_same_and_land_on_the_server(cli, remote):
     assert any(e["method"] == "PATCH" and e["path"].endswith("/prompts/w-remote") for e in remote.live.log)
 
 
-def test_commands_without_an_api_route_refuse_in_remote_mode(cli, remote, tmp_path):
+def refused_line():
     from promptmgr.i18n import t
 
-    target = tmp_path / "out.json"
+    return 1, "", f"Error: {t('client.cli.local_only', 'en')}\n"
+
+
+def test_commands_without_an_api_route_refuse_in_remote_mode(cli, remote, tmp_path):
+    exported, target = tmp_path / "library.json", tmp_path / "out.json"
+    assert local(cli, "export", str(exported)).code == 0  # locally it works
+    before = len(remote.live.log)
     refused = over_env(cli, remote, "export", str(target))
-    assert outcome(refused) == (1, "", f"Error: {t('client.cli.local_only', 'en')}\n")
+    assert outcome(refused) == refused_line()
     assert not target.exists()
-    assert over_env(cli, remote, "runs", "list").code == 1
-    assert local(cli, "export", str(target)).code == 0  # locally it works
+    for args in (("runs", "list"), ("datasets", "list"), ("import", str(exported))):
+        assert outcome(over_env(cli, remote, *args)) == refused_line(), args
+    assert len(remote.live.log) == before  # refused before anything was asked of the server
 
 
 def test_remote_mode_needs_a_token_and_an_http_address(cli, remote):
