@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
@@ -140,8 +141,6 @@ def exposition(services) -> bytes:
 
 def build_router(services):
     """GET /metrics, for loopback callers (not forwarded) or an admin's API token."""
-    from fastapi import APIRouter, Request, Response
-
     from ..errors import AuthenticationError, PromptMgrError
     from ..policy import Action, require
     from .api.errors import error_response, locale_of, status_of
