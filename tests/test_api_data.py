@@ -81,12 +81,15 @@ def test_analytics_refuse_bad_periods(client, team):
 
 # --- export and import --------------------------------------------------------------------------
 def _library(client, editor):
-    client.post(f"{API}/prompts", json={"name": "greet", "content": "Hi {{ name }}", "category": "demo",
-                                        "tags": ["a", "b"], "title": "Greeting"}, headers=editor)
-    client.patch(f"{API}/prompts/greet", json={"content": "Hello {{ name }}!", "base_version": 1}, headers=editor)
-    client.put(f"{API}/prompts/greet/labels/staging", json={"version": 1}, headers=editor)
-    client.post(f"{API}/prompts", json={"name": "chat", "kind": "chat", "messages": [
-        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "{{ question }}"}]}, headers=editor)
+    made = [
+        client.post(f"{API}/prompts", json={"name": "greet", "content": "Hi {{ name }}", "category": "demo",
+                                            "tags": ["a", "b"], "title": "Greeting"}, headers=editor),
+        client.patch(f"{API}/prompts/greet", json={"content": "Hello {{ name }}!", "base_version": 1}, headers=editor),
+        client.put(f"{API}/prompts/greet/labels/staging", json={"version": 1}, headers=editor),
+        client.post(f"{API}/prompts", json={"name": "chat", "kind": "chat", "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+            {"role": "user", "content": [{"type": "text", "text": "{{ question }}"}]}]}, headers=editor)]
+    assert [r.status_code for r in made] == [201, 200, 200, 201], [r.text for r in made]
 
 
 def _shape(document: dict) -> list:
@@ -111,7 +114,7 @@ def test_a_library_exported_from_one_workspace_imports_into_another(client, team
     assert document["format"] == "promptmgr-library" and document == team.services.transfer.export(
         team.ctx("alpha")) | {"exported_at": document["exported_at"]}
     chat = next(p for p in document["prompts"] if p["name"] == "chat")
-    assert "content" not in chat["versions"][0] and chat["versions"][0]["messages"][0]["content"] == "Be brief."
+    assert "content" not in chat["versions"][0] and chat["versions"][0]["messages"][0]["content"][0]["text"] == "Be brief."
     assert client.get(f"{API}/export", headers=beta_editor).json()["prompts"] == []  # apart until imported
     report = client.post(f"{API}/import", json=document, headers=beta_editor)
     assert report.status_code == 200, report.text
@@ -120,7 +123,7 @@ def test_a_library_exported_from_one_workspace_imports_into_another(client, team
     assert _shape(copied) == _shape(document)
     assert client.get(f"{API}/prompts/greet?label=staging", headers=beta_editor).json()["content"] == "Hi {{ name }}"
     # Again, by each conflict policy.
-    assert client.post(f"{API}/import", json=document, headers=beta_editor).json()["skipped"] == ["greet", "chat"]
+    assert sorted(client.post(f"{API}/import", json=document, headers=beta_editor).json()["skipped"]) == ["chat", "greet"]
     renamed = client.post(f"{API}/import?on_conflict=rename", json=document, headers=beta_editor).json()
     assert sorted(map(tuple, renamed["renamed"])) == [("chat", "chat-2"), ("greet", "greet-2")]
     _error(client.post(f"{API}/import?on_conflict=overwrite", json=document, headers=beta_editor), 403, "forbidden")

@@ -71,7 +71,9 @@ class ImportDocument(BaseModel):
 class ImportReportOut(BaseModel):
     created: list[str]
     updated: list[str]
-    renamed: list[tuple[str, str]] = Field(description="(name in the document, name given), in document order")
+    # [name in the document, name given], in document order (pairs as lists: a tuple's prefixItems
+    # schema trips OpenAPI tools such as schemathesis).
+    renamed: list[Annotated[list[str], Field(min_length=2, max_length=2)]]
     skipped: list[str]
 
 
