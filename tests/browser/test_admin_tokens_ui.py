@@ -136,3 +136,11 @@ def test_create_use_and_revoke_a_token(hosted_page, hosted_app):
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthenticated"
     assert_no_error_status(page)
     assert_usable(page, "pm-token-name", "")
+
+
+def test_single_user_mode_says_tokens_are_for_a_hosted_server(open_app):
+    page = open_app()
+    page.locator("#pm-tabs").get_by_role("tab", name="Admin").click()
+    page.locator("#pm-admin-sections").get_by_role("tab", name="API tokens").click()
+    expect(page.get_by_text("This single-user app has no REST API.")).to_be_visible()
+    expect(page.locator("#pm-token-create")).to_have_count(0)
