@@ -239,3 +239,17 @@ def test_the_admin_routes_keep_their_schema_for_an_admin(app, team):
             assert "sk-schema-QzWkJxVbNm" not in response.text and "VbNm" not in response.text
 
         check()
+
+
+def test_a_member_change_is_one_change_per_request_and_a_refused_one_saves_nothing(client, team):
+    from tests.api_helpers import API, bearer, make_token
+
+    admin = make_token(team, "admin")
+    members = client.get(f"{API}/members", headers=bearer(admin)).json()
+    viewer = next(m for m in members if m["role"] == "viewer")
+    both = client.patch(f"{API}/members/{viewer['user_id']}", json={"role": "editor", "active": False},
+                        headers=bearer(admin))
+    assert both.status_code == 422 and both.json()["error"]["code"] == "invalid"
+    after = next(m for m in client.get(f"{API}/members", headers=bearer(admin)).json()
+                 if m["user_id"] == viewer["user_id"])
+    assert after["role"] == "viewer"

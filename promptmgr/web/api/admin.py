@@ -96,17 +96,16 @@ def build_router() -> APIRouter:
         return services(request).accounts.invite(ctx, data.email, data.role)
 
     @router.patch("/members/{user_id}", response_model=MemberOut, tags=["members"],
-                  summary="Change a member's role and/or (owner) activate or deactivate the account")
+                  summary="Change a member's role, or (owner) activate or deactivate the account: one per request")
     def change_member(request: Request, ctx: Caller, user_id: UserId, data: MemberChange):
-        if data.role is None and data.active is None:
+        # One change per request: each is its own service call with its own permission (active needs
+        # the owner), and a refused second change must not leave the first one saved.
+        if (data.role is None) == (data.active is None):
             raise ValidationError("api_admin.nothing_to_change")
         accounts = services(request).accounts
-        changed = None
         if data.role is not None:
-            changed = accounts.set_role(ctx, user_id, data.role)
-        if data.active is not None:
-            changed = accounts.set_active(ctx, user_id, data.active)
-        return changed
+            return accounts.set_role(ctx, user_id, data.role)
+        return accounts.set_active(ctx, user_id, data.active)
 
     @router.delete("/members/{user_id}", status_code=204, tags=["members"],
                    summary="Remove a member from the workspace (their sessions here end)")
