@@ -13,7 +13,7 @@ def build_api(services, limits=None):
     from fastapi import FastAPI
 
     from ... import __version__
-    from . import errors, health, prompts, runs
+    from . import datasets, errors, experiments, health, prompts, runs
     from .limiting import BodyLimit, RateLimits
 
     settings = services.settings
@@ -25,5 +25,7 @@ def build_api(services, limits=None):
     api.include_router(health.build_router())
     api.include_router(prompts.build_router())
     api.include_router(runs.build_router())
+    api.include_router(datasets.build_router())
+    api.include_router(experiments.build_router())
     api.add_middleware(BodyLimit, max_bytes=settings.api_max_body_kb * 1024)
     return api
