@@ -28,6 +28,15 @@ def editor(team):
     return bearer(make_token(team, "editor"))
 
 
+def member(team, role: str = "editor"):
+    """A member's own context in alpha (the operator's context has no user row to author a version)."""
+    from promptmgr.context import TenantContext
+
+    ctx = team.ctx("alpha")
+    return TenantContext(ctx.tenant_id, next(m["user_id"] for m in team.services.accounts.members(ctx)
+                                             if m["role"] == role), role)
+
+
 def upload(client, headers, name: str, filename: str, text: str, **fields):
     return client.post(f"{API}/datasets", headers=headers, data={"name": name, **fields},
                        files={"file": (filename, text.encode("utf-8"), "application/octet-stream")})
@@ -51,8 +60,8 @@ def test_an_upload_of_each_format_makes_the_same_rows_as_the_service(client, tea
     # The same file through the service (as `promptmgr datasets add` reads it) gives the same rows.
     path = tmp_path / f"same.{fmt}"
     path.write_text(FILES[fmt], encoding="utf-8")
-    team.services.datasets.add(team.ctx("alpha"), "qa-service", path)
-    assert [r.model_dump(mode="json") for r in team.services.datasets.rows(team.ctx("alpha"), "qa-service")] == \
+    team.services.datasets.add(member(team), "qa-service", path)
+    assert [r.model_dump(mode="json") for r in team.services.datasets.rows(member(team), "qa-service")] == \
         rows_of(client, editor, "qa")
     # A second upload under the name is its next version; the first stays as it was.
     again = upload(client, editor, "qa", "more.csv", "question\nOne more?\n", message="one row")
@@ -77,7 +86,7 @@ def test_json_rows_paging_versions_and_export(client, team, editor):
     exported = client.get(f"{API}/datasets/squares/export?format=csv", headers=editor)
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(exported.text)))
-    assert [(r["n"], r["__id"], r["__expected"]) for r in table][:2] == [("1", "r1", "1"), ("2", "r2", "4")]
+    assert [(r["n"], r["__id"], r["expected"]) for r in table][:2] == [("1", "r1", "1"), ("2", "r2", "4")]
     assert len(table) == 25
     jsonl = client.get(f"{API}/datasets/squares/export?format=jsonl", headers=editor)
     assert [json.loads(line)["id"] for line in jsonl.text.splitlines()] == [f"r{i}" for i in range(1, 26)]

@@ -209,7 +209,9 @@ def build_router() -> APIRouter:
 
     @router.get("/datasets/{name}/export", summary="A version as a CSV, JSONL, JSON or YAML file",
                 response_class=Response, responses={200: {"description": "The file", "content": {
-                    media: {"schema": {"type": "string"}} for media in MEDIA.values()}}})
+                    # JSON and YAML are documents (a list of rows); CSV and JSONL plain text.
+                    media: {"schema": {"type": "string"} if kind in ("csv", "jsonl") else {}}
+                    for kind, media in MEDIA.items()}}})
     def export(request: Request, name: Name, ctx: Caller, format: Annotated[Literal["csv", "jsonl", "json", "yaml"],
                                                                             Query()] = "csv", version: Version = None):
         from starlette.background import BackgroundTask

@@ -137,7 +137,7 @@ def build_router() -> APIRouter:
     @router.get("/experiments/{name}/results", response_class=StreamingResponse,
                 summary="Every finished cell (JSON close to promptfoo's output, JSONL or CSV), streamed",
                 responses={200: {"description": "The results", "content": {
-                    media: {"schema": {"type": "string"} if kind == "csv" else {}}
+                    media: {"schema": {"type": "string"} if kind in ("csv", "jsonl") else {}}
                     for kind, media in RESULT_MEDIA.items()}}})
     def results(request: Request, name: Name, ctx: Caller,
                 format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json"):
