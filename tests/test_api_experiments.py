@@ -35,11 +35,27 @@ def lab(client, team, fake_llm):
     made = client.post(f"{API}/datasets", headers=editor,
                        json={"name": "qs", "rows": [{"question": q} for q in QUESTIONS]})
     assert made.status_code == 201, made.text
+    # Hosted mode queues runs for workers exactly when the database is PostgreSQL: both paths are tested.
+    assert team.services.settings.queued_experiments == team.services.settings.db_url.startswith("postgresql")
     if team.services.settings.queued_experiments:
         from tests.test_workers import reset_queue
 
         reset_queue(team.services.settings.db_url)
     return editor
+
+
+@pytest.fixture
+def conforms(app):
+    """Check a response against the API's own OpenAPI document (status, media type and body)."""
+    import schemathesis
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app.state.pm_api)
+
+    def check(response, path: str, method: str = "GET"):
+        schema[path][method].validate_response(response)
+        return response
+
+    return check
 
 
 def define(client, headers, name="ab", **extra):
@@ -48,9 +64,11 @@ def define(client, headers, name="ab", **extra):
         "checks": ["contains:Paris"], "concurrency": 2, **extra})
 
 
-def run_to_the_end(client, team, headers, name: str) -> dict:
+def run_to_the_end(client, team, headers, name: str, conforms=None) -> dict:
     started = client.post(f"{API}/experiments/{name}/run", headers=headers, json={"concurrency": 2})
     assert started.status_code == 202, started.text
+    if conforms:
+        conforms(started, "/experiments/{name}/run", "POST")
     url = started.json()["status_url"]
     assert started.headers["location"] == url == f"{API}/experiments/{name}/status"
     if team.services.settings.queued_experiments:
@@ -68,23 +86,28 @@ def run_to_the_end(client, team, headers, name: str) -> dict:
         time.sleep(0.1)
 
 
-def test_define_estimate_run_and_read_everything_through_the_api(client, team, lab, fake_llm):
+def test_define_estimate_run_and_read_everything_through_the_api(client, team, lab, fake_llm, conforms):
     h = lab
-    made = define(client, h, description="two wordings")
+    made = conforms(define(client, h, description="two wordings"), "/experiments", "POST")
     assert made.status_code == 201, made.text
     experiment = made.json()
     assert [v["name"] for v in experiment["variants"]] == [f"ask@1/{MODEL}", f"ask@2/{MODEL}"]
     assert (experiment["status"], experiment["cells"]["total"], experiment["cells"]["pending"]) == ("draft", 8, 8)
-    estimate = client.get(f"{API}/experiments/ab/estimate", headers=h).json()
+    estimate = conforms(client.get(f"{API}/experiments/ab/estimate", headers=h), "/experiments/{name}/estimate").json()
     assert (estimate["calls"], [v["calls"] for v in estimate["variants"]]) == (8, [4, 4])
     assert estimate["input_tokens"] > 0 and fake_llm.chat_count == 0  # an estimate calls no model
 
-    state = run_to_the_end(client, team, h, "ab")
+    state = run_to_the_end(client, team, h, "ab", conforms)
     assert (state["status"], state["done"], state["total"], state["errors"]) == ("completed", 8, 8, 0)
     assert [(v["done"], v["passed"]) for v in state["variants"]] == [(4, 2), (4, 2)]
     assert fake_llm.chat_count == 8  # every cell answered once
 
-    summary = client.get(f"{API}/experiments/ab/summary", headers=h).json()
+    summary = conforms(client.get(f"{API}/experiments/ab/summary", headers=h), "/experiments/{name}/summary").json()
+    conforms(client.get(f"{API}/experiments/ab/status", headers=h), "/experiments/{name}/status")
+    conforms(client.get(f"{API}/experiments/ab", headers=h), "/experiments/{name}")
+    conforms(client.get(f"{API}/experiments", headers=h), "/experiments")
+    conforms(client.get(f"{API}/datasets/qs", headers=h), "/datasets/{name}")
+    conforms(client.get(f"{API}/datasets/qs/rows", headers=h), "/datasets/{name}/rows")
     assert summary["cells"] == {"total": 8, "done": 8, "errors": 0, "pending": 0, "running": 0}
     assert summary["baseline"] == f"ask@1/{MODEL}" and summary["checks"] == ["contains:Paris"]
     for variant in summary["variants"]:
@@ -105,7 +128,8 @@ def test_define_estimate_run_and_read_everything_through_the_api(client, team, l
     table = list(csv.DictReader(io.StringIO(client.get(f"{API}/experiments/ab/results?format=csv", headers=h).text)))
     assert len(table) == 8 and {row["status"] for row in table} == {"pass", "fail"}
 
-    matrix = client.get(f"{API}/experiments/ab/cells?filter=all&page_size=3", headers=h).json()
+    matrix = conforms(client.get(f"{API}/experiments/ab/cells?filter=all&page_size=3", headers=h),
+                      "/experiments/{name}/cells").json()
     assert (matrix["total"], matrix["pages"], len(matrix["lines"])) == (4, 2, 3)
     assert matrix["variants"] == [f"ask@1/{MODEL}", f"ask@2/{MODEL}"]
     first = matrix["lines"][0]
@@ -113,22 +137,32 @@ def test_define_estimate_run_and_read_everything_through_the_api(client, team, l
     failures = client.get(f"{API}/experiments/ab/cells?filter=failures", headers=h).json()
     assert [line["vars"]["question"] for line in failures["lines"]] == [QUESTIONS[1], QUESTIONS[3]]
     cell_id = failures["lines"][0]["cells"][f"ask@2/{MODEL}"]["id"]
-    cell = client.get(f"{API}/experiments/ab/cells/{cell_id}", headers=h).json()
+    cell = conforms(client.get(f"{API}/experiments/ab/cells/{cell_id}", headers=h),
+                    "/experiments/{name}/cells/{cell_id}").json()
     assert cell["output"] == "echo: Answer this: Is Rome old?" and cell["pass"] is False
     assert cell["checks"][0]["pass"] is False and cell["human"] is None
 
     labelled = client.put(f"{API}/experiments/ab/cells/{cell_id}/label", headers=h,
                           json={"passed": True, "comment": "Rome is old: right"})
     assert labelled.status_code == 200, labelled.text
+    conforms(labelled, "/experiments/{name}/cells/{cell_id}/label", "PUT")
     assert (labelled.json()["pass"], labelled.json()["comment"]) == (True, "Rome is old: right")
-    human = client.get(f"{API}/experiments/ab/cells/{cell_id}", headers=h).json()["human"]
+    human = conforms(client.get(f"{API}/experiments/ab/cells/{cell_id}", headers=h),
+                     "/experiments/{name}/cells/{cell_id}").json()["human"]
     assert (human["pass"], human["by"]) == (True, team.users["editor"])
-    agreement = client.get(f"{API}/experiments/ab/agreement", headers=h).json()["agreement"]
+    agreement = conforms(client.get(f"{API}/experiments/ab/agreement", headers=h),
+                         "/experiments/{name}/agreement").json()["agreement"]
     assert any(a["variant"] == f"ask@2/{MODEL}" and a["n"] == 1 for a in agreement)
     assert client.get(f"{API}/experiments/ab/cells/999999", headers=h).status_code == 404
 
-    config = client.get(f"{API}/experiments/ab/promptfoo", headers=h).json()
+    config = conforms(client.get(f"{API}/experiments/ab/promptfoo", headers=h), "/experiments/{name}/promptfoo").json()
     assert len(config["tests"]) == 4 and len(config["prompts"]) == 2
+    promoted = client.post(f"{API}/experiments/ab/promote", json={"variant": f"ask@2/{MODEL}", "label": "staging"},
+                           headers=h)
+    assert conforms(promoted, "/experiments/{name}/promote", "POST").json()["labels"] == {"staging": 2}
+    protected = client.post(f"{API}/experiments/ab/promote", json={"variant": f"ask@2/{MODEL}",
+                                                                    "label": "production"}, headers=h)
+    assert protected.status_code == 403  # the library's policy: production needs an admin
     again = client.post(f"{API}/experiments/ab/run", headers=h)
     assert again.status_code == 409  # done: resume it, not run it again
     assert client.delete(f"{API}/datasets/qs", headers=h).status_code == 409  # in use
