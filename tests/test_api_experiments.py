@@ -188,6 +188,47 @@ def test_cancel_and_resume(client, team, lab, fake_llm):
     assert [e["name"] for e in listed] == ["later"] and listed[0]["cells"]["done"] == 8
 
 
+def test_pause_while_running_then_resume_runs_each_cell_once(client, team, lab, fake_llm, conforms):
+    import threading
+
+    assert define(client, lab, "held", concurrency=1).status_code == 201
+    queued = team.services.settings.queued_experiments
+    fake_llm.gate = threading.Event()  # answers wait until the test lets them through
+    try:
+        started = client.post(f"{API}/experiments/held/run", headers=lab)
+        assert started.status_code == 202 and started.json()["status"] == "running"
+        running = client.get(f"{API}/experiments/held/status", headers=lab).json()
+        assert (running["status"], running["live"], running["total"]) == ("running", True, 8)
+        again = client.post(f"{API}/experiments/held/run", headers=lab)
+        # In process: one job per experiment. Queued: more shards join the running experiment (the
+        # service's rule for `run` of a running experiment); either way no cell runs twice (below).
+        assert again.status_code == (202 if queued else 409)
+        paused = client.post(f"{API}/experiments/held/pause", headers=lab)
+        conforms(paused, "/experiments/{name}/pause", "POST")
+        assert paused.status_code == 200, paused.text
+        fake_llm.gate.set()
+        if queued:  # the paused experiment's queued shards find nothing to do
+            from promptmgr import worker
+
+            worker.serve(team.services, wait=False)
+        assert team.services.experiment_jobs.wait(team.ctx("alpha"), "held", timeout=120)
+        state = client.get(f"{API}/experiments/held/status", headers=lab).json()
+        assert (state["status"], state["live"]) == ("paused", False) and state["done"] < 8
+        assert state["status_message"]  # why it stopped, in words
+    finally:
+        fake_llm.gate.set()
+    resumed = client.post(f"{API}/experiments/held/resume", headers=lab)
+    assert resumed.status_code == 202, resumed.text
+    if queued:
+        from promptmgr import worker
+
+        worker.serve(team.services, wait=False)
+    assert team.services.experiment_jobs.wait(team.ctx("alpha"), "held", timeout=120)
+    done = client.get(f"{API}/experiments/held/status", headers=lab).json()
+    assert (done["status"], done["done"], done["errors"]) == ("completed", 8, 0)
+    assert fake_llm.chat_count == 8  # the resume ran only the cells the pause left
+
+
 def test_a_viewer_cannot_define_run_or_label_and_another_workspace_sees_nothing(client, team, lab, fake_llm):
     assert define(client, lab).status_code == 201
     viewer = bearer(make_token(team, "editor", role="viewer"))
