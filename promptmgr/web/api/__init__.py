@@ -16,7 +16,7 @@ def build_api(services, limits=None):
     from fastapi import FastAPI
 
     from ... import __version__
-    from . import admin, data, errors, health, prompts, providers, runs
+    from . import admin, data, datasets, errors, experiments, health, prompts, providers, runs
     from .limiting import BodyLimit, RateLimits
 
     settings = services.settings
@@ -31,6 +31,8 @@ def build_api(services, limits=None):
     api.include_router(providers.build_router())
     api.include_router(data.build_router())
     api.include_router(admin.build_router())
+    api.include_router(datasets.build_router())
+    api.include_router(experiments.build_router())
     api.add_middleware(BodyLimit, max_bytes=settings.api_max_body_kb * 1024)
     if settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
