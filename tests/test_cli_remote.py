@@ -187,7 +187,7 @@ def refused_line():
     return 1, "", f"Error: {t('client.cli.local_only', 'en')}\n"
 
 
-def test_commands_without_an_api_route_refuse_in_remote_mode(cli, remote, tmp_path):
+def test_commands_not_routed_to_the_api_refuse_in_remote_mode(cli, remote, tmp_path):
     exported, target = tmp_path / "library.json", tmp_path / "out.json"
     assert local(cli, "export", str(exported)).code == 0  # locally it works
     before = len(remote.live.log)

@@ -3,8 +3,8 @@ service bound to the CLI's caller, or a promptmgr server's REST API with the sam
 return types, so every command prints the same text and JSON either way.
 
 Remote mode: PROMPTMGR_SERVER (or `prompts --server URL`) with PROMPTMGR_TOKEN (or `--token`).
-Commands that have no API route refuse in remote mode (common.services) instead of quietly working on
-the local library."""
+Every other command refuses in remote mode (common.services) instead of quietly working on the local
+library."""
 from __future__ import annotations
 
 from dataclasses import dataclass
