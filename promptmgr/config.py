@@ -126,6 +126,10 @@ class Settings:
     # Server logs (`serve`, `worker`): JSON lines with the request id, or plain text; the level.
     log_format: str = field(default_factory=lambda: (_env("LOG_FORMAT") or "json").strip().lower())
     log_level: str = field(default_factory=lambda: (_env("LOG_LEVEL") or "INFO").strip().upper())
+    # The CLI's remote mode (cli/remote.py): `promptmgr prompts ...` works on this server's REST API
+    # with this API token instead of on the local library.
+    server: str | None = field(default_factory=lambda: (_env("SERVER") or "").strip() or None)
+    server_token: str | None = field(default_factory=lambda: (_env("TOKEN") or "").strip() or None, repr=False)
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)

@@ -260,6 +260,20 @@ def render_text(text: str, context: dict) -> str:
     return render_limited(compile_template(text), context)
 
 
+def version_text(content: str, messages: list | None) -> str:
+    """A version as plain text: for diffs, the search index and a rendered chat prompt's content.
+    Here, not in the library service, so the Python client (promptmgr.client) renders exactly as the
+    server does without importing the database layer."""
+    from .schemas import as_messages
+
+    if messages is None:
+        return content
+    return "\n\n".join(
+        "\n".join([f"[{message.role}]", *(part.text or "" if part.type == "text" else f"[image: {part.url}]"
+                                          for part in message.content)])
+        for message in as_messages(messages))
+
+
 def render(content: str | None, messages: list | None, declared: list[dict] | None,
            values: dict | None) -> tuple[str | None, list | None]:
     """Render a text prompt or every text part of a chat prompt."""
