@@ -6,6 +6,8 @@ promptmgr/sandbox.py bounds what a template may cost (numbers, sizes, loops, tim
 parsing and extracting variables, so nothing done at save time or on reads can hang."""
 from __future__ import annotations
 
+import functools
+
 import json
 import re
 from contextlib import contextmanager
@@ -70,8 +72,24 @@ def texts_of(content: str | None, messages: list | None) -> list[str]:
                 for part in message.get("content") or [] if isinstance(part, dict) and part.get("type") == "text"]
 
 
+# Reading a prompt (the REST API's hot path, the library) re-derives its variables each time: parsing
+# and lexing were a third of a GET's CPU. Memoized for templates up to this size (bounds the memory).
+_MEMO_BYTES, _MEMO_ENTRIES = 65_536, 512
+
+
 def extract_variables(text: str) -> list[str]:
     """Names the template reads from its context, in order of first appearance."""
+    if len(text) <= _MEMO_BYTES:
+        return list(_extract_memoized(text))
+    return _extract(text)
+
+
+@functools.lru_cache(maxsize=_MEMO_ENTRIES)
+def _extract_memoized(text: str) -> tuple[str, ...]:
+    return tuple(_extract(text))
+
+
+def _extract(text: str) -> list[str]:
     from jinja2 import meta
 
     tree = _parse(text)
