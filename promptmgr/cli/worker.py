@@ -28,18 +28,18 @@ def worker(
 
     built = services()
     queue.conninfo(built.settings.db_url)  # a clear error on SQLite before anything starts
-    from ..web.requests_log import configure_logging
+    from ..web.requests_log import server_logging
 
-    configure_logging(built.settings.log_format, built.settings.log_level)
-    if metrics_port:
-        from prometheus_client import start_http_server
+    with server_logging(built.settings.log_format, built.settings.log_level):
+        if metrics_port:
+            from prometheus_client import start_http_server
 
-        from ..web.metrics import process_metrics
+            from ..web.metrics import process_metrics
 
-        start_http_server(metrics_port, addr=metrics_host, registry=process_metrics().registry)
-    echo(t("worker.cli.started", concurrency=concurrency), err=True)
-    queue.serve(built, concurrency=concurrency, stalled_after=stalled_after,
-                heartbeat=max(1.0, stalled_after / 5))
+            start_http_server(metrics_port, addr=metrics_host, registry=process_metrics().registry)
+        echo(t("worker.cli.started", concurrency=concurrency), err=True)
+        queue.serve(built, concurrency=concurrency, stalled_after=stalled_after,
+                    heartbeat=max(1.0, stalled_after / 5))
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ import logging
 import re
 import time
 import uuid
+from contextlib import contextmanager
 
 from .metrics import route_of
 
@@ -54,6 +55,21 @@ def configure_logging(log_format: str = "json", level: str = "INFO", stream=None
     # httpx logs every outgoing request at INFO (model calls, OpenID): noise next to our access log.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     return handler
+
+
+@contextmanager
+def server_logging(log_format: str, level: str):
+    """configure_logging for the life of a server command (`serve`, `worker`); afterwards logging is
+    as it was, so a command run in-process (as the tests do) leaves no handler on a closed stream."""
+    root, noisy = logging.getLogger(), logging.getLogger("httpx")
+    levels = root.level, noisy.level
+    handler = configure_logging(log_format, level)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(levels[0])
+        noisy.setLevel(levels[1])
 
 
 def _request_id(scope) -> str:

@@ -6,7 +6,7 @@ import os
 import sys
 
 from ..i18n import normalize_locale, t
-from .requests_log import configure_logging
+from .requests_log import configure_logging, server_logging
 
 APP_FACTORY = "promptmgr.web.start:app_from_env"
 
@@ -48,13 +48,17 @@ def app_from_env():
 def run(host: str, port: int, workers: int = 1, services=None) -> None:
     """Serve until stopped. One worker runs in this process; several are uvicorn's processes,
     each building its own app (the checks ran here first, so a refused setting stops at once)."""
-    import uvicorn
-
     if services is None:
         from ..bootstrap import build_services
 
         services = build_services()
-    configure_logging(services.settings.log_format, services.settings.log_level)
+    with server_logging(services.settings.log_format, services.settings.log_level):
+        _serve(services, host, port, workers)
+
+
+def _serve(services, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     prepare(services, workers)
     os.environ["PROMPTMGR_BIND_HOST"], os.environ["PROMPTMGR_WORKERS"] = host, str(workers)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
