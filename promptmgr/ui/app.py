@@ -1,12 +1,14 @@
-"""The Gradio app: a header, then the Library, Builder, Testing, Experiments and Settings tabs.
+"""The Gradio app: a header, then the Library, Builder, Testing, Experiments, Analytics, Settings and
+Admin tabs.
 
 Single-user mode: no login, the local tenant (with the starter library on first start). The page
 picks its language on load (?lang=, saved preference, browser language, tenant default, English)
 and relabels every tab; switching language in Settings does the same without a restart.
 
-Only the Library is built with the page: the other tabs are built the first time they are opened
-(lazy.lazy_tab; its docstring says how a new tab opts in), which keeps the first render close to
-an empty Gradio page (bench/bench_ui.py)."""
+Only the Library's search, filters and table are built with the page: the other tabs are built the
+first time they are opened (lazy.lazy_tab; its docstring says how a new tab opts in), the Library's
+editor and import/export panel the first time they are needed (library_tab.py), which keeps the
+first render close to an empty Gradio page (bench/bench_ui.py)."""
 from __future__ import annotations
 
 import logging
@@ -76,7 +78,8 @@ def create_demo(services=None) -> gr.Blocks:
             # Admins and owners only: hidden until the page load knows the caller's role (admin_tab.py).
             with ui.tr(gr.Tab(text("ui_admin.tab"), id="admin", elem_id="pm-tab-admin", visible=False),
                        label="ui_admin.tab") as admin:
-                admin_tab.build(ui, admin)
+                lazy_tab(ui, admin, lambda scope: admin_tab.build(scope, admin))
+            admin_tab.show_for_role(ui, admin)
         if header is not None:
             header.collect_controls(demo)
         _wire_page_load(demo, ui, page_locale, page_theme, header)
