@@ -1,5 +1,8 @@
-"""promptmgr: an AI prompt manager — library, versions, templates, testing and experiments."""
-from .llm import offline  # noqa: F401  (first: keeps every library that loads later off the network)
+"""promptmgr: an AI prompt manager — library, versions, templates, testing and experiments.
+
+The offline switches (llm/offline.py) are applied by the entry points (CLI, UI, web app, services),
+not here: an application that only imports the Python client (promptmgr.client) keeps its own
+environment (HF_HUB_OFFLINE and the like stay as it set them)."""
 from .context import TenantContext
 from .errors import ConflictError, DuplicateError, NotFoundError, PromptMgrError, ValidationError
 

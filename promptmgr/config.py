@@ -6,6 +6,7 @@ A plain dataclass rather than pydantic-settings: importing that costs ~30 ms of 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +14,9 @@ from pathlib import Path
 from .errors import ValidationError
 
 MODES = ("single", "multi")
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
@@ -114,12 +118,34 @@ class Settings:
     # (PROMPTMGR_WORKERS is taken: web/start.py hands uvicorn's worker count to its processes.)
     queue_experiments: bool = field(default_factory=lambda: _flag("QUEUE_EXPERIMENTS", True))
     worker_shards: int = field(default_factory=lambda: _number("WORKER_SHARDS", 4))
+    # Web pages on these origins may call the REST API from a browser (CORS), comma-separated
+    # (https://app.example.org); none by default. Explicit origins only: the API's cookie sessions
+    # must never be readable cross-origin, so "*" is refused.
+    cors_origins: tuple[str, ...] = field(default_factory=lambda: tuple(
+        o.strip().rstrip("/").lower() for o in (_env("CORS_ORIGINS") or "").split(",") if o.strip()))
+    # Server logs (`serve`, `worker`): JSON lines with the request id, or plain text; the level.
+    log_format: str = field(default_factory=lambda: (_env("LOG_FORMAT") or "json").strip().lower())
+    log_level: str = field(default_factory=lambda: (_env("LOG_LEVEL") or "INFO").strip().upper())
+    # The CLI's remote mode (cli/remote.py): `promptmgr prompts ...` works on this server's REST API
+    # with this API token instead of on the local library.
+    server: str | None = field(default_factory=lambda: (_env("SERVER") or "").strip() or None)
+    server_token: str | None = field(default_factory=lambda: (_env("TOKEN") or "").strip() or None, repr=False)
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
         if self.mode not in MODES:
             raise ValidationError("errors.bad_setting", name="PROMPTMGR_MODE", value=self.mode,
                                   allowed=", ".join(MODES))
+        for origin in self.cors_origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValidationError("errors.bad_setting", name="PROMPTMGR_CORS_ORIGINS", value=origin,
+                                      allowed="https://host[:port], http://host[:port]")
+        if self.log_format not in LOG_FORMATS:
+            raise ValidationError("errors.bad_setting", name="PROMPTMGR_LOG_FORMAT", value=self.log_format,
+                                  allowed=", ".join(LOG_FORMATS))
+        if self.log_level not in LOG_LEVELS:
+            raise ValidationError("errors.bad_setting", name="PROMPTMGR_LOG_LEVEL", value=self.log_level,
+                                  allowed=", ".join(LOG_LEVELS))
 
     @property
     def db_url(self) -> str:

@@ -42,6 +42,7 @@ class Action(str, Enum):
     MANAGE_MEMBERS = "manage_members"
     READ_AUDIT = "read_audit"
     MANAGE_TOKENS = "manage_tokens"          # API tokens of the workspace's members (hosted REST API)
+    READ_METRICS = "read_metrics"            # the instance's Prometheus metrics (/metrics) with a token
     # owner
     TENANT_SETTINGS = "tenant_settings"
     DELETE_TENANT = "delete_tenant"
@@ -57,7 +58,7 @@ _LEAST_ROLE: dict[Action, str] = {
                              Action.UPLOAD_FILES, Action.WRITE_DATASETS, Action.RUN_EXPERIMENTS)},
     **{a: "admin" for a in (Action.MOVE_PROTECTED_LABEL, Action.IMPORT_OVERWRITE, Action.MANAGE_PROVIDERS,
                             Action.MANAGE_PRICES, Action.SET_DEFAULT_MODEL, Action.MANAGE_MEMBERS,
-                            Action.READ_AUDIT, Action.MANAGE_TOKENS)},
+                            Action.READ_AUDIT, Action.MANAGE_TOKENS, Action.READ_METRICS)},
     **{a: "owner" for a in (Action.TENANT_SETTINGS, Action.DELETE_TENANT, Action.CREATE_WORKSPACE,
                             Action.DEACTIVATE_USERS)},
 }

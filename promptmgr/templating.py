@@ -6,6 +6,8 @@ promptmgr/sandbox.py bounds what a template may cost (numbers, sizes, loops, tim
 parsing and extracting variables, so nothing done at save time or on reads can hang."""
 from __future__ import annotations
 
+import functools
+
 import json
 import re
 from contextlib import contextmanager
@@ -70,8 +72,24 @@ def texts_of(content: str | None, messages: list | None) -> list[str]:
                 for part in message.get("content") or [] if isinstance(part, dict) and part.get("type") == "text"]
 
 
+# Reading a prompt (the REST API's hot path, the library) re-derives its variables each time: parsing
+# and lexing were a third of a GET's CPU. Memoized for templates up to this size (bounds the memory).
+_MEMO_BYTES, _MEMO_ENTRIES = 65_536, 512
+
+
 def extract_variables(text: str) -> list[str]:
     """Names the template reads from its context, in order of first appearance."""
+    if len(text) <= _MEMO_BYTES:
+        return list(_extract_memoized(text))
+    return _extract(text)
+
+
+@functools.lru_cache(maxsize=_MEMO_ENTRIES)
+def _extract_memoized(text: str) -> tuple[str, ...]:
+    return tuple(_extract(text))
+
+
+def _extract(text: str) -> list[str]:
     from jinja2 import meta
 
     tree = _parse(text)
@@ -258,6 +276,20 @@ def render_limited(template, context: dict, unsafe_key: str = "errors.template_u
 
 def render_text(text: str, context: dict) -> str:
     return render_limited(compile_template(text), context)
+
+
+def version_text(content: str, messages: list | None) -> str:
+    """A version as plain text: for diffs, the search index and a rendered chat prompt's content.
+    Here, not in the library service, so the Python client (promptmgr.client) renders exactly as the
+    server does without importing the database layer."""
+    from .schemas import as_messages
+
+    if messages is None:
+        return content
+    return "\n\n".join(
+        "\n".join([f"[{message.role}]", *(part.text or "" if part.type == "text" else f"[image: {part.url}]"
+                                          for part in message.content)])
+        for message in as_messages(messages))
 
 
 def render(content: str | None, messages: list | None, declared: list[dict] | None,

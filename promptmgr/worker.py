@@ -140,6 +140,21 @@ def enqueue(services, ctx: TenantContext, name: str, *, resume: bool = False, ma
         raise
 
 
+def queue_depth(services) -> dict[str, int]:
+    """Shard jobs of the experiment queue waiting (`todo`) and being run (`doing`): the metric an
+    operator scales workers by. Zero for both before the queue's tables exist."""
+    import psycopg
+
+    depth = {"todo": 0, "doing": 0}
+    with psycopg.connect(conninfo(services.settings.db_url), autocommit=True, connect_timeout=5) as conn:
+        if conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:
+            return depth
+        rows = conn.execute("SELECT status::text, count(*) FROM procrastinate_jobs WHERE queue_name = %s"
+                            " AND status IN ('todo', 'doing') GROUP BY status", (QUEUE,)).fetchall()
+    depth.update({status: int(count) for status, count in rows})
+    return depth
+
+
 _SCHEMA_READY: set[str] = set()
 
 

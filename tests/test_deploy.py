@@ -146,16 +146,20 @@ def test_topology_as_processes_serves_login_and_runs_an_experiment(tmp_path, pg_
            "REDIS_URL": redis_url(), "PROMPTMGR_LOAD_STARTER": "false", "PROMPTMGR_ADMIN_EMAIL": "owner@example.com",
            "PROMPTMGR_ADMIN_PASSWORD": "a long enough passphrase", "PROMPTMGR_ARGON2_MEMORY_KIB": "1024",
            "PROMPTMGR_ARGON2_TIME_COST": "1", "PROMPTMGR_LOCALE": "en"}
+    # Logs go to files (a pipe nobody reads would block a process that logs a lot).
+    logs = [tmp_path / f"{name}.log" for name in ("app", "worker-1", "worker-2")]
+    metric_ports = [free_port(), free_port()]
     procs = [subprocess.Popen([sys.executable, "-m", "promptmgr", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)]
-    procs += [subprocess.Popen([sys.executable, "-m", "promptmgr", "worker", "--concurrency", "2"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=logs[0].open("w"), text=True)]
+    procs += [subprocess.Popen([sys.executable, "-m", "promptmgr", "worker", "--concurrency", "2", "--metrics-port",
+                                str(metric_port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=log.open("w"), text=True) for log, metric_port in zip(logs[1:], metric_ports)]
     services = None
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
         while True:
-            assert procs[0].poll() is None, procs[0].stderr.read()
+            assert procs[0].poll() is None, logs[0].read_text()
             try:
                 if httpx.get(base + "/healthz", timeout=2).status_code == 200:
                     break
@@ -196,6 +200,19 @@ def test_topology_as_processes_serves_login_and_runs_an_experiment(tmp_path, pg_
         with services.db.session() as session:
             claimers = set(session.exec(select(Cell.claimed_by)).all())
         assert {c.split(":")[1] for c in claimers} <= {str(p.pid) for p in procs[1:]}
+        # Operations: the workers' model calls in their metrics, the queue's depth in the app's.
+        from tests.test_observability import _sample
+
+        calls = sum(_sample(httpx.get(f"http://127.0.0.1:{p}/metrics", timeout=10).text,
+                            "promptmgr_model_calls_total", result="ok") for p in metric_ports)
+        assert calls == 30
+        app_metrics = httpx.get(base + "/metrics", timeout=10)
+        assert app_metrics.status_code == 200
+        # Nothing is being run any more (a finished run may leave one scheduled look for stranded cells).
+        assert 'promptmgr_experiment_queue_jobs{status="todo"}' in app_metrics.text
+        assert _sample(app_metrics.text, "promptmgr_experiment_queue_jobs", status="doing") == 0
+        traced = httpx.get(base + "/healthz", headers={"x-request-id": "deploy-trace-1"}, timeout=10)
+        assert traced.headers["x-request-id"] == "deploy-trace-1"
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -209,6 +226,11 @@ def test_topology_as_processes_serves_login_and_runs_an_experiment(tmp_path, pg_
         if services is not None:
             services.db.dispose()
     assert all(proc.returncode in (0, -signal.SIGTERM) for proc in procs), [p.returncode for p in procs]
+    # JSON log lines with the request id (PROMPTMGR_LOG_FORMAT's default).
+    import json
+
+    lines = [json.loads(line) for line in logs[0].read_text().splitlines() if line.startswith("{")]
+    assert any(line.get("request_id") == "deploy-trace-1" and line.get("path") == "/healthz" for line in lines)
 
 
 def _csrf(html: str) -> str:

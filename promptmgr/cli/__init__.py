@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
+from ..llm import offline  # noqa: F401  (first: keeps every library a command loads off the network)
+
 import typer
 
 # Top-level name -> the module that provides it. A module with `app` is a sub-command group under

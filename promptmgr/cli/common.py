@@ -44,10 +44,49 @@ def cli_locale() -> str:
 
 
 @lru_cache(maxsize=1)
-def services():
+def _local_services():
     from ..bootstrap import build_services
 
     return build_services()
+
+
+def services():
+    """The local services. In remote mode (PROMPTMGR_SERVER or `prompts --server`) a command that
+    needs them has no remote version: it is refused rather than quietly run on the local library."""
+    from .remote import target
+
+    if target() is not None:
+        from ..errors import ValidationError
+
+        raise ValidationError("client.cli.local_only")
+    return _local_services()
+
+
+# The test fixtures reset the cached services between tests.
+services.cache_clear, services.cache_info = _local_services.cache_clear, _local_services.cache_info
+
+
+def library():
+    """The prompt library the commands work on: a promptmgr server's API in remote mode, else the
+    local library service bound to the caller (cli/remote.py). The same methods and results."""
+    from .remote import BoundLibrary, target
+
+    remote = target()
+    if remote is None:
+        return BoundLibrary(services().library, context())
+    if not remote.token:
+        from ..errors import ValidationError
+
+        raise ValidationError("client.cli.token_required", origin=remote.origin)
+    return _remote_library(remote.url, remote.token, cli_locale())
+
+
+@lru_cache(maxsize=1)
+def _remote_library(url: str, token: str, locale: str):
+    """One connection pool per server for the process (a command may make several calls)."""
+    from .remote import RemoteLibrary
+
+    return RemoteLibrary(url, token, locale)
 
 
 def context():

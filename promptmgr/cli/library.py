@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import context, emit, services, t
+from .common import context, emit, library, services, t
 from .prompts import read_input
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -31,13 +31,13 @@ def _counts(items, empty_key: str, header_key: str) -> str:
 
 def categories(as_json: JsonOpt = False) -> None:
     """Categories with the number of prompts in each."""
-    items = services().library.categories(context())
+    items = library().categories()
     emit(items, as_json, lambda i: _counts(i, "cli.library.no_categories", "cli.library.col_category"))
 
 
 def tags(as_json: JsonOpt = False) -> None:
     """Tags with the number of prompts carrying each."""
-    items = services().library.tags(context())
+    items = library().tags()
     emit(items, as_json, lambda i: _counts(i, "cli.library.no_tags", "cli.library.col_tag"))
 
 

@@ -10,9 +10,27 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import confirm_delete, context, echo, emit, parse_pairs, safe_text, services, t
+from .common import confirm_delete, echo, emit, library, parse_pairs, safe_text, t
 
-app = typer.Typer(no_args_is_help=True, help="Manage prompts: versions, labels, templates and search.")
+app = typer.Typer(no_args_is_help=True, help=(
+    "Manage prompts: versions, labels, templates and search. In the local library, or on a promptmgr "
+    "server with PROMPTMGR_SERVER and PROMPTMGR_TOKEN set (or --server): the same commands and output."))
+
+
+@app.callback()
+def _remote(
+    ctx: typer.Context,
+    server: Annotated[Optional[str], typer.Option(
+        "--server", help="Work on the prompts of this promptmgr server (https://...) through its REST API "
+                         "instead of the local library. Default: $PROMPTMGR_SERVER.")] = None,
+    token: Annotated[Optional[str], typer.Option(
+        "--token", help="The API token for --server (pm_...). Default: $PROMPTMGR_TOKEN, which keeps it "
+                        "out of the process list and shell history.")] = None,
+) -> None:
+    """Remote mode's options (cli/remote.py), for the command that follows."""
+    from .remote import remember
+
+    remember(ctx, server, token)
 
 CHAT_FORMAT_HELP = (
     "With --chat, the content (from --content or --file, .json or .yaml) is a list of chat messages, "
@@ -172,7 +190,7 @@ def add(
         "is_enhancement": enhancement, "visibility": "public" if public else "private",
         "variables": _var_specs(var_spec), "message": message or "",
     })
-    prompt = services().library.create(context(), data)
+    prompt = library().create(data)
     emit(prompt, as_json, lambda p: t("cli.prompts.added", name=p.name, version=p.version))
 
 
@@ -210,9 +228,9 @@ def edit(
     changes_content = text is not None or variables is not None
     if not changes_content and all(v is None for v in fields.values()):
         raise ValidationError("cli.prompts.nothing_to_change")
-    library, ctx = services().library, context()
+    prompts = library()
     # The version read here is the edit's base: a save by someone else in between is a conflict.
-    current = library.get(ctx, name) if changes_content else None
+    current = prompts.get(name) if changes_content else None
     messages = None
     if text is not None and (chat or current.kind == "chat"):
         text, messages = None, _messages(text, path)
@@ -220,7 +238,7 @@ def edit(
         **fields, "content": text, "messages": messages, "variables": variables, "message": message or "",
         "base_version": base_version if base_version is not None else (current.version if current else None),
     })
-    prompt = library.update(ctx, name, data)
+    prompt = prompts.update(name, data)
     emit(prompt, as_json, lambda p: t("cli.prompts.edited", name=p.name, version=p.version))
 
 
@@ -233,7 +251,7 @@ def restore(
     as_json: JsonOpt = False,
 ) -> None:
     """Make an old version's content the newest version (history is kept)."""
-    prompt = services().library.restore(context(), name, version, base_version)
+    prompt = library().restore(name, version, base_version)
     emit(prompt, as_json, lambda p: t("cli.prompts.restored", name=p.name, source=version, version=p.version))
 
 
@@ -248,8 +266,8 @@ def label(
 ) -> None:
     """Point a label at a version (it moves if it already exists), or remove it."""
     _exclusive({"--version": version, "--remove": True if remove else None})
-    library, ctx = services().library, context()
-    labels = library.remove_label(ctx, name, label) if remove else library.set_label(ctx, name, label, version)
+    prompts = library()
+    labels = prompts.remove_label(name, label) if remove else prompts.set_label(name, label, version)
     result = {"name": name, "label": label, "version": labels.get(label), "labels": labels}
     emit(result, as_json, lambda r: t("cli.prompts.label_removed", name=name, label=label) if remove
          else t("cli.prompts.label_set", name=name, label=label, version=r["version"]))
@@ -261,11 +279,11 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a prompt with all its versions and labels (asks first unless --yes)."""
-    library, ctx = services().library, context()
+    prompts = library()
     if not yes:
-        confirm_delete(lambda: library.get(ctx, name), name, needs_yes="cli.prompts.rm_needs_yes",
+        confirm_delete(lambda: prompts.get(name), name, needs_yes="cli.prompts.rm_needs_yes",
                        ask="cli.prompts.rm_confirm", cancelled="cli.prompts.rm_cancelled")
-    library.delete(ctx, name)
+    prompts.delete(name)
     echo(t("cli.prompts.removed", name=name))
 
 
@@ -279,7 +297,7 @@ def show(
 ) -> None:
     """Show a prompt at its latest version, a given version or a label."""
     _exclusive({"--version": version, "--label": label})
-    emit(services().library.get(context(), name, version=version, label=label), as_json, _show_text)
+    emit(library().get(name, version=version, label=label), as_json, _show_text)
 
 
 def _show_text(p) -> str:
@@ -308,7 +326,7 @@ def _list(q, category, tag, visibility, enhancement, kind, sort, limit, offset, 
     query = parse(PromptQuery, {"q": q, "category": category, "tag": tag, "visibility": visibility,
                                 "is_enhancement": enhancement, "kind": kind, "sort": sort,
                                 "limit": limit, "offset": offset})
-    page = services().library.list(context(), query)
+    page = library().list(query)
     if as_json:
         emit(page.items, True)
         if page.total > page.offset + len(page.items):  # stdout stays a pure array; the hint goes to stderr
@@ -383,7 +401,7 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """Every version of a prompt, oldest first, with its labels."""
-    versions = services().library.history(context(), name)
+    versions = library().history(name)
     rows = [{"version": v.number, **v.model_dump(mode="json", exclude={"number"})} for v in versions]
     emit(rows, as_json, _history_text)
 
@@ -403,7 +421,7 @@ def diff(
     v2: Annotated[int, typer.Argument(help="The new version.")],
 ) -> None:
     """Unified diff between two versions (colored on a terminal)."""
-    text = services().library.diff(context(), name, v1, v2)
+    text = library().diff(name, v1, v2)
     if not text:
         echo(t("cli.prompts.no_difference", name=name, v1=v1, v2=v2), err=True)
         return
@@ -438,7 +456,7 @@ def render(
             raise ValidationError("cli.vars_not_mapping", path=source_name(vars_file))
         values.update({str(k): v for k, v in loaded.items()})
     values.update(parse_pairs(var or [], "--var"))
-    prompt = services().library.render(context(), name, values, version=version, label=label)
+    prompt = library().render(name, values, version=version, label=label)
     if as_json:
         emit({"name": prompt.name, "version": prompt.version, "content": prompt.content,
               "messages": prompt.messages}, True)

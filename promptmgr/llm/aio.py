@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -52,9 +53,23 @@ def _shutdown(running: asyncio.AbstractEventLoop) -> None:
         pass
 
 
+def _submit(coroutine: Coroutine[Any, Any, T]):
+    """run_coroutine_threadsafe, carrying the caller's context variables into the coroutine (a
+    task otherwise starts from the loop thread's context): log records of the call keep the
+    request id of the request that made it (web/requests_log.py)."""
+    values = list(contextvars.copy_context().items())
+
+    async def in_callers_context() -> T:
+        for variable, value in values:  # the task's own copy: nothing leaks between calls
+            variable.set(value)
+        return await coroutine
+
+    return asyncio.run_coroutine_threadsafe(in_callers_context(), loop())
+
+
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on the shared loop and wait for its result (exceptions are re-raised)."""
-    future = asyncio.run_coroutine_threadsafe(coroutine, loop())
+    future = _submit(coroutine)
     try:
         return future.result()
     except BaseException:
@@ -78,7 +93,7 @@ def iterate(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
         finally:
             items.put(_END)
 
-    future = asyncio.run_coroutine_threadsafe(pump(), loop())
+    future = _submit(pump())
     try:
         while True:
             item = items.get()

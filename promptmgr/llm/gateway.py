@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from . import aio
+from . import aio, observe
 from .backend import Backend
 from .cache import ResponseCache, cache_key, wants_cache
 from .errors import Failure, cancelled
@@ -105,7 +105,7 @@ class Gateway:
         result = self._finish(target, messages, text, None, None, "cancelled", start)
         failure = cancelled(target.display_name)
         result.error_code, result.error_key, result.error_params = failure.code, failure.key, dict(failure.params)
-        return result
+        return observe.emit(result)
 
     def _begin(self, target, messages, params, use_cache) -> tuple[Backend, dict, float, str | None]:
         _validate(target, messages, params)
@@ -128,9 +128,9 @@ class Gateway:
         backend, params, start, key = self._begin(target, messages, params, use_cache)
         hit = self._cached(key, target, start)
         if hit is not None:
-            return hit
+            return observe.emit(hit)
         if not backend.available():
-            return self._failed(backend.unavailable(target), target, start, 0)
+            return observe.emit(self._failed(backend.unavailable(target), target, start, 0))
 
         async def once() -> AsyncIterator[Reply]:
             yield await backend.complete(target, messages, params, timeout=self.timeout)
@@ -143,7 +143,7 @@ class Gateway:
                 result = self._finish(target, messages, item.text, item.prompt_tokens, item.completion_tokens,
                                       item.finish_reason, start)
         self._store(key, target, result)
-        return result
+        return observe.emit(result)
 
     async def astream(self, target: ModelTarget, messages: list[ChatMessage], params: dict | None = None, *,
                       use_cache: bool | None = None) -> AsyncIterator[str | LLMResult]:
@@ -154,10 +154,10 @@ class Gateway:
         if hit is not None:
             if hit.text:
                 yield hit.text
-            yield hit
+            yield observe.emit(hit)
             return
         if not backend.available():
-            yield self._failed(backend.unavailable(target), target, start, 0)
+            yield observe.emit(self._failed(backend.unavailable(target), target, start, 0))
             return
         parts: list[str] = []
         usage, result = Usage(None, None, None), None
@@ -178,7 +178,7 @@ class Gateway:
             result = self._finish(target, messages, "".join(parts), usage.prompt_tokens, usage.completion_tokens,
                                   usage.finish_reason, start)
         self._store(key, target, result)
-        yield result
+        yield observe.emit(result)
 
     # -- sync wrappers -------------------------------------------------------------------------
     def complete(self, target: ModelTarget, messages: list[ChatMessage], params: dict | None = None, *,

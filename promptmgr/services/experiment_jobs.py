@@ -139,6 +139,13 @@ class ExperimentJobs:
         return {"live": job.live, "eta_s": getattr(progress, "eta_s", None) if job.live else None,
                 "error": job.error, "pausing": job.live and (job.pause.is_set() or job.cancel.is_set())}
 
+    @property
+    def running_here(self) -> int:
+        """How many experiments run in this process, all tenants together (the operator's metric:
+        a number, no tenant data)."""
+        with self._lock:
+            return sum(1 for job in self._jobs.values() if job.live)
+
     def live_names(self, ctx: TenantContext) -> list[str]:
         """Experiments of the caller's tenant running in this process. Raises PermissionDeniedError."""
         require(ctx, Action.READ_EXPERIMENTS)

@@ -6,6 +6,7 @@ import difflib
 from sqlalchemy.exc import IntegrityError
 
 from .. import templating
+from ..templating import version_text  # noqa: F401  (moved there: the Python client renders without the services)
 from ..context import TenantContext
 from ..db import Database
 from ..errors import ConflictError, DuplicateError, NotFoundError, ValidationError
@@ -21,16 +22,6 @@ from .base import unit_of_work
 # Built once: pydantic re-creates a parametrized generic each time it is collected (~1 ms a call).
 PromptPage = Page[PromptSummary]
 _CATALOGUE_FIELDS = ("title", "description", "category", "is_enhancement", "visibility")
-
-
-def version_text(content: str, messages: list | None) -> str:
-    """A version as plain text: for diffs and for the search index."""
-    if messages is None:
-        return content
-    return "\n\n".join(
-        "\n".join([f"[{message.role}]", *(part.text or "" if part.type == "text" else f"[image: {part.url}]"
-                                          for part in message.content)])
-        for message in as_messages(messages))
 
 
 def declared_variables(content: str, messages: list | None, declared: list[dict] | None,

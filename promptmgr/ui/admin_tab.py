@@ -12,6 +12,7 @@ from ..context import TenantContext
 from ..i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES
 from ..policy import Action, allowed
 from ..services.mfa import REQUIRE_MFA
+from . import admin_tokens_view
 from .admin_audit_view import AuditView
 from .feedback import reports
 from .common import UI, choices, status_line, text
@@ -150,6 +151,7 @@ def build(ui: UI, tab: gr.Tab) -> None:
                                      show_label=False, elem_id="pm-admin-providers")
             open_settings = ui.tr(gr.Button(text("ui_admin.providers.open"), elem_id="pm-admin-open-settings"),
                                   value="ui_admin.providers.open")
+        admin_tokens_view.build(ui)  # API tokens: its own view, loads and wires itself
     _wire(ui, tab, audit, workspace, members, providers, open_settings)
 
 

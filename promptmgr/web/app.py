@@ -21,8 +21,9 @@ def create_app(services=None, *, host: str = "127.0.0.1", demo=None):
     from ..exposure import HostCheckMiddleware, allowed_hosts
     from ..ui.app import create_demo
     from ..ui.theme import CSS, make_theme
-    from . import oidc, pages
+    from . import metrics, oidc, pages
     from .auth_port import AuthPort
+    from .requests_log import RequestContextMiddleware
     from .session import SessionMiddleware
 
     if services is None:
@@ -38,6 +39,7 @@ def create_app(services=None, *, host: str = "127.0.0.1", demo=None):
     app = FastAPI(title="promptmgr", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(pages.build_router(port, lambda: config is not None))
     app.include_router(oidc.build_router(port, config))
+    app.include_router(metrics.build_router(services))
     from .api import PREFIX, build_api
 
     # Before Gradio's mount at /: the first matching mount wins. The API does its own auth (tokens
@@ -54,13 +56,14 @@ def create_app(services=None, *, host: str = "127.0.0.1", demo=None):
     app = gr.mount_gradio_app(
         app, demo, path="/", auth_dependency=signed_in, ssr_mode=False, theme=make_theme(), css=CSS,
         footer_links=["gradio"], max_file_size=settings.max_upload_mb * 1024 * 1024, mcp_server=False)
-    # Outermost last: the Host check, then the session, then the OpenID round trip's signed cookie.
+    # Outermost last: the request id and metrics, the Host check, then the session, then the OpenID round trip's signed cookie.
     if config is not None:
         app.add_middleware(SignedSession, secret_key=settings.secret_key or os.urandom(32).hex(),
                            session_cookie="pm_oidc", max_age=600, same_site="lax",
                            https_only=False)
     app.add_middleware(SessionMiddleware, auth=port)
     app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts(host, settings.allowed_hosts))
+    app.add_middleware(RequestContextMiddleware, metrics=metrics.process_metrics())  # ids every request
     app.state.pm_services, app.state.pm_demo = services, demo
     app.state.pm_oidc_issuer = config.issuer if config is not None else None
     return app

@@ -28,8 +28,8 @@ log = logging.getLogger("promptmgr.web")
 # What works without a session: the sign-in pages themselves. Everything else, every Gradio route
 # included (some of which Gradio itself leaves open: /gradio_api/cancel, /heartbeat, /stream...),
 # is refused here before it reaches Gradio.
-PUBLIC_PATHS = frozenset({"/login", "/logout", "/reset", "/healthz", "/mfa"})
-# /api/v1 decides itself (a token, or this middleware's session with its CSRF header: web/api/deps.py).
+PUBLIC_PATHS = frozenset({"/login", "/logout", "/reset", "/healthz", "/mfa", "/metrics"})
+# /api/v1 and /metrics decide themselves (a token, or this middleware's session with its CSRF header: web/api/deps.py).
 PUBLIC_PREFIXES = ("/invite/", "/reset/", "/auth/oidc/", "/api/v1/")
 ROTATION_GRACE_SECONDS = 10
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

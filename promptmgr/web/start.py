@@ -6,6 +6,7 @@ import os
 import sys
 
 from ..i18n import normalize_locale, t
+from .requests_log import configure_logging
 
 APP_FACTORY = "promptmgr.web.start:app_from_env"
 
@@ -39,6 +40,7 @@ def app_from_env():
     from .app import create_app
 
     services = build_services()
+    configure_logging(services.settings.log_format, services.settings.log_level)
     prepare(services, int(os.environ.get("PROMPTMGR_WORKERS", "1")))
     return create_app(services, host=os.environ.get("PROMPTMGR_BIND_HOST", "127.0.0.1"))
 
@@ -52,12 +54,16 @@ def run(host: str, port: int, workers: int = 1, services=None) -> None:
         from ..bootstrap import build_services
 
         services = build_services()
+    configure_logging(services.settings.log_format, services.settings.log_level)
     prepare(services, workers)
     os.environ["PROMPTMGR_BIND_HOST"], os.environ["PROMPTMGR_WORKERS"] = host, str(workers)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     _say("web.cli.running", url=f"http://{shown}:{port}/")
     # proxy_headers: X-Forwarded-Proto from the proxy in front decides the Secure cookie flag.
-    options = dict(host=host, port=port, proxy_headers=True, forwarded_allow_ips="*", log_level="warning")
+    # log_config=None: uvicorn's own records go through configure_logging's handler (JSON with the
+    # request id); its access log is off, RequestContextMiddleware writes one line per request.
+    options = dict(host=host, port=port, proxy_headers=True, forwarded_allow_ips="*", log_config=None,
+                   access_log=False)
     if workers == 1:
         from .app import create_app
 

@@ -6,6 +6,9 @@ limiting.py and errors.py."""
 from __future__ import annotations
 
 PREFIX = "/api/v1"
+CORS_HEADERS = ["authorization", "content-type", "if-none-match", "accept-language", "x-request-id"]
+CORS_EXPOSED = ["etag", "location", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
+                "x-request-id"]
 
 
 def build_api(services, limits=None):
@@ -13,7 +16,7 @@ def build_api(services, limits=None):
     from fastapi import FastAPI
 
     from ... import __version__
-    from . import errors, health, prompts, runs
+    from . import admin, data, datasets, errors, experiments, health, prompts, providers, runs
     from .limiting import BodyLimit, RateLimits
 
     settings = services.settings
@@ -25,5 +28,17 @@ def build_api(services, limits=None):
     api.include_router(health.build_router())
     api.include_router(prompts.build_router())
     api.include_router(runs.build_router())
+    api.include_router(providers.build_router())
+    api.include_router(data.build_router())
+    api.include_router(admin.build_router())
+    api.include_router(datasets.build_router())
+    api.include_router(experiments.build_router())
     api.add_middleware(BodyLimit, max_bytes=settings.api_max_body_kb * 1024)
+    if settings.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        # Tokens only (no credentials): a cookie session must never be usable from another origin.
+        api.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"], allow_headers=CORS_HEADERS,
+                           expose_headers=CORS_EXPOSED, max_age=600)
     return api
