@@ -1,8 +1,8 @@
 """The Admin tab (admins and owners; in single-user mode the local user is the owner): the audit log,
 the workspace's settings, its members (hosted mode) and its providers.
 
-The tab is hidden until the page load knows the caller's role; the services refuse anyway what the
-role may not do. Providers and keys keep their one editor in the Settings tab: this tab lists them
+The tab is hidden until the page load knows the caller's role (show_for_role), and built when first
+opened (lazy.lazy_tab); the services refuse anyway what the role may not do. Providers and keys keep their one editor in the Settings tab: this tab lists them
 and opens Settings, so there is one place that takes a key."""
 from __future__ import annotations
 
@@ -123,6 +123,13 @@ class Members:
                 self.member: gr.update(choices=picks, value=select if select in ids else (ids[0] if ids else None))}
 
 
+def show_for_role(ui: UI, tab: gr.Tab) -> None:
+    """The tab shows for admins and owners: decided in the page's first request, which reads nothing
+    else (the tab's content is read when it is opened)."""
+    ui.on_load(ui.handler(lambda ctx: {tab: gr.update(visible=allowed(ctx.role, Action.READ_AUDIT))}), [], [tab],
+               first=True)
+
+
 def build(ui: UI, tab: gr.Tab) -> None:
     hosted = ui.services.settings.mode != "single"
     with gr.Tabs(elem_id="pm-admin-sections"):
@@ -174,7 +181,8 @@ def _wire(ui: UI, tab, audit: AuditView, workspace: Workspace, members: Members 
             updates.update(members.fill(ctx))
         return updates
 
-    # Every tab change that could have written something refreshes the log when the Admin tab opens.
+    # Built when first opened: filled right after. Every tab change that could have written
+    # something refreshes the log when the Admin tab opens again.
     ui.on_load(ui.handler(lambda ctx: everything(ctx)), [], outputs)
     ui.on_locale_change(ui.handler(lambda ctx, *filters: everything(ctx, *filters)), audit.filters, outputs)
     tab.select(ui.handler(lambda ctx, *filters: everything(ctx, *filters)), [locale, *audit.filters], outputs,

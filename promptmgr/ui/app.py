@@ -1,12 +1,14 @@
-"""The Gradio app: a header, then the Library, Builder, Testing, Experiments and Settings tabs.
+"""The Gradio app: a header, then the Library, Builder, Testing, Experiments, Analytics, Settings and
+Admin tabs.
 
 Single-user mode: no login, the local tenant (with the starter library on first start). The page
 picks its language on load (?lang=, saved preference, browser language, tenant default, English)
 and relabels every tab; switching language in Settings does the same without a restart.
 
-Only the Library is built with the page: the other tabs are built the first time they are opened
-(lazy.lazy_tab; its docstring says how a new tab opts in), which keeps the first render close to
-an empty Gradio page (bench/bench_ui.py)."""
+Only the Library's search, filters and table are built with the page: the other tabs are built the
+first time they are opened (lazy.lazy_tab; its docstring says how a new tab opts in), the Library's
+editor and import/export panel the first time they are needed (library_tab.py), which keeps the
+first render close to an empty Gradio page (bench/bench_ui.py)."""
 from __future__ import annotations
 
 import logging
@@ -21,7 +23,7 @@ from ..i18n import normalize_locale  # noqa: E402
 from . import admin_tab, analytics_tab, builder_tab, experiments_tab, library_tab, settings_tab, testing_tab  # noqa: E402
 from .common import UI, merge_updates, text  # noqa: E402
 from .lazy import lazy_tab  # noqa: E402
-from .theme import CSS, PAGE_JS, THEMES, make_theme  # noqa: E402
+from .theme import AFTER_FIRST_PAINT_JS, CSS, PAGE_JS, THEMES, make_theme  # noqa: E402
 
 log = logging.getLogger("promptmgr.ui")
 BUILT_IN_LOCALE = "en"
@@ -76,7 +78,8 @@ def create_demo(services=None) -> gr.Blocks:
             # Admins and owners only: hidden until the page load knows the caller's role (admin_tab.py).
             with ui.tr(gr.Tab(text("ui_admin.tab"), id="admin", elem_id="pm-tab-admin", visible=False),
                        label="ui_admin.tab") as admin:
-                admin_tab.build(ui, admin)
+                lazy_tab(ui, admin, lambda scope: admin_tab.build(scope, admin))
+            admin_tab.show_for_role(ui, admin)
         if header is not None:
             header.collect_controls(demo)
         _wire_page_load(demo, ui, page_locale, page_theme, header)
@@ -92,7 +95,7 @@ def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, page_theme
                     header=None) -> None:
     """One direct request (no queue: a queued event costs a visible extra round trip) chooses
     the language, relabels every tab and runs the first-paint loaders; the other loaders then
-    run side by side."""
+    run side by side, once the first rows have painted."""
     first = ui.first_loaders
     inputs = [ui.locale, *(component for _fn, fn_inputs, _outputs in first for component in fn_inputs)]
     outputs = list(dict.fromkeys([ui.locale, page_locale, page_theme, *ui.translated_components,
@@ -137,8 +140,11 @@ def _wire_page_load(demo: gr.Blocks, ui: UI, page_locale: gr.Textbox, page_theme
 
     started = demo.load(start, inputs, outputs, queue=False, show_progress="hidden")
     started.then(None, [page_locale, page_theme], None, js=PAGE_JS)
+    # What the first viewport does not show (the filters' choices) is loaded once the table has
+    # painted: their request and the updates it brings would otherwise delay the first rows.
+    painted = started.then(None, None, None, js=AFTER_FIRST_PAINT_JS, queue=False, show_progress="hidden")
     for fn, fn_inputs, fn_outputs in ui.loaders:
-        started.then(fn, [ui.locale, *fn_inputs], fn_outputs, show_progress="hidden")
+        painted.then(fn, [ui.locale, *fn_inputs], fn_outputs, show_progress="hidden")
 
 
 

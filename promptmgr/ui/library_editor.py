@@ -12,7 +12,7 @@ from .. import templating
 from ..context import TenantContext
 from ..errors import PromptMgrError, TemplateError
 from ..schemas import PromptCreate, PromptPublic, PromptUpdate, parse
-from .common import UI, choices, status_line, text, ui_message
+from .common import UI, choices, merge_updates, status_line, text, ui_message
 from .library_chat import ChatEditor, split_message
 from .library_history import History
 
@@ -28,27 +28,28 @@ def _md_escape(value: str) -> str:
 
 
 class Editor:
-    def __init__(self, ui: UI):
+    """The form, built inside `column` (library_tab.py builds it when a prompt is first opened or a
+    new one started; the column stays hidden until then)."""
+
+    def __init__(self, ui: UI, column: gr.Column):
         self.ui = ui
+        self.column = column
         self.loaded = gr.State(None)
-        # Hidden until a prompt is opened or a new one started: the first paint of the tab is
-        # then the table alone, which keeps it fast.
-        with gr.Column(scale=6, min_width=480, visible=False, elem_id="pm-editor") as self.column:
-            self.header = gr.Markdown(text("ui.library.editor.new_header"), elem_id="pm-editor-header")
-            # Asked before unsaved edits would be replaced by another prompt or a new one.
-            self.pending = gr.State(None)
-            with gr.Row(visible=False, elem_id="pm-confirm-discard") as self.discard_row:
-                self.discard_text = gr.Markdown(elem_id="pm-discard-text")
-                self.discard_yes = ui.tr(gr.Button(text("ui.library.editor.discard_yes"), variant="stop",
-                                                   elem_id="pm-discard-yes"), value="ui.library.editor.discard_yes")
-                self.discard_no = ui.tr(gr.Button(text("ui.library.editor.discard_no"), variant="primary",
-                                                  elem_id="pm-discard-no"), value="ui.library.editor.discard_no")
-            with gr.Tabs(elem_id="pm-editor-tabs"):
-                with ui.tr(gr.Tab(text("ui.library.editor.tab_edit"), id="edit"), label="ui.library.editor.tab_edit"):
-                    self._build_form(ui)
-                with ui.tr(gr.Tab(text("ui.library.editor.tab_history"), id="history", elem_id="pm-history-tab"),
-                           label="ui.library.editor.tab_history"):
-                    self.history = History(ui)
+        self.header = gr.Markdown(text("ui.library.editor.new_header"), elem_id="pm-editor-header")
+        # Asked before unsaved edits would be replaced by another prompt or a new one.
+        self.pending = gr.State(None)
+        with gr.Row(visible=False, elem_id="pm-confirm-discard") as self.discard_row:
+            self.discard_text = gr.Markdown(elem_id="pm-discard-text")
+            self.discard_yes = ui.tr(gr.Button(text("ui.library.editor.discard_yes"), variant="stop",
+                                               elem_id="pm-discard-yes"), value="ui.library.editor.discard_yes")
+            self.discard_no = ui.tr(gr.Button(text("ui.library.editor.discard_no"), variant="primary",
+                                              elem_id="pm-discard-no"), value="ui.library.editor.discard_no")
+        with gr.Tabs(elem_id="pm-editor-tabs"):
+            with ui.tr(gr.Tab(text("ui.library.editor.tab_edit"), id="edit"), label="ui.library.editor.tab_edit"):
+                self._build_form(ui)
+            with ui.tr(gr.Tab(text("ui.library.editor.tab_history"), id="history", elem_id="pm-history-tab"),
+                       label="ui.library.editor.tab_history"):
+                self.history = History(ui)
 
     def _build_form(self, ui: UI) -> None:
         with gr.Row():
@@ -222,6 +223,27 @@ class Editor:
     def open(self, ctx: TenantContext, name: str, model: str | None) -> dict:
         return self.fill(ctx, self.ui.services.library.get(ctx, name), model)
 
+    def first_view(self, ctx: TenantContext, target: dict, suggestions: dict | None) -> dict:
+        """What the form shows when it is built: the model choices, the category and tag
+        suggestions, and `target` opened (library_tab.py passes the row clicked or New prompt)."""
+        default, _source = self.ui.services.providers.default_model(ctx)
+        known = [default] if default else []
+        known += [p.model for p in self.ui.services.providers.prices(ctx) if p.model not in known]
+        updates = {self.model: gr.update(choices=known, value=default), **self.suggest(suggestions)}
+        try:
+            shown = self.go(ctx, target, default)
+        except PromptMgrError as exc:  # e.g. the prompt was deleted meanwhile: said, and a new form instead
+            gr.Warning(ui_message(exc, ctx.locale))
+            shown = self.blank(ctx, default)
+        # Merged, not replaced: the form's values keep the choices set above.
+        return merge_updates(updates, shown)
+
+    def suggest(self, suggestions: dict | None) -> dict:
+        """The category and tag names offered in the form (new ones can still be typed)."""
+        suggestions = suggestions or {}
+        return {self.category: gr.update(choices=list(suggestions.get("categories", []))),
+                self.tags: gr.update(choices=list(suggestions.get("tags", [])))}
+
     # --- live analysis ---------------------------------------------------------------------
     def analyze(self, ctx: TenantContext, loaded: dict | None, kind: str, content: str, messages: list,
                 model: str | None) -> dict:
@@ -293,9 +315,10 @@ class Editor:
         return library.update(ctx, loaded["name"], parse(PromptUpdate, update))
 
     # --- wiring ----------------------------------------------------------------------------
-    def wire(self, refresh_after, new_button: gr.Button) -> None:
+    def wire(self, refresh_after, new_button: gr.Button, suggestions: gr.State) -> None:
         """Connect the editor; `refresh_after(event)` chains a refresh of the table and filters;
-        `new_button` (next to the search box) starts a new prompt."""
+        `new_button` (next to the search box) starts a new prompt; `suggestions` (the Library's
+        category and tag names, refreshed after every change) feeds the form's choices."""
         ui, locale = self.ui, self.ui.locale
         live_inputs = [locale, self.loaded, self.kind, self.content, self.chat.messages, self.model]
 
@@ -376,12 +399,5 @@ class Editor:
                               [self.confirm_row], **status)
         refresh_after(self.confirm_yes.click(delete, [locale, self.loaded, self.model], self.outputs, **status))
         self.history.wire(self, refresh_after)
-
-        @ui.handler
-        def model_choices(ctx):
-            default, _source = ui.services.providers.default_model(ctx)
-            known = [default] if default else []
-            known += [p.model for p in ui.services.providers.prices(ctx) if p.model not in known]
-            return {self.model: gr.update(choices=known, value=default)}
-
-        ui.on_load(model_choices, [], [self.model])
+        suggestions.change(ui.handler(lambda ctx, names: self.suggest(names)), [locale, suggestions],
+                           [self.category, self.tags], show_progress="hidden")

@@ -1,6 +1,10 @@
 """The Library tab: a server-side paginated table (never more than one page is loaded, so it stays
 fast with 100,000 prompts), full-text search with combinable filters and sort, the editor, and
-import/export."""
+import/export.
+
+The page arrives with the search, the filters and the table only: the editor is built when a row
+is first clicked (or New prompt), already showing that prompt, and the import/export panel when
+first opened (lazy.lazy_render)."""
 from __future__ import annotations
 
 import gradio as gr
@@ -8,6 +12,7 @@ import gradio as gr
 from ..schemas import SORTS, PromptQuery, parse
 from ..context import TenantContext
 from .common import UI, choices, text
+from .lazy import lazy_render
 from .library_editor import Editor
 from .library_transfer import Transfer
 
@@ -20,6 +25,9 @@ class Browser:
     def __init__(self, ui: UI):
         self.ui = ui
         self.offset = gr.State(0)
+        # The category and tag names, for the editor's suggestions (it is built later, and follows
+        # this state's changes).
+        self.suggestions = gr.State(None)
         with gr.Row(equal_height=True):
             self.search = ui.tr(gr.Textbox(scale=5, show_label=False, placeholder=text("ui.library.search_placeholder"),
                                            elem_id="pm-search", max_length=500, container=False),
@@ -85,7 +93,7 @@ class Browser:
 
     @property
     def filter_outputs(self) -> list:
-        return [self.category, self.tag]
+        return [self.category, self.tag, self.suggestions]
 
     @staticmethod
     def _headers(locale: str) -> list[str]:
@@ -146,16 +154,16 @@ class Browser:
         ui.on_load(same_page, [*self.query_inputs, self.offset], self.page_outputs, first=True)
         ui.on_locale_change(same_page, [*self.query_inputs, self.offset], self.page_outputs)
 
-    def refresh_after(self, event, editor: Editor) -> None:
+    def refresh_after(self, event) -> None:
         """After a change to the library: the same page again, fresh filter choices and suggestions."""
         inputs = [self.ui.locale, *self.query_inputs, self.offset]
         event.success(self.ui.handler(lambda ctx, *values: self.page(ctx, *values)), inputs, self.page_outputs,
                       show_progress="hidden")
-        event.success(self.ui.handler(lambda ctx: choice_lists(self.ui, self, editor, ctx)), [self.ui.locale],
-                      [*self.filter_outputs, editor.category, editor.tags], show_progress="hidden")
+        event.success(self.ui.handler(lambda ctx: choice_lists(self.ui, self, ctx)), [self.ui.locale],
+                      self.filter_outputs, show_progress="hidden")
 
 
-def choice_lists(ui: UI, browser: Browser, editor: Editor, ctx: TenantContext) -> dict:
+def choice_lists(ui: UI, browser: Browser, ctx: TenantContext) -> dict:
     """Category and tag filter choices with their counts, and the same names offered as
     suggestions in the editor (where new ones can still be typed)."""
     locale = ctx.locale
@@ -166,8 +174,7 @@ def choice_lists(ui: UI, browser: Browser, editor: Editor, ctx: TenantContext) -
                                     + [(f"{c.name} ({c.count})", c.name) for c in categories]),
         browser.tag: gr.update(choices=[(text("ui.library.filters.any_tag", locale), "")]
                                + [(f"{c.name} ({c.count})", c.name) for c in tags]),
-        editor.category: gr.update(choices=[c.name for c in categories]),
-        editor.tags: gr.update(choices=[c.name for c in tags]),
+        browser.suggestions: {"categories": [c.name for c in categories], "tags": [c.name for c in tags]},
     }
 
 
@@ -176,9 +183,38 @@ def build(ui: UI) -> dict:
     with gr.Row(equal_height=False, elem_id="pm-library"):
         with gr.Column(scale=5, min_width=420):
             browser = Browser(ui)
-            transfer = Transfer(ui)
-        editor = Editor(ui)
+            transfer = Transfer(ui, browser.refresh_after)
+        # Hidden until a prompt is opened or a new one started; built then, the first time.
+        with gr.Column(scale=6, min_width=480, visible=False, elem_id="pm-editor") as column:
+            opened = gr.Checkbox(False, visible=False)
+            first = gr.State(None)  # what the click that builds the editor asked it to open
+            lazy_render(ui, lambda scope, target, suggestions: _build_editor(scope, browser, column, target,
+                                                                             suggestions),
+                        opened, [first, browser.suggestions])
     browser.wire()
+
+    def first_open(target: dict) -> dict:
+        return {first: target, opened: True, column: gr.update(visible=True)}
+
+    @ui.handler
+    def remember_row(ctx, evt: gr.SelectData):
+        chosen = (evt.row_value or [None])[0]
+        return first_open({"open": str(chosen)}) if chosen else {}
+
+    # Unqueued: no wait in the queue before the editor starts being built. Once it is built, its
+    # own events open what is clicked (these then change nothing that shows).
+    browser.table.select(remember_row, [ui.locale], [first, opened, column], queue=False, show_progress="hidden")
+    browser.new.click(ui.handler(lambda ctx: first_open({"new": True})), [ui.locale], [first, opened, column],
+                      queue=False, show_progress="hidden")
+    lists = ui.handler(lambda ctx: choice_lists(ui, browser, ctx))
+    ui.on_load(lists, [], browser.filter_outputs)
+    ui.on_locale_change(lists, [], browser.filter_outputs)
+    return {"browser": browser, "transfer": transfer}
+
+
+def _build_editor(ui: UI, browser: Browser, column: gr.Column, target: dict | None, suggestions: dict | None) -> None:
+    """The editor, built in its column when first needed, showing `target` (lazy.lazy_render)."""
+    editor = Editor(ui, column)
 
     @ui.handler
     def open_prompt(ctx, model, loaded, name, title, description, category, tags, enhancement, visibility, kind,
@@ -191,10 +227,7 @@ def build(ui: UI) -> dict:
 
     browser.table.select(open_prompt, [ui.locale, editor.model, *editor.draft], editor.outputs,
                          show_progress_on=[editor.status])
-    editor.wire(lambda event: browser.refresh_after(event, editor), browser.new)
-    transfer.wire(lambda event: browser.refresh_after(event, editor))
-    lists = ui.handler(lambda ctx: choice_lists(ui, browser, editor, ctx))
-    ui.on_load(lists, [], [*browser.filter_outputs, editor.category, editor.tags])
-    ui.on_locale_change(lists, [],
-                        [*browser.filter_outputs, editor.category, editor.tags])
-    return {"browser": browser, "editor": editor, "transfer": transfer}
+    editor.wire(browser.refresh_after, browser.new, browser.suggestions)
+    if suggestions is None:  # the page's loaders have not answered yet
+        suggestions = choice_lists(ui, browser, ui.ctx)[browser.suggestions]
+    ui.initial(editor.first_view(ui.ctx, target or {"new": True}, suggestions))

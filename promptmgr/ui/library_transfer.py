@@ -1,5 +1,5 @@
 """Import (upload a JSON/YAML library file, with a conflict policy) and export (download the whole
-library as JSON or YAML) for the Library tab."""
+library as JSON or YAML) for the Library tab; the panel is built the first time it is opened."""
 from __future__ import annotations
 
 import os
@@ -16,6 +16,7 @@ from gradio.utils import get_upload_folder
 from ..errors import ValidationError
 from ..services.transfer import CONFLICT_POLICIES, dump_document, format_of, load_document
 from .common import UI, choices, text
+from .lazy import lazy_render
 
 _FORMATS = ("json", "yaml")
 # An export is the whole library: it lives in a private folder (0700, the file 0600) and is
@@ -55,42 +56,55 @@ def remove_later(folder: Path, seconds: float) -> threading.Timer:
 
 
 class Transfer:
-    def __init__(self, ui: UI):
+    """The button that opens the panel, and the panel, built when first opened (lazy.lazy_render):
+    the page's config then carries neither the file fields nor their events."""
+
+    def __init__(self, ui: UI, refresh_after):
         self.ui = ui
-        # A button opens the panel: hidden components are not rendered, so the two file fields
-        # cost the first paint of the tab nothing.
         self.open = ui.tr(gr.Button(text("ui.library.transfer.title"), size="sm", elem_id="pm-transfer-open"),
                           value="ui.library.transfer.title")
         with gr.Column(visible=False, elem_id="pm-transfer") as self.panel:
-            with gr.Row(equal_height=False):
-                with gr.Column(min_width=200):
-                    # A button, not a drop zone: Gradio words its drop zone in the browser's language,
-                    # not in the page's (?lang=, the saved preference).
-                    self.upload = ui.tr(gr.UploadButton(text("ui.library.transfer.file"), type="filepath",
-                                                        file_types=[".json", ".yaml", ".yml"],
-                                                        elem_id="pm-import-file"),
-                                        label="ui.library.transfer.file")
-                    self.chosen = gr.State(None)
-                    self.chosen_name = gr.Markdown(elem_id="pm-import-chosen")
-                    self.policy = ui.tr(gr.Radio(
-                        choices("en", [(f"ui.library.transfer.policy_{p}", p) for p in CONFLICT_POLICIES]),
-                        value="skip", label=text("ui.library.transfer.policy"), elem_id="pm-import-policy"),
-                        label="ui.library.transfer.policy",
-                        choices=",".join(f"ui.library.transfer.policy_{p}={p}" for p in CONFLICT_POLICIES))
-                    self.run_import = ui.tr(gr.Button(text("ui.library.transfer.import"), variant="primary",
-                                                      elem_id="pm-import"), value="ui.library.transfer.import")
-                    self.report = gr.Markdown(elem_id="pm-import-report")
-                with gr.Column(min_width=200):
-                    self.format = ui.tr(gr.Radio([("JSON", "json"), ("YAML", "yaml")], value="json",
-                                                 label=text("ui.library.transfer.format"), elem_id="pm-export-format"),
-                                        label="ui.library.transfer.format")
-                    self.run_export = ui.tr(gr.Button(text("ui.library.transfer.export"), elem_id="pm-export"),
-                                            value="ui.library.transfer.export")
-                    self.download = ui.tr(gr.File(label=text("ui.library.transfer.download"), interactive=False,
-                                                  height=110, elem_id="pm-export-file"),
-                                          label="ui.library.transfer.download")
-            self.close = ui.tr(gr.Button(text("ui.library.transfer.close"), size="sm", elem_id="pm-transfer-close"),
-                               value="ui.library.transfer.close")
+            opened = gr.Checkbox(False, visible=False)
+            lazy_render(ui, lambda scope: TransferPanel(scope, self).wire(refresh_after), opened)
+        # Shows the panel at once (empty until its first render arrives) and builds it the first time.
+        self.open.click(ui.handler(lambda ctx: {self.panel: gr.update(visible=True), opened: True,
+                                                self.open: gr.update(visible=False)}),
+                        [ui.locale], [self.panel, self.open, opened])
+
+
+class TransferPanel:
+    def __init__(self, ui: UI, transfer: Transfer):
+        self.ui = ui
+        self.panel, self.open = transfer.panel, transfer.open
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=200):
+                # A button, not a drop zone: Gradio words its drop zone in the browser's language,
+                # not in the page's (?lang=, the saved preference).
+                self.upload = ui.tr(gr.UploadButton(text("ui.library.transfer.file"), type="filepath",
+                                                    file_types=[".json", ".yaml", ".yml"],
+                                                    elem_id="pm-import-file"),
+                                    label="ui.library.transfer.file")
+                self.chosen = gr.State(None)
+                self.chosen_name = gr.Markdown(elem_id="pm-import-chosen")
+                self.policy = ui.tr(gr.Radio(
+                    choices("en", [(f"ui.library.transfer.policy_{p}", p) for p in CONFLICT_POLICIES]),
+                    value="skip", label=text("ui.library.transfer.policy"), elem_id="pm-import-policy"),
+                    label="ui.library.transfer.policy",
+                    choices=",".join(f"ui.library.transfer.policy_{p}={p}" for p in CONFLICT_POLICIES))
+                self.run_import = ui.tr(gr.Button(text("ui.library.transfer.import"), variant="primary",
+                                                  elem_id="pm-import"), value="ui.library.transfer.import")
+                self.report = gr.Markdown(elem_id="pm-import-report")
+            with gr.Column(min_width=200):
+                self.format = ui.tr(gr.Radio([("JSON", "json"), ("YAML", "yaml")], value="json",
+                                             label=text("ui.library.transfer.format"), elem_id="pm-export-format"),
+                                    label="ui.library.transfer.format")
+                self.run_export = ui.tr(gr.Button(text("ui.library.transfer.export"), elem_id="pm-export"),
+                                        value="ui.library.transfer.export")
+                self.download = ui.tr(gr.File(label=text("ui.library.transfer.download"), interactive=False,
+                                              height=110, elem_id="pm-export-file"),
+                                      label="ui.library.transfer.download")
+        self.close = ui.tr(gr.Button(text("ui.library.transfer.close"), size="sm", elem_id="pm-transfer-close"),
+                           value="ui.library.transfer.close")
 
     def wire(self, refresh_after) -> None:
         ui, locale = self.ui, self.ui.locale
@@ -128,8 +142,9 @@ class Transfer:
             gr.Info(text("ui.library.transfer.exported", loc, count=len(document["prompts"])))
             return {self.download: str(path)}
 
-        def toggle(show: bool):
-            return ui.handler(lambda ctx: {self.panel: gr.update(visible=show), self.open: gr.update(visible=not show)})
+        @ui.handler
+        def close(ctx):
+            return {self.panel: gr.update(visible=False), self.open: gr.update(visible=True)}
 
         @ui.handler
         def choose(ctx, path):
@@ -140,8 +155,7 @@ class Transfer:
 
         self.upload.upload(choose, [locale, self.upload], [self.chosen, self.chosen_name],
                            show_progress_on=[self.chosen_name])
-        self.open.click(toggle(True), [locale], [self.panel, self.open])
-        self.close.click(toggle(False), [locale], [self.panel, self.open])
+        self.close.click(close, [locale], [self.panel, self.open])
         refresh_after(self.run_import.click(do_import, [locale, self.chosen, self.policy], [self.report],
                                             show_progress_on=[self.report]))
         self.run_export.click(do_export, [locale, self.format], [self.download])

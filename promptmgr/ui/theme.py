@@ -54,3 +54,10 @@ PAGE_JS = f"""(locale, theme) => {{
   }}
   return [];
 }}"""
+
+# Resolves once the browser is idle after a frame: the page's later loaders wait for it, so their
+# requests and the updates they bring do not compete with the first paint of the table.
+AFTER_FIRST_PAINT_JS = """() => new Promise((resolve) => {
+  const go = () => resolve([]);
+  requestAnimationFrame(() => window.requestIdleCallback ? requestIdleCallback(go, {timeout: 1000}) : setTimeout(go, 100));
+})"""

@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +35,12 @@ def test_screenshot_of_every_tab(open_app, tab, external_requests):
         # The starter library's coding prompts (other tests' prompts have other categories),
         # with one opened in the editor.
         page.locator("#pm-filter-category").get_by_role("combobox").click()
-        page.get_by_role("option", name=re.compile(r"^coding \(\d+\)$")).click()
+        option = page.get_by_role("option", name=re.compile(r"^coding \(\d+\)$"))
+        count = re.search(r"\((\d+)\)", option.inner_text()).group(1)
+        option.click()
+        # The filtered page must be the one clicked: a click on the page before it lands on
+        # whatever row takes that place when the filtered rows arrive.
+        expect(page.locator("#pm-page-info")).to_contain_text(f"of {count}")
         cell = page.locator("#pm-table").get_by_role("gridcell", name=SHOWCASE_PROMPT, exact=True).first
         cell.click()
         page.locator("#pm-editor-header").get_by_text(SHOWCASE_PROMPT).wait_for()
