@@ -306,14 +306,9 @@ class CellDetail(_Passing):
     human: Optional[HumanLabel] = None
 
 
-class LabelPublic(_Passing):
+class LabelPublic(HumanLabel):
     experiment: str
     cell: int
-    passed: bool = Field(alias="pass")
-    score: Optional[float] = None
-    comment: str = ""
-    by: str = ""
-    at: Optional[str] = None
 
 
 class PromotePublic(BaseModel):
