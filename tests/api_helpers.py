@@ -54,3 +54,12 @@ def make_token(hosted, role_of_user: str = "editor", *, name: str | None = None,
 
 def bearer(token: str, **extra) -> dict:
     return {"authorization": f"Bearer {token}", **extra}
+
+
+def api_error(response, status: int, code: str) -> dict:
+    """Assert the API's one error shape with this status and code; the error object."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["code"] == code, body
+    return body["error"]

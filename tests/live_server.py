@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 
 def free_port() -> int:
+    """A free loopback port (Gradio's server_port=0 does not work: ask the OS and hand it over)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -50,10 +51,36 @@ class Recorder:
         return [e for e in self.log if e["method"] == method and e["path"].endswith(path_suffix)]
 
 
-class LiveServer:
+class ThreadedServer:
+    """An ASGI app served by uvicorn on a free loopback port in a daemon thread (the hosted app's
+    browser and client tests)."""
+
+    def __init__(self, app, **config):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                     **config))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 60
+        while not self._server.started:
+            assert self._thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused from now on."""
+        if self._thread.is_alive():
+            self._server.should_exit = True
+            self._thread.join(30)
+
+
+class LiveServer(ThreadedServer):
+    """The hosted app with a bare Gradio page behind a Recorder, for the client tests."""
+
     def __init__(self, services):
         import gradio as gr
-        import uvicorn
 
         from promptmgr.web.app import create_app
         from tests.api_helpers import limits
@@ -64,23 +91,8 @@ class LiveServer:
         app = create_app(services, demo=demo)
         app.state.pm_api.state.pm_limits = limits("100000/minute")
         self.recorder = Recorder(app)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(self.recorder, host="127.0.0.1", port=self.port,
-                                                     log_level="warning", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 60
-        while not self._server.started:
-            assert self._thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-            time.sleep(0.05)
+        super().__init__(self.recorder, lifespan="off")
 
     @property
     def log(self) -> list:
         return self.recorder.log
-
-    def stop(self) -> None:
-        """Stop listening: connections are refused from now on."""
-        if self._thread.is_alive():
-            self._server.should_exit = True
-            self._thread.join(30)

@@ -9,19 +9,11 @@ import uuid
 
 import pytest
 
-from tests.api_helpers import API, bearer, make_token
+from tests.api_helpers import API, api_error, bearer, make_token
 from tests.web_fixtures import PASSWORD
 
 pytest_plugins = ("tests.api_helpers",)  # the app, client and team fixtures
 CLOSED = "http://127.0.0.1:9/v1"  # the discard port: nothing listens, the connection is refused at once
-
-
-def _error(response, status, code):
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 def _member_id(team, email, workspace="alpha"):
@@ -51,7 +43,7 @@ def test_a_provider_key_is_write_only(client, team):
         assert key not in response.text and key[-4:] not in response.text and key[:12] not in response.text
     assert "[redacted]" in responses[5].text  # the audit row says a key was set, not which
     assert client.delete(f"{API}/providers/vendor", headers=admin).status_code == 204
-    _error(client.get(f"{API}/providers/vendor", headers=admin), 404, "not_found")
+    api_error(client.get(f"{API}/providers/vendor", headers=admin), 404, "not_found")
 
 
 ADMIN_ROUTES = [
@@ -71,13 +63,13 @@ def test_editor_and_viewer_tokens_are_refused_on_admin_routes(client, team, role
     token = bearer(make_token(team, role))
     for method, path, body in ADMIN_ROUTES:
         response = client.request(method.upper(), f"{API}{path}", json=body, headers=token)
-        _error(response, 403, "forbidden")
+        api_error(response, 403, "forbidden")
     # What the policy lets every member read stays readable.
     for path in ("/providers", "/prices", "/default-model", "/analytics", "/export"):
         assert client.get(f"{API}{path}", headers=token).status_code == 200, path
     # A read-only token of an admin is read-only too.
     read_only = bearer(make_token(team, "admin", role="viewer"))
-    _error(client.get(f"{API}/tokens", headers=read_only), 403, "forbidden")
+    api_error(client.get(f"{API}/tokens", headers=read_only), 403, "forbidden")
 
 
 def test_prices_and_the_default_model(client, team):
@@ -88,9 +80,9 @@ def test_prices_and_the_default_model(client, team):
     assert price.json()["model"] == "fake/model-a" and price.json()["input_cost_per_token"] == pytest.approx(0.0015)
     assert [p["model"] for p in client.get(f"{API}/prices", headers=admin).json()] == ["fake/model-a"]
     assert team.services.providers.prices(team.ctx("alpha"))[0].context_window == 8192
-    _error(client.put(f"{API}/prices/fake/x", json={"input_per_1k": -1}, headers=admin), 422, "invalid")
+    api_error(client.put(f"{API}/prices/fake/x", json={"input_per_1k": -1}, headers=admin), 422, "invalid")
     assert client.delete(f"{API}/prices/fake/model-a", headers=admin).status_code == 204
-    _error(client.delete(f"{API}/prices/fake/model-a", headers=admin), 404, "not_found")
+    api_error(client.delete(f"{API}/prices/fake/model-a", headers=admin), 404, "not_found")
     chosen = client.put(f"{API}/default-model", json={"model": "fake/model-a"}, headers=admin).json()
     assert (chosen["model"], chosen["source"]) == ("fake/model-a", "user")
     assert client.get(f"{API}/default-model", headers=admin).json()["model"] == "fake/model-a"
@@ -105,18 +97,18 @@ def test_members_are_invited_changed_and_removed(client, team):
                           headers=admin)
     assert invited.status_code == 201 and "/invite/" in invited.json()["link"]
     assert invited.headers["cache-control"] == "no-store"
-    _error(client.post(f"{API}/members/invitations", json={"email": "boss@example.com", "role": "owner"},
+    api_error(client.post(f"{API}/members/invitations", json={"email": "boss@example.com", "role": "owner"},
                        headers=admin), 403, "forbidden")  # nobody grants a role above their own
     editor_id, owner_id = _member_id(team, team.users["editor"]), _member_id(team, team.users["owner"])
     changed = client.patch(f"{API}/members/{editor_id}", json={"role": "viewer"}, headers=admin)
     assert changed.status_code == 200 and changed.json()["role"] == "viewer"
-    _error(client.patch(f"{API}/members/{owner_id}", json={"role": "viewer"}, headers=admin), 403, "forbidden")
-    _error(client.patch(f"{API}/members/{editor_id}", json={}, headers=admin), 422, "invalid")
-    _error(client.patch(f"{API}/members/{editor_id}", json={"active": False}, headers=admin), 403, "forbidden")
+    api_error(client.patch(f"{API}/members/{owner_id}", json={"role": "viewer"}, headers=admin), 403, "forbidden")
+    api_error(client.patch(f"{API}/members/{editor_id}", json={}, headers=admin), 422, "invalid")
+    api_error(client.patch(f"{API}/members/{editor_id}", json={"active": False}, headers=admin), 403, "forbidden")
     assert client.patch(f"{API}/members/{editor_id}", json={"active": False}, headers=owner).json()["active"] is False
     assert client.delete(f"{API}/members/{editor_id}", headers=admin).status_code == 204
     assert team.users["editor"] not in {m["email"] for m in client.get(f"{API}/members", headers=admin).json()}
-    _error(client.delete(f"{API}/members/{editor_id}", headers=admin), 404, "not_found")
+    api_error(client.delete(f"{API}/members/{editor_id}", headers=admin), 404, "not_found")
 
 
 def test_tokens_are_made_listed_and_revoked_and_never_above_their_maker(client, team):
@@ -130,22 +122,22 @@ def test_tokens_are_made_listed_and_revoked_and_never_above_their_maker(client, 
     listed = client.get(f"{API}/tokens", headers=admin)
     assert {t["name"] for t in listed.json()} == {"admin-token", "ci"} and secret not in listed.text
     # Above the maker: an admin's token cannot make an owner's token, for anyone.
-    _error(client.post(f"{API}/tokens", json={"name": "up", "user": team.users["admin"], "role": "owner"},
+    api_error(client.post(f"{API}/tokens", json={"name": "up", "user": team.users["admin"], "role": "owner"},
                        headers=admin), 403, "forbidden")
-    _error(client.post(f"{API}/tokens", json={"name": "up", "user": team.users["owner"]}, headers=admin),
+    api_error(client.post(f"{API}/tokens", json={"name": "up", "user": team.users["owner"]}, headers=admin),
            403, "forbidden")  # the owner's default role is above this token's
     # The owner's own token with an admin role is an admin's token: no owner token either.
     owner_as_admin = bearer(make_token(team, "owner", role="admin"))
-    _error(client.post(f"{API}/tokens", json={"name": "up", "user": team.users["owner"], "role": "owner"},
+    api_error(client.post(f"{API}/tokens", json={"name": "up", "user": team.users["owner"], "role": "owner"},
                        headers=owner_as_admin), 403, "forbidden")
-    _error(client.post(f"{API}/tokens", json={"name": "ci", "user": team.users["editor"]}, headers=admin),
+    api_error(client.post(f"{API}/tokens", json={"name": "ci", "user": team.users["editor"]}, headers=admin),
            409, "duplicate")
-    _error(client.post(f"{API}/tokens", json={"name": "x", "user": team.users["editor"], "expires": "forever"},
+    api_error(client.post(f"{API}/tokens", json={"name": "x", "user": team.users["editor"], "expires": "forever"},
                        headers=admin), 422, "invalid")
     revoked = client.delete(f"{API}/tokens/ci", headers=admin)
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
-    _error(client.get(f"{API}/prompts", headers=bearer(secret)), 401, "unauthenticated")
-    _error(client.delete(f"{API}/tokens/nope", headers=admin), 404, "not_found")
+    api_error(client.get(f"{API}/prompts", headers=bearer(secret)), 401, "unauthenticated")
+    api_error(client.delete(f"{API}/tokens/nope", headers=admin), 404, "not_found")
 
 
 def test_an_admin_of_one_workspace_never_reaches_another(client, team):
@@ -157,17 +149,17 @@ def test_an_admin_of_one_workspace_never_reaches_another(client, team):
     assert client.put(f"{API}/prices/alpha/model", json={"input_per_1k": 1}, headers=alpha).status_code == 200
     assert client.get(f"{API}/providers", headers=beta).json() == []
     assert client.get(f"{API}/prices", headers=beta).json() == []
-    _error(client.get(f"{API}/providers/alpha-vendor", headers=beta), 404, "not_found")
-    _error(client.delete(f"{API}/providers/alpha-vendor", headers=beta), 404, "not_found")
-    _error(client.delete(f"{API}/prices/alpha/model", headers=beta), 404, "not_found")
+    api_error(client.get(f"{API}/providers/alpha-vendor", headers=beta), 404, "not_found")
+    api_error(client.delete(f"{API}/providers/alpha-vendor", headers=beta), 404, "not_found")
+    api_error(client.delete(f"{API}/prices/alpha/model", headers=beta), 404, "not_found")
     assert {m["email"] for m in client.get(f"{API}/members", headers=beta).json()} == {"beta-admin@example.com",
                                                                                       team.both}
     editor_id = _member_id(team, team.users["editor"])
-    _error(client.patch(f"{API}/members/{editor_id}", json={"role": "viewer"}, headers=beta), 404, "not_found")
-    _error(client.delete(f"{API}/members/{editor_id}", headers=beta), 404, "not_found")
+    api_error(client.patch(f"{API}/members/{editor_id}", json={"role": "viewer"}, headers=beta), 404, "not_found")
+    api_error(client.delete(f"{API}/members/{editor_id}", headers=beta), 404, "not_found")
     assert [t["name"] for t in client.get(f"{API}/tokens", headers=beta).json()] == ["beta-admin"]
-    _error(client.delete(f"{API}/tokens/alpha-admin", headers=beta), 404, "not_found")
-    _error(client.post(f"{API}/tokens", json={"name": "x", "user": team.users["editor"]}, headers=beta),
+    api_error(client.delete(f"{API}/tokens/alpha-admin", headers=beta), 404, "not_found")
+    api_error(client.post(f"{API}/tokens", json={"name": "x", "user": team.users["editor"]}, headers=beta),
            404, "not_found")  # not a member of beta
     actions = {e["action"] for e in client.get(f"{API}/audit?limit=500", headers=beta).json()["items"]}
     assert not actions & {"provider.add", "price.set"}
@@ -194,7 +186,7 @@ def test_the_audit_log_lists_the_api_writes_with_the_token(client, team):
     assert first["total"] == page["total"] >= 3 and len(first["items"]) == 1
     assert first["items"][0]["id"] != second["items"][0]["id"]
     assert client.get(f"{API}/audit?since=2999-01-01T00:00:00Z", headers=admin).json()["total"] == 0
-    _error(client.get(f"{API}/audit?limit=100000", headers=admin), 422, "invalid")
+    api_error(client.get(f"{API}/audit?limit=100000", headers=admin), 422, "invalid")
     csv_text = client.get(f"{API}/audit.csv?action=provider.add", headers=admin)
     assert csv_text.headers["content-type"].startswith("text/csv")
     lines = csv_text.text.strip().splitlines()

@@ -6,35 +6,19 @@ oversized document writes nothing."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
-from tests.api_helpers import API, bearer, make_token
+from tests.api_helpers import API, api_error, bearer, make_token
 from tests.test_analytics import seed
+from tests.test_cli_stats import NOW, RUNS
 from tests.web_fixtures import PASSWORD
 
 pytest_plugins = ("tests.api_helpers",)
-NOW = datetime.now(timezone.utc)
 
 
-def _error(response, status, code):
-    assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code, response.text
-    return response.json()["error"]
-
-
-# --- analytics ----------------------------------------------------------------------------------
-RUNS = [
-    {"model": "fake/a", "prompt_name": "greet", "prompt_tokens": 10, "completion_tokens": 5, "cost": 0.25,
-     "latency_ms": 100.0, "created_at": NOW - timedelta(hours=1)},
-    {"model": "fake/a", "prompt_name": "greet", "prompt_tokens": 20, "completion_tokens": 5, "cost": 0.25,
-     "latency_ms": 300.0, "error_code": "timeout", "created_at": NOW - timedelta(days=2)},
-    {"model": "fake/b", "prompt_name": "summarize", "prompt_tokens": 100, "completion_tokens": 50, "cost": 2.0,
-     "latency_ms": 50.0, "cached": True, "created_at": NOW - timedelta(days=3)},
-    {"model": "fake/old", "prompt_name": "ancient", "prompt_tokens": 1, "completion_tokens": 1, "cost": None,
-     "latency_ms": 10.0, "created_at": NOW - timedelta(days=30)},
-]
+# --- analytics ---------------------------------------------------------------------------------
 
 
 def _cli_stats(team, monkeypatch, capsys, **options) -> dict:
@@ -72,11 +56,11 @@ def test_analytics_are_the_numbers_of_promptmgr_stats(client, team, monkeypatch,
 
 def test_analytics_refuse_bad_periods(client, team):
     viewer = bearer(make_token(team, "viewer"))
-    error = _error(client.get(f"{API}/analytics?since=yesterday-ish", headers=viewer), 422, "invalid")
+    error = api_error(client.get(f"{API}/analytics?since=yesterday-ish", headers=viewer), 422, "invalid")
     assert "since" in error["message"]
-    _error(client.get(f"{API}/analytics?since=2026-02-01&until=2026-01-01", headers=viewer), 422, "invalid")
-    _error(client.get(f"{API}/analytics?bucket=month", headers=viewer), 422, "invalid")
-    _error(client.get(f"{API}/analytics?top=0", headers=viewer), 422, "invalid")
+    api_error(client.get(f"{API}/analytics?since=2026-02-01&until=2026-01-01", headers=viewer), 422, "invalid")
+    api_error(client.get(f"{API}/analytics?bucket=month", headers=viewer), 422, "invalid")
+    api_error(client.get(f"{API}/analytics?top=0", headers=viewer), 422, "invalid")
 
 
 # --- export and import --------------------------------------------------------------------------
@@ -126,7 +110,7 @@ def test_a_library_exported_from_one_workspace_imports_into_another(client, team
     assert sorted(client.post(f"{API}/import", json=document, headers=beta_editor).json()["skipped"]) == ["chat", "greet"]
     renamed = client.post(f"{API}/import?on_conflict=rename", json=document, headers=beta_editor).json()
     assert sorted(map(tuple, renamed["renamed"])) == [("chat", "chat-2"), ("greet", "greet-2")]
-    _error(client.post(f"{API}/import?on_conflict=overwrite", json=document, headers=beta_editor), 403, "forbidden")
+    api_error(client.post(f"{API}/import?on_conflict=overwrite", json=document, headers=beta_editor), 403, "forbidden")
     team.services.accounts.create_user(team.ctx("beta"), "beta-admin@example.com", PASSWORD, "admin")
     beta_admin = bearer(make_token(team, workspace="beta", user="beta-admin@example.com"))
     overwritten = client.post(f"{API}/import?on_conflict=overwrite", json=document, headers=beta_admin).json()
@@ -138,16 +122,16 @@ def test_a_library_exported_from_one_workspace_imports_into_another(client, team
 
 
 def test_a_bad_or_oversized_document_writes_nothing(client, team, beta_editor):
-    _error(client.post(f"{API}/import", json={"format": "other", "prompts": []}, headers=beta_editor), 422, "invalid")
-    _error(client.post(f"{API}/import", json={"format": "promptmgr-library", "format_version": 2, "prompts": []},
+    api_error(client.post(f"{API}/import", json={"format": "other", "prompts": []}, headers=beta_editor), 422, "invalid")
+    api_error(client.post(f"{API}/import", json={"format": "promptmgr-library", "format_version": 2, "prompts": []},
                        headers=beta_editor), 422, "invalid")
     bad = {"format": "promptmgr-library", "prompts": [
         {"name": "fine", "versions": [{"content": "ok"}]},
         {"name": "broken", "versions": [{"content": "{% if %}"}]}]}
-    error = _error(client.post(f"{API}/import", json=bad, headers=beta_editor), 422, "invalid")
+    error = api_error(client.post(f"{API}/import", json=bad, headers=beta_editor), 422, "invalid")
     assert error["details"]["index"] == 2 and error["details"]["name"] == "broken"
-    _error(client.post(f"{API}/import?on_conflict=merge", json=bad, headers=beta_editor), 422, "invalid")
+    api_error(client.post(f"{API}/import?on_conflict=merge", json=bad, headers=beta_editor), 422, "invalid")
     huge = {"format": "promptmgr-library", "prompts": [
         {"name": "big", "versions": [{"content": "x" * (team.services.settings.api_max_body_kb * 1024)}]}]}
-    _error(client.post(f"{API}/import", json=huge, headers=beta_editor), 413, "too_large")
+    api_error(client.post(f"{API}/import", json=huge, headers=beta_editor), 413, "too_large")
     assert client.get(f"{API}/export", headers=beta_editor).json()["prompts"] == []

@@ -9,21 +9,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from promptmgr.errors import PermissionDeniedError, ValidationError
-from tests.api_helpers import API, bearer, make_token
+from tests.api_helpers import API, api_error, bearer, make_token
 
 pytest_plugins = ("tests.api_helpers",)  # the app, client and team fixtures
 
 
 def _prompt(client, token, name="greet", content="Hi {{ name }}"):
     return client.post(f"{API}/prompts", json={"name": name, "content": content}, headers=bearer(token))
-
-
-def _error(response, status, code):
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code
-    return body["error"]
 
 
 def test_the_secret_is_shown_once_and_stored_as_its_sha256(team):
@@ -70,7 +62,7 @@ def _user_id(team, role):
 def test_wrong_and_malformed_tokens_are_refused(client, team):
     make_token(team)
     for headers in (bearer("pm_" + "x" * 43), bearer("not-a-token"), {"authorization": "Basic dXNlcjpwYXNz"}, {}):
-        error = _error(client.get(f"{API}/prompts", headers=headers), 401, "unauthenticated")
+        error = api_error(client.get(f"{API}/prompts", headers=headers), 401, "unauthenticated")
         assert "Traceback" not in error["message"]
     assert client.get(f"{API}/prompts", headers=bearer("pm_x")).headers["www-authenticate"].startswith("Bearer")
 
@@ -86,14 +78,14 @@ def test_an_expired_token_is_refused(client, team):
         row = session.exec(select(ApiToken).where(ApiToken.name == "short")).one()
         row.expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
         session.add(row)
-    _error(client.get(f"{API}/prompts", headers=bearer(token)), 401, "unauthenticated")
+    api_error(client.get(f"{API}/prompts", headers=bearer(token)), 401, "unauthenticated")
 
 
 def test_a_revoked_token_is_refused_at_once_and_both_are_audited(client, team):
     token = make_token(team, name="ci")
     assert _prompt(client, token).status_code == 201
     team.services.api_tokens.revoke(team.ctx("alpha"), "ci")
-    _error(client.get(f"{API}/prompts", headers=bearer(token)), 401, "unauthenticated")
+    api_error(client.get(f"{API}/prompts", headers=bearer(token)), 401, "unauthenticated")
     events = team.services.audit.list(team.ctx("alpha")).items
     by_action = {e.action: e for e in events}
     assert {"token.create", "token.revoke", "prompt.create"} <= set(by_action)
@@ -105,39 +97,39 @@ def test_a_read_only_token_reads_but_cannot_write(client, team):
     writer, reader = make_token(team, "editor"), make_token(team, "editor", role="viewer")
     assert _prompt(client, writer).status_code == 201
     assert client.get(f"{API}/prompts/greet", headers=bearer(reader)).status_code == 200
-    _error(_prompt(client, reader, "other"), 403, "forbidden")
-    _error(client.delete(f"{API}/prompts/greet", headers=bearer(reader)), 403, "forbidden")
+    api_error(_prompt(client, reader, "other"), 403, "forbidden")
+    api_error(client.delete(f"{API}/prompts/greet", headers=bearer(reader)), 403, "forbidden")
     assert [p["name"] for p in client.get(f"{API}/prompts", headers=bearer(reader)).json()["items"]] == ["greet"]
 
 
 def test_a_demoted_member_demotes_their_tokens(client, team):
     token = make_token(team, "editor")
     team.services.accounts.set_role(team.ctx("alpha"), team.users["editor"], "viewer")
-    _error(_prompt(client, token), 403, "forbidden")
+    api_error(_prompt(client, token), 403, "forbidden")
     team.services.accounts.remove_member(team.ctx("alpha"), team.users["editor"])
-    _error(client.get(f"{API}/prompts", headers=bearer(token)), 401, "unauthenticated")
+    api_error(client.get(f"{API}/prompts", headers=bearer(token)), 401, "unauthenticated")
 
 
 def test_a_token_of_one_workspace_never_reads_another(client, team):
     beta_token = make_token(team, workspace="beta", user=team.both)  # a viewer in beta
     alpha_token = make_token(team, user=team.both)  # the same person, an editor in alpha
     assert _prompt(client, alpha_token, "alpha-secret").status_code == 201
-    _error(client.get(f"{API}/prompts/alpha-secret", headers=bearer(beta_token)), 404, "not_found")
+    api_error(client.get(f"{API}/prompts/alpha-secret", headers=bearer(beta_token)), 404, "not_found")
     assert client.get(f"{API}/prompts", headers=bearer(beta_token)).json()["total"] == 0
     assert client.get(f"{API}/prompts?q=secret", headers=bearer(beta_token)).json()["items"] == []
-    _error(client.get(f"{API}/prompts/alpha-secret/versions", headers=bearer(beta_token)), 404, "not_found")
+    api_error(client.get(f"{API}/prompts/alpha-secret/versions", headers=bearer(beta_token)), 404, "not_found")
 
 
 def test_a_protected_label_needs_an_admin_token(client, team):
     editor, admin = make_token(team, "editor"), make_token(team, "admin")
     assert _prompt(client, editor).status_code == 201
-    _error(client.put(f"{API}/prompts/greet/labels/production", headers=bearer(editor)), 403, "forbidden")
+    api_error(client.put(f"{API}/prompts/greet/labels/production", headers=bearer(editor)), 403, "forbidden")
     assert client.put(f"{API}/prompts/greet/labels/staging", headers=bearer(editor)).json() == {"staging": 1}
     assert client.put(f"{API}/prompts/greet/labels/production", headers=bearer(admin)).json()["production"] == 1
-    _error(client.delete(f"{API}/prompts/greet/labels/production", headers=bearer(editor)), 403, "forbidden")
+    api_error(client.delete(f"{API}/prompts/greet/labels/production", headers=bearer(editor)), 403, "forbidden")
     # The workspace's own list of protected labels applies to tokens too.
     team.services.accounts.update_settings(team.ctx("alpha"), protected_labels=["staging"])
-    _error(client.delete(f"{API}/prompts/greet/labels/staging", headers=bearer(editor)), 403, "forbidden")
+    api_error(client.delete(f"{API}/prompts/greet/labels/staging", headers=bearer(editor)), 403, "forbidden")
     assert client.put(f"{API}/prompts/greet/labels/production", headers=bearer(editor)).status_code == 200
 
 

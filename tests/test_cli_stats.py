@@ -10,22 +10,23 @@ from tests.test_cli_prompts import one_error_line
 NOW = datetime.now(timezone.utc)
 
 
+# Three runs within the last week (two models, two prompts) and one thirty days ago (outside 7d).
+RUNS = [
+    {"model": "fake/a", "prompt_name": "greet", "prompt_tokens": 10, "completion_tokens": 5, "cost": 0.25,
+     "latency_ms": 100.0, "created_at": NOW - timedelta(hours=1)},
+    {"model": "fake/a", "prompt_name": "greet", "prompt_tokens": 20, "completion_tokens": 5, "cost": 0.25,
+     "latency_ms": 300.0, "error_code": "timeout", "created_at": NOW - timedelta(days=2)},
+    {"model": "fake/b", "prompt_name": "summarize", "prompt_tokens": 100, "completion_tokens": 50, "cost": 2.0,
+     "latency_ms": 50.0, "cached": True, "created_at": NOW - timedelta(days=3)},
+    {"model": "fake/old", "prompt_name": "ancient", "prompt_tokens": 1, "completion_tokens": 1, "cost": None,
+     "latency_ms": 10.0, "created_at": NOW - timedelta(days=30)},
+]
+
+
 def seed_runs():
     from promptmgr.cli import common
 
-    runs = [
-        # Within the last week: two models, two prompts.
-        {"model": "fake/a", "prompt_name": "greet", "prompt_tokens": 10, "completion_tokens": 5, "cost": 0.25,
-         "latency_ms": 100.0, "created_at": NOW - timedelta(hours=1)},
-        {"model": "fake/a", "prompt_name": "greet", "prompt_tokens": 20, "completion_tokens": 5, "cost": 0.25,
-         "latency_ms": 300.0, "error_code": "timeout", "created_at": NOW - timedelta(days=2)},
-        {"model": "fake/b", "prompt_name": "summarize", "prompt_tokens": 100, "completion_tokens": 50, "cost": 2.0,
-         "latency_ms": 50.0, "cached": True, "created_at": NOW - timedelta(days=3)},
-        # Thirty days ago: outside --since 7d.
-        {"model": "fake/old", "prompt_name": "ancient", "prompt_tokens": 1, "completion_tokens": 1, "cost": None,
-         "latency_ms": 10.0, "created_at": NOW - timedelta(days=30)},
-    ]
-    seed(common.services(), common.context(), runs)
+    seed(common.services(), common.context(), RUNS)
 
 
 def test_json_by_model_has_totals_rows_and_percentiles(cli):

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.live_server import free_port
 
 REQUIRED = ("PROMPTMGR_SECRET_KEY", "DATABASE_URL", "PROMPTMGR_MODE")
 _HELPERS = re.compile(r'_(?:env|flag|number|number_or_zero)\("([A-Z0-9_]+)"')
@@ -97,12 +98,6 @@ def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck():
     from promptmgr.web.session import PUBLIC_PATHS
 
     assert "/healthz" in PUBLIC_PATHS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def redis_url() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,9 @@ import pytest
 from promptmgr.errors import ValidationError
 from promptmgr.exposure import allowed_hosts, check_bind, host_of, is_loopback
 from promptmgr.i18n import t
+from tests.live_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- the listening address ---------------------------------------------------------------------

@@ -3,20 +3,13 @@ gr.Request), also when it is called by name through the HTTP API (gradio_client)
 page; Gradio's own special parameters still reach the handler; errors are one translated line."""
 from __future__ import annotations
 
-import socket
-
 import gradio as gr
 import pytest
 from gradio_client import Client
 
 from promptmgr.errors import NotFoundError
 from promptmgr.ui.common import UI
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.live_server import free_port
 
 
 class RecordingUI(UI):

@@ -20,11 +20,6 @@ def listen(listener: Callable[[LLMResult], None]) -> None:
         _listeners.append(listener)
 
 
-def forget(listener: Callable[[LLMResult], None]) -> None:
-    if listener in _listeners:
-        _listeners.remove(listener)
-
-
 def emit(result: LLMResult) -> LLMResult:
     for listener in tuple(_listeners):
         try:

@@ -9,7 +9,6 @@ check the database or run the CLI against the same data), `fake_llm` (the server
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.fake_llm import FakeLLMServer
+from tests.live_server import free_port  # noqa: F401  (the browser tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -28,13 +28,6 @@ FAKE_PROVIDER = "fake"
 FAKE_MODEL = "fake/test-model"
 FAKE_KEY = "sk-test-browser-key-0042"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
-
-def free_port() -> int:
-    # server_port=0 does not work with Gradio: ask the OS for a free port and hand it over.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

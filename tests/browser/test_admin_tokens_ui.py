@@ -5,15 +5,14 @@ offered."""
 from __future__ import annotations
 
 import re
-import threading
-import time
 from urllib.parse import urlparse
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import LOOPBACK, free_port
+from tests.browser.conftest import LOOPBACK
+from tests.live_server import ThreadedServer
 from tests.browser.usable import assert_no_error_status, assert_usable
 from tests.web_fixtures import PASSWORD, multi_settings, populate
 
@@ -24,25 +23,15 @@ WAIT = 30_000
 @pytest.fixture(scope="module")
 def hosted_app(tmp_path_factory):
     """(base URL, Hosted): the multi-user app served by uvicorn in a thread, over SQLite."""
-    import uvicorn
-
     from promptmgr.bootstrap import build_services
     from promptmgr.web.app import create_app
 
     folder = tmp_path_factory.mktemp("tokens-app")
     services = build_services(multi_settings(folder / "home", f"sqlite:///{folder / 'hosted.db'}"))
     hosted = populate(services)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", hosted
-    server.should_exit = True
-    thread.join(timeout=30)
+    server = ThreadedServer(create_app(services))
+    yield server.url, hosted
+    server.stop()
     services.db.dispose()
 
 

@@ -7,14 +7,14 @@ provider configured; these fixtures leave the single-user ones in conftest.py un
 from __future__ import annotations
 
 import re
-import threading
 import time
 from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import LOOPBACK, free_port
+from tests.browser.conftest import LOOPBACK
+from tests.live_server import ThreadedServer
 from tests.browser.usable import assert_no_error_status, assert_usable
 from tests.oidc_provider import OidcProvider
 from tests.web_fixtures import PASSWORD, multi_settings, populate
@@ -29,8 +29,6 @@ def oidc_provider():
 @pytest.fixture(scope="module")
 def hosted_app(tmp_path_factory, oidc_provider):
     """(base URL, Hosted): the app running, and its services and people."""
-    import uvicorn
-
     from promptmgr.bootstrap import build_services
     from promptmgr.schemas import PromptCreate
     from promptmgr.web.app import create_app
@@ -45,17 +43,9 @@ def hosted_app(tmp_path_factory, oidc_provider):
         patch.setenv(name, value)
     app = create_app(services)
     patch.undo()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", hosted
-    server.should_exit = True
-    thread.join(timeout=30)
+    server = ThreadedServer(app)
+    yield server.url, hosted
+    server.stop()
     services.db.dispose()
 
 
