@@ -159,14 +159,6 @@ def build(ui: UI) -> None:
 
     @ui.handler
     @reports(matches)
-    def load_picker(ctx, query):
-        # Apart from load: the first model list imports litellm (seconds), and a late answer must
-        # not replace the matches of what the user typed meanwhile.
-        rows, note = prompt_rows(ui, ctx, query)
-        return {picker: rows, matches: note}
-
-    @ui.handler
-    @reports(matches)
     def do_search(ctx, query):
         rows, note = prompt_rows(ui, ctx, query)
         return {picker: rows, matches: note}
@@ -274,7 +266,9 @@ def build(ui: UI) -> None:
                 trigger_mode="always_last")
     chosen_outputs = [parts, chosen, up, down, remove, clear]
 
-    ui.on_load(load_picker, [search], [picker, matches])
+    # The first matches come with the tab itself: a loader's answer arriving after the user typed
+    # would replace the matches of what they searched (and a click then lands on another prompt).
+    ui.initial(ui.call_loader(do_search, ui.ctx, ""))
     ui.on_load(load, [], [mode, model])
     ui.on_load(describe_mode, [mode], [mode_info, custom, custom_help, start_custom])
     search.change(do_search, [ui.locale, search], [picker, matches], trigger_mode="always_last",

@@ -86,7 +86,7 @@ def build(ui: UI) -> None:
     # --- handlers ------------------------------------------------------------------------
     @ui.handler
     def load(ctx, known_extra):
-        # The prompt choices load separately (load_prompts): the first model list imports litellm
+        # Not the prompt choices (they come with the tab): the first model list imports litellm
         # (seconds), and a late answer here must not replace what the user searched meanwhile.
         choices, default = model_choices(ui, ctx, known_extra)
         updates = {notice: model_notice(ui, ctx),
@@ -98,11 +98,6 @@ def build(ui: UI) -> None:
     def searched(ctx, query, current) -> dict:
         found, note = picker_choices(ui, ctx, query, current)
         return {prompt: gr.update(choices=found), matches: note}
-
-    @ui.handler
-    @reports(matches)
-    def load_prompts(ctx, query, current):
-        return searched(ctx, query, current)
 
     @ui.handler
     @reports(matches)
@@ -195,7 +190,9 @@ def build(ui: UI) -> None:
     # --- wiring --------------------------------------------------------------------------
     ui.on_load(relabel_versions, [prompt, version], [version])
     ui.on_locale_change(relabel_versions, [prompt, version], [version])
-    ui.on_load(load_prompts, [search, prompt], [prompt, matches])
+    # The first choices come with the tab itself: a loader's answer arriving after the user typed
+    # would replace the matches of what they searched.
+    ui.initial(ui.call_loader(do_search, ui.ctx, "", None))
     ui.on_load(load, [fetched], [notice, models, *pickers])
     search.change(do_search, [ui.locale, search, prompt], [prompt, matches], trigger_mode="always_last",
                   show_progress="hidden")
