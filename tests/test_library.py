@@ -45,6 +45,25 @@ def test_duplicates_and_missing(services, ctx):
         services.library.get(ctx, "one", label="production")
 
 
+def test_get_resolves_a_label_a_version_or_the_latest_with_every_label(services, ctx):
+    create(services, ctx, "p", content="one")
+    edit(services, ctx, "p", content="two", base_version=1)
+    edit(services, ctx, "p", content="three", base_version=2)
+    services.library.set_label(ctx, "p", "staging", 2)
+    services.library.set_label(ctx, "p", "production", 1)
+    labels = {"production": 1, "staging": 2}
+    for kwargs, content in [({}, "three"), ({"version": 2}, "two"), ({"label": "production"}, "one"),
+                            ({"label": "staging", "version": 3}, "two")]:  # a label wins over a version
+        got = services.library.get(ctx, "p", **kwargs)
+        assert (got.content, got.labels, got.owner, got.latest_version) == (content, labels, "local", 3), kwargs
+    with pytest.raises(NotFoundError) as missing:
+        services.library.get(ctx, "p", label="nope", version=2)
+    assert missing.value.params["what"] == "label"
+    with pytest.raises(NotFoundError) as missing:
+        services.library.get(ctx, "p", version=9)
+    assert missing.value.params["what"] == "version"
+
+
 def test_every_content_change_is_a_new_immutable_version(services, ctx):
     create(services, ctx, "p", content="v1 {{ a }}")
     edit(services, ctx, "p", content="v2 {{ a }} {{ b }}", base_version=1, message="add b")

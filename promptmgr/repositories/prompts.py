@@ -1,17 +1,18 @@
 """Data access for prompts, their versions, labels and tags."""
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
 
-from sqlalchemy import cast, column, delete, func, insert, literal_column, select, text, update
+from sqlalchemy import Integer, String, bindparam, cast, column, delete, func, insert, literal_column, select, text, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join
 
 from ..models import Label, Prompt, PromptTag, PromptVersion, utcnow
 from ..schemas import PromptQuery
-from .base import Repository
+from .base import Repository, scoped_statement
 
 # Candidate words of a query: letters and digits. search_terms narrows them to what both indexes
 # call a word (see migrations/search_index.py): letters and decimal digits.
@@ -128,6 +129,18 @@ def _fts_expression(columns: str, match: str, facets: list[str]) -> str:
 
 class PromptRepository(Repository):
     # --- prompts -------------------------------------------------------------------------
+    def resolve(self, name: str, version: int | None = None,
+                label: str | None = None) -> tuple[Prompt, PromptVersion, dict[str, int], str] | None:
+        """The prompt at `label`'s version, else `version`, else its latest, with all its labels and
+        its owner's name, in one query (the REST API's hot path). None when the prompt or that
+        version is missing; a missing label resolves to `version` or the latest (the caller checks)."""
+        rows = self._run(_resolve_statement(), name=name, version=version, label=label).all()
+        if not rows:
+            return None
+        prompt, row, owner = rows[0][:3]
+        labels = {label_name: number for *_, label_name, number in rows if label_name is not None}
+        return prompt, row, labels, owner or ""
+
     def get(self, name: str) -> Prompt | None:
         return self.session.exec(self._scoped(Prompt).where(Prompt.name == name)).first()
 
@@ -421,3 +434,27 @@ class PromptRepository(Repository):
         for model, batch in ((PromptVersion, version_rows), (PromptTag, tag_rows), (Label, label_rows)):
             if batch:
                 connection.execute(insert(model.__table__), batch)
+
+
+@functools.cache
+def _resolve_statement():
+    """Built once (see scoped_statement): prompt, version, owner's name, then one row per label."""
+    from sqlalchemy.orm import aliased
+
+    from ..models import Membership, User
+
+    wanted = aliased(Label)  # the asked label; the outer join below lists them all
+    label_version = (select(wanted.version_number)
+                     .where(wanted.tenant_id == Prompt.tenant_id, wanted.prompt_id == Prompt.id,
+                            wanted.name == bindparam("label", type_=String))
+                     .correlate(Prompt).scalar_subquery())
+    number = func.coalesce(label_version, bindparam("version", type_=Integer), Prompt.latest_version)
+    return (scoped_statement(Prompt, Prompt, PromptVersion, User.username, Label.name, Label.version_number)
+            .join(PromptVersion, (PromptVersion.tenant_id == Prompt.tenant_id) & (PromptVersion.prompt_id == Prompt.id)
+                  & (PromptVersion.number == number))
+            .outerjoin(Label, (Label.tenant_id == Prompt.tenant_id) & (Label.prompt_id == Prompt.id))
+            # The owner by name only while a member of this workspace (as _member_name).
+            .outerjoin(Membership, (Membership.tenant_id == Prompt.tenant_id) & (Membership.user_id == Prompt.owner_id))
+            .outerjoin(User, User.id == Membership.user_id)
+            .where(Prompt.name == bindparam("name", type_=String))
+            .order_by(Label.name))

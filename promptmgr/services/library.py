@@ -74,14 +74,14 @@ class LibraryService:
         """A prompt at its latest version, a given version or a label. Raises NotFoundError."""
         require(ctx, Action.READ_PROMPTS)
         with self._repo(ctx) as repo:
+            found = repo.resolve(name, version, label) if _storable(name) else None
+            if found is not None and (label is None or label in found[2]):
+                return self._public(*found)
+            # Something is missing: say precisely what.
             prompt = self._require(repo, name)
-            labels = repo.labels(prompt)
-            if label is not None:
-                if label not in labels:
-                    raise NotFoundError(what="label", name=f"{name}:{label}")
-                version = labels[label]
-            row = self._require_version(repo, prompt, version or prompt.latest_version)
-            return self._public(prompt, row, labels, repo.username(prompt.owner_id))
+            if label is not None and label not in repo.labels(prompt):
+                raise NotFoundError(what="label", name=f"{name}:{label}")
+            raise NotFoundError(what="version", name=f"{name}@{version}")
 
     def list(self, ctx: TenantContext, query: PromptQuery | None = None) -> Page[PromptSummary]:
         """A page of prompts, filtered, full-text searched when query.q is set, and the total."""
