@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from tests.api_helpers import API, bearer, limits, make_token
+from tests.api_helpers import API, api_error, bearer, limits, make_token
 
 pytest_plugins = ("tests.api_helpers",)  # the app, client and team fixtures
 
@@ -35,6 +35,26 @@ def test_429_arrives_at_the_configured_count(app, client, team, store):
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert refused.json()["error"]["code"] == "rate_limited"
     assert client.get(f"{API}/prompts", headers=bearer(other)).status_code == 200  # per token
+
+
+def test_the_hot_path_checks_its_caller_like_every_route(app, client, team):
+    """GET /prompts/{name} resolves its caller in the read's own thread hop (not as a dependency):
+    the same authentication, rate limit and workspace scoping."""
+    admin = bearer(make_token(team, "admin"))
+    assert client.post(f"{API}/prompts", json={"name": "hot-path", "content": "Hi {{ who }}"}, headers=admin).is_success
+    assert client.put(f"{API}/prompts/hot-path/labels/production", headers=admin).is_success
+    url = f"{API}/prompts/hot-path?label=production"
+    api_error(client.get(url), 401, "unauthenticated")
+    api_error(client.get(url, headers=bearer("pm_" + "x" * 43)), 401, "unauthenticated")
+    beta = make_token(team, workspace="beta", user=team.both)
+    api_error(client.get(url, headers=bearer(beta)), 404, "not_found")
+    app.state.pm_api.state.pm_limits = limits("3/minute")
+    token = make_token(team)
+    answers = [client.get(url, headers=bearer(token)) for _ in range(4)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    assert answers[0].json()["content"] == "Hi {{ who }}" and answers[0].json()["labels"] == {"production": 1}
+    assert [r.headers["ratelimit-remaining"] for r in answers[:3]] == ["2", "1", "0"]
+    assert api_error(answers[3], 429, "rate_limited") and int(answers[3].headers["retry-after"]) >= 1
 
 
 def test_the_workspace_has_its_own_limit(app, client, team):
