@@ -439,7 +439,7 @@ class PromptRepository(Repository):
 @functools.cache
 def _resolve_statement():
     """Built once (see scoped_statement): prompt, version, owner's name, then one row per label."""
-    from sqlalchemy.orm import aliased
+    from sqlalchemy.orm import aliased, defer
 
     from ..models import Membership, User
 
@@ -457,4 +457,5 @@ def _resolve_statement():
             .outerjoin(Membership, (Membership.tenant_id == Prompt.tenant_id) & (Membership.user_id == Prompt.owner_id))
             .outerjoin(User, User.id == Membership.user_id)
             .where(Prompt.name == bindparam("name", type_=String))
-            .order_by(Label.name))
+            .order_by(Label.name)
+            .options(defer(Prompt.content_text)))  # the search copy of the text: not shown
