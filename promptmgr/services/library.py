@@ -81,7 +81,7 @@ class LibraryService:
             prompt = self._require(repo, name)
             if label is not None and label not in repo.labels(prompt):
                 raise NotFoundError(what="label", name=f"{name}:{label}")
-            raise NotFoundError(what="version", name=f"{name}@{version}")
+            raise NotFoundError(what="version", name=f"{name}@{version or prompt.latest_version}")
 
     def list(self, ctx: TenantContext, query: PromptQuery | None = None) -> Page[PromptSummary]:
         """A page of prompts, filtered, full-text searched when query.q is set, and the total."""
