@@ -12,7 +12,11 @@ import pytest
 from hypothesis import HealthCheck, settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
-from tests.fake_llm import block_external_network, fake_llm, guard_network  # noqa: F401  (fixtures)
+# Helpers with assertions, imported by test modules before pytest would load them as plugins:
+# registered here so their asserts are rewritten (readable failures).
+pytest.register_assert_rewrite("tests.api_helpers")
+
+from tests.fake_llm import block_external_network, fake_llm, guard_network  # noqa: E402,F401  (fixtures)
 
 # Property tests must not fail on a loaded machine (a deadline is a timing assertion) nor wander:
 # bounded examples, no deadline, and the blob to reproduce any failure. Tests may ask for fewer
