@@ -17,9 +17,9 @@ CLIENT_SECRET = "test-client-secret"
 
 class OidcProvider:
     def __init__(self):
-        from authlib.jose import JsonWebKey
+        from joserfc.jwk import RSAKey  # authlib's own JOSE library (authlib.jose is deprecated)
 
-        self.key = JsonWebKey.generate_key("RSA", 2048, is_private=True, options={"kid": "test-key"})
+        self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key"})
         self.user = {"sub": "user-1", "email": "sso@example.com", "email_verified": True, "name": "SSO User"}
         self.codes: dict[str, dict] = {}
         self.requests: list[str] = []
@@ -49,13 +49,13 @@ class OidcProvider:
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"]}
 
     def id_token(self, nonce: str | None) -> str:
-        from authlib.jose import jwt
+        from joserfc import jwt
 
         now = int(time.time())
         claims = {"iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 300, **self.user}
         if nonce:
             claims["nonce"] = nonce
-        return jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, self.key).decode()
+        return jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, self.key)
 
     def _handler(self):
         provider = self
@@ -79,7 +79,7 @@ class OidcProvider:
                 if url.path == "/.well-known/openid-configuration":
                     return self._json(200, provider.discovery())
                 if url.path == "/jwks":
-                    return self._json(200, {"keys": [provider.key.as_dict(is_private=False)]})
+                    return self._json(200, {"keys": [provider.key.as_dict(private=False)]})
                 if url.path == "/authorize":
                     if query.get("client_id") != CLIENT_ID:
                         return self._json(400, {"error": "invalid_client"})
