@@ -68,9 +68,9 @@ def new_prompt(page, name: str, title: str, content: str) -> None:
 def search_and_open(page, name: str) -> None:
     field(page, "pm-search").fill(name)
     field(page, "pm-search").press("Enter")
-    cell = page.locator("#pm-table").get_by_role("gridcell", name=name, exact=True).first
-    cell.wait_for()
-    cell.click()
+    # Only the match: a click on the page before it lands on whatever row takes that place.
+    expect(page.locator("#pm-table").get_by_role("row").filter(has=page.get_by_role("gridcell"))).to_have_count(1)
+    page.locator("#pm-table").get_by_role("gridcell", name=name, exact=True).first.click()
     expect(page.locator("#pm-editor-header")).to_contain_text(name)
 
 
