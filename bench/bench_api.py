@@ -2,7 +2,7 @@
 worker, next to a bare FastAPI route returning a constant (same uvicorn options, same client, same
 run); then the same request with If-None-Match (304s).
 
-    /work/main/.venv/bin/python bench/bench_api.py [--rounds 6] [--seconds 3] [--concurrency 16]
+    /work/main/.venv/bin/python bench/bench_api.py [--rounds 6] [--seconds 3] [--concurrency 16] [--pg [ADMIN_URL]]
 
 Prints requests/s, p50 and p99 latency for each, and the hot path's share of the bare route's
 requests/s (the issue's goal: >= 40%). The client (httpx, asyncio, keep-alive) runs in this process
@@ -10,7 +10,8 @@ and the servers in subprocesses: on a small shared machine both compete for the 
 ratio more than the absolute numbers. Both servers run side by side and the three loads take turns,
 round after round: the machine's load drifts over a minute (the bare route alone measured 277 and
 465 req/s minutes apart), and each round's ratio compares loads a few seconds apart. The ratio
-printed is the median of the rounds', with their range. SQLite in a temporary folder; the rate limit is set high
+printed is the median of the rounds', with their range. --pg: the app on a fresh PostgreSQL database
+(created on the server of PROMPTMGR_TEST_PG or the URL given, dropped after) instead of SQLite. SQLite in a temporary folder; the rate limit is set high
 enough not to interfere (its cost, one in-memory moving window per request, is included)."""
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's promptmgr, not an installed one
+PG_ADMIN = os.environ.get("PROMPTMGR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ENV = {"PROMPTMGR_MODE": "multi", "PROMPTMGR_LOAD_STARTER": "false", "PROMPTMGR_SECRET_KEY": "bench-secret-key-0123456789abcdef",
        "PROMPTMGR_RATE_LIMIT": "100000000/minute", "PROMPTMGR_WORKSPACE_RATE_LIMIT": "100000000/minute",
        "PROMPTMGR_ARGON2_MEMORY_KIB": "1024", "PROMPTMGR_ARGON2_TIME_COST": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
@@ -124,6 +126,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--pg", nargs="?", const=PG_ADMIN, help="run the app on PostgreSQL (an admin URL)")
     args = parser.parse_args()
     if args.serve:
         return serve(args.serve, args.port)
@@ -134,6 +137,20 @@ def main() -> None:
     env.pop("DATABASE_URL", None)
     os.environ.update({k: v for k, v in env.items() if k.startswith(("PROMPTMGR_", "GRADIO_"))})
     os.environ.pop("DATABASE_URL", None)
+    if args.pg:
+        from bench.bench_workers import database, drop
+
+        env["DATABASE_URL"] = os.environ["DATABASE_URL"] = database(args.pg)
+    try:
+        run(args, env)
+    finally:
+        if args.pg:
+            drop(args.pg, env["DATABASE_URL"])
+
+
+def run(args, env: dict) -> None:
+    import httpx
+
     token = setup()
     bare, bare_port = start("bare", env)
     api, port = start("api", env)
@@ -150,7 +167,7 @@ def main() -> None:
         for proc in (bare, api):
             proc.terminate(), proc.wait(10)
     base = next(iter(loads))
-    print(f"one uvicorn worker, SQLite, {args.concurrency} concurrent keep-alive clients, {args.rounds} rounds of "
+    print(f"one uvicorn worker, {'PostgreSQL' if args.pg else 'SQLite'}, {args.concurrency} concurrent keep-alive clients, {args.rounds} rounds of "
           f"{args.seconds:.0f} s per load (cpus: {os.cpu_count()}, client in the same machine)")
     print(f"{'':40} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs bare (median, range)':>26}")
     for name in loads:
