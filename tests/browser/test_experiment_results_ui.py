@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import FAKE_MODEL, free_port
+from tests.browser.test_screenshots import OUT
 from tests.browser.usable import assert_no_error_status, assert_usable
 from tests.experiment_rows import make_experiment, make_prompt
 
@@ -25,7 +26,6 @@ pytestmark = pytest.mark.browser
 WAIT = 30_000
 ROWS = 12
 NAME = "results-ui"
-OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,13 @@
 """A screenshot of every tab for the README: docs/screenshots/{library,builder,testing,settings}.png,
-taken in a 1280x800 viewport once the tab has loaded."""
+taken in a 1280x800 viewport once the tab has loaded. They are written there only with
+PROMPTMGR_UPDATE_SCREENSHOTS=1 (a plain test run writes them to a temporary folder and leaves the
+checkout as it was: the suite's other prompts would otherwise show in the README)."""
 from __future__ import annotations
 
+import os
 import re
 import struct
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,8 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
-OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+OUT = (Path(__file__).resolve().parents[2] / "docs" / "screenshots" if os.environ.get("PROMPTMGR_UPDATE_SCREENSHOTS")
+       else Path(tempfile.gettempdir()) / "promptmgr-screenshots")
 TABS = {"library": "Library", "builder": "Builder", "testing": "Testing", "settings": "Settings"}
 SHOWCASE_PROMPT = "code-review"  # from the starter library
 
