@@ -8,6 +8,8 @@ check the database or run the CLI against the same data), `fake_llm` (the server
 "fake" provider points at, reset for each test), `open_app` (navigate and wait for the table)."""
 from __future__ import annotations
 
+import contextlib
+
 import os
 import subprocess
 import sys
@@ -109,23 +111,34 @@ def external_requests() -> list[str]:
     return []
 
 
-@pytest.fixture
-def page(browser, app_url, external_requests):
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+@contextlib.contextmanager
+def loopback_page(browser, height: int = 800, external: list[str] | None = None):
+    """A page in a fresh browser context (no cookies) where nothing beyond loopback loads: other
+    requests are aborted (and their URLs added to `external`)."""
+    context = browser.new_context(viewport={"width": 1280, "height": height}, locale="en-US")
 
     def guard(route):
         host = urlparse(route.request.url).hostname or ""
         if route.request.url.startswith(("data:", "blob:")) or host in LOOPBACK:
             route.continue_()
         else:
-            external_requests.append(route.request.url)
+            if external is not None:
+                external.append(route.request.url)
             route.abort()
 
     context.route("**/*", guard)
     new_page = context.new_page()
     new_page.set_default_timeout(30_000)
-    yield new_page
-    context.close()
+    try:
+        yield new_page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, app_url, external_requests):
+    with loopback_page(browser, external=external_requests) as new_page:
+        yield new_page
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ offered."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlparse
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import LOOPBACK
+from tests.browser.conftest import loopback_page
 from tests.live_server import ThreadedServer
 from tests.browser.usable import assert_no_error_status, assert_usable
 from tests.web_fixtures import PASSWORD, multi_settings, populate
@@ -37,20 +36,8 @@ def hosted_app(tmp_path_factory):
 
 @pytest.fixture
 def hosted_page(browser, hosted_app):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-US")
-
-    def guard(route):  # nothing beyond loopback loads
-        host = urlparse(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in LOOPBACK:
-            route.continue_()
-        else:
-            route.abort()
-
-    context.route("**/*", guard)
-    page = context.new_page()
-    page.set_default_timeout(WAIT)
-    yield page
-    context.close()
+    with loopback_page(browser, height=1000) as page:
+        yield page
 
 
 def open_tokens(page, base, email):

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import LOOPBACK
+from tests.browser.conftest import loopback_page
 from tests.live_server import ThreadedServer
 from tests.browser.usable import assert_no_error_status, assert_usable
 from tests.oidc_provider import OidcProvider
@@ -51,21 +50,8 @@ def hosted_app(tmp_path_factory, oidc_provider):
 
 @pytest.fixture
 def hosted_page(browser, hosted_app):
-    """A fresh browser context (no cookies) on the hosted app; nothing beyond loopback loads."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-
-    def guard(route):
-        host = urlparse(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in LOOPBACK:
-            route.continue_()
-        else:
-            route.abort()
-
-    context.route("**/*", guard)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+    with loopback_page(browser, height=900) as page:
+        yield page
 
 
 pytestmark = pytest.mark.browser

@@ -72,35 +72,6 @@ class PromoteRequest(BaseModel):
     label: str = Field(max_length=100)
 
 
-class VariantEstimatePublic(BaseModel):
-    name: str
-    model: str
-    calls: int
-    cached_calls: int
-    input_tokens: int
-    input_exact: bool
-    output_tokens: int
-    output_source: str
-    cost: Optional[float] = None
-    judge_calls: int
-    sampled_rows: Optional[int] = None
-
-
-class EstimatePublic(BaseModel):
-    experiment: str
-    variants: list[VariantEstimatePublic]
-    calls: int
-    cached_calls: int
-    input_tokens: int
-    output_tokens: int
-    judge_calls: int
-    judge_cost: Optional[float] = None
-    cost: Optional[float] = None
-    spent: float
-    default_output_tokens: int
-    unknown_prices: list[str] = Field(default_factory=list)
-
-
 class RunAccepted(BaseModel):
     name: str
     status: str

@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from ...context import TenantContext
 from ...errors import PromptMgrError
 from ...schemas_experiments import ExperimentPublic
+from ...services.experiment_runs import Estimate
 from .deps import caller
 from .errors import error_responses
-from .experiment_schemas import (AgreementPublic, CellDetail, EstimatePublic, ExperimentCreate, ExperimentSummary,
+from .experiment_schemas import (AgreementPublic, CellDetail, ExperimentCreate, ExperimentSummary,
                                  LabelPublic, LabelRequest, MatrixPage, PromotePublic, PromoteRequest, RunAccepted,
                                  RunRequest, RunStatus, StatusChange)
 
@@ -85,10 +86,11 @@ def build_router() -> APIRouter:
         _services(request).experiments.remove(ctx, name)
         return Response(status_code=204)
 
-    @router.get("/experiments/{name}/estimate", response_model=EstimatePublic,
+    # The service's own dataclass describes the answer: one definition for the code and the OpenAPI.
+    @router.get("/experiments/{name}/estimate", response_model=Estimate,
                 summary="Calls, tokens and cost of the cells not yet done")
     def estimate(request: Request, name: Name, ctx: Caller):
-        return _services(request).experiment_runs.estimate(ctx, name).to_dict()
+        return _services(request).experiment_runs.estimate(ctx, name)
 
     @router.post("/experiments/{name}/run", status_code=202, response_model=RunAccepted, responses=accepted,
                  summary="Run a draft experiment in the background; 202 with the status URL")
